@@ -1,0 +1,3 @@
+from swarmops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Load and validate the config: the main file, then each apps.d file on its own so that one bad
+file names itself and does not stop the others."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from swarmops import yamlio
+from swarmops.config.models import AppConfig, Config
+from swarmops.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/swarmops/swarmops.yml")
+
+
+@dataclass
+class LoadedConfig:
+    config: Config
+    path: Path
+    app_errors: list[ConfigError] = field(default_factory=list)
+
+
+def config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get("SWARMOPS_CONFIG") or DEFAULT_CONFIG)
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; pass --config or set SWARMOPS_CONFIG") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    return yamlio.load(text, str(path), ConfigError)
+
+
+def _explain(e: ValidationError, path: Path, doc: Any, prefix: tuple[str | int, ...] = ()) -> ConfigError:
+    lines = []
+    for err in e.errors():
+        loc = prefix + tuple(err["loc"])
+        keypath = ".".join(str(p) for p in loc) or "(top level)"
+        line = yamlio.line_of(doc, loc[len(prefix):])
+        where = f"{path}:{line}" if line else str(path)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = f"unknown key {keypath!r}: remove it or check its spelling against the config reference"
+        elif kind == "missing":
+            msg = f"missing required key {keypath!r}: add it"
+        else:
+            msg = f"key {keypath!r}: {err['msg'].removeprefix('Value error, ')}"
+        lines.append(f"{where}: {msg}")
+    return ConfigError("; ".join(lines))
+
+
+def _validate_app(raw: Any, source: Path) -> AppConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: an app file must be a mapping with keys like name, repo, branch")
+    try:
+        return AppConfig.model_validate(yamlio.to_plain(raw))
+    except ValidationError as e:
+        raise _explain(e, source, raw) from None
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """The config with apps from `apps:` and `apps_dir`. Bad apps.d files become `app_errors`."""
+    doc = _read(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the config must be a mapping with keys like registry, state_dir, apps")
+    try:
+        config = Config.model_validate(yamlio.to_plain(doc))
+    except ValidationError as e:
+        raise _explain(e, path, doc) from None
+    errors: list[ConfigError] = []
+    if config.apps_dir is not None:
+        apps = list(config.apps)
+        names = {a.name: str(path) for a in apps}
+        for file in sorted(config.apps_dir.glob("*.y*ml")) if config.apps_dir.is_dir() else []:
+            try:
+                app = _validate_app(_read(file), file)
+            except ConfigError as e:
+                errors.append(e)
+                continue
+            if app.name in names:
+                errors.append(ConfigError(
+                    f"{file}: key 'name': duplicate app name {app.name!r}, already defined in "
+                    f"{names[app.name]}; rename one"))
+                continue
+            names[app.name] = str(file)
+            apps.append(app)
+        config = config.model_copy(update={"apps": apps})
+    return LoadedConfig(config=config, path=path, app_errors=errors)

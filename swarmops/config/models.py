@@ -1,0 +1,123 @@
+"""pydantic models of the swarmops config file and of each apps.d entry: the single description
+of the format. Unknown keys are errors everywhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from swarmops.config.duration import Duration
+
+# A stack name is also the image repository path component: Docker needs lowercase.
+STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(Strict):
+    """Credentials for a git remote. Paths to the operator's files; swarmops copies them nowhere."""
+
+    ssh_key_file: Path | None = None
+    known_hosts_file: Path | None = None
+    token_file: Path | None = None
+    token_user: str = "x-access-token"
+
+
+class GitSettings(Strict):
+    concurrency: int = Field(8, ge=1, le=256)
+    timeout: Duration = 60.0
+
+
+class BuildSettings(Strict):
+    concurrency: int = Field(2, ge=1, le=64)
+    timeout: Duration = 1800.0
+
+
+class AppConfig(Strict):
+    name: str
+    repo: str
+    branch: str = "main"
+    stack: str = "stack.yml"
+    role: str = "app"
+    allowed_roles: list[str] = Field(default_factory=list)
+    poll_interval: Duration | None = None
+    deploy_timeout: Duration | None = None
+    settle: Duration | None = None
+    failure_threshold: int = Field(3, ge=1, description="failed tasks at the new spec before a deploy fails")
+    allow_empty: bool = False
+    auth: Auth | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _stack_name(cls, v: str) -> str:
+        if not STACK_NAME.match(v):
+            raise ValueError(
+                f"{v!r} is not a valid app name: use lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit, at most 63 characters (it is the stack name)"
+            )
+        return v
+
+    @field_validator("stack")
+    @classmethod
+    def _relative_stack(cls, v: str) -> str:
+        if v.startswith("/") or ".." in Path(v).parts:
+            raise ValueError(f"{v!r} must be a path inside the repo, like stack.yml or deploy/stack.yml")
+        return v
+
+    def roles(self) -> tuple[str, ...]:
+        """Every role this app's services may run on: its own first."""
+        return (self.role, *[r for r in self.allowed_roles if r != self.role])
+
+
+class Config(Strict):
+    registry: str
+    registry_insecure: bool = False
+    state_dir: Path = Path("/var/lib/swarmops")
+    poll_interval: Duration = 60.0
+    poll_jitter: Duration | None = None
+    docker_host: str | None = None
+    docker_timeout: Duration = 120.0
+    role_label: str = "role"
+    apps_dir: Path | None = None
+    deploy_timeout: Duration = 300.0
+    settle: Duration = 5.0
+    shutdown_grace: Duration = 60.0
+    auth: Auth | None = None
+    git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
+    build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
+    apps: list[AppConfig] = Field(default_factory=list)
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_host(cls, v: str) -> str:
+        if "://" in v or v.endswith("/") or not v:
+            raise ValueError(f"{v!r}: write the registry as host:port, like registry.local:5000 (no scheme)")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for app in self.apps:
+            if app.name in seen:
+                raise ValueError(f"duplicate app name {app.name!r}: every app needs its own name")
+            seen.add(app.name)
+        return self
+
+    def app(self, name: str) -> AppConfig | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+    def interval_for(self, app: AppConfig) -> float:
+        return app.poll_interval if app.poll_interval is not None else self.poll_interval
+
+    def timeout_for(self, app: AppConfig) -> float:
+        return app.deploy_timeout if app.deploy_timeout is not None else self.deploy_timeout
+
+    def settle_for(self, app: AppConfig) -> float:
+        return app.settle if app.settle is not None else self.settle
+
+    def auth_for(self, app: AppConfig) -> Auth | None:
+        return app.auth or self.auth

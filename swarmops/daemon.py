@@ -1,0 +1,94 @@
+"""The daemon: resolve interrupted deploys, schedule every app, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from types import FrameType
+
+from swarmops.config.loader import LoadedConfig
+from swarmops.reconciler import Outcome, Reconciler
+from swarmops.runtime import make_reconciler
+from swarmops.scheduler import make_scheduler
+
+log = logging.getLogger("swarmops.daemon")
+
+
+def _report_config_errors(loaded: LoadedConfig) -> None:
+    for err in loaded.app_errors:
+        log.error("app skipped: %s", err)
+
+
+def resolve_interrupted(reconciler: Reconciler) -> None:
+    """Deploys a previous process left unfinished are marked interrupted before anything runs;
+    the next reconcile of each app reads the live state and finishes the job."""
+    for d in reconciler.a.store.interrupt_unfinished():
+        log.warning("deploy %s of %s (commit %s) was interrupted; it will be reconciled from the live state",
+                    d.id, d.app, d.commit_sha[:12])
+        reconciler.a.store.set_app(d.app, failed_commit="")
+
+
+def run_once(loaded: LoadedConfig) -> list[Outcome]:
+    reconciler = make_reconciler(loaded.config)
+    _report_config_errors(loaded)
+    resolve_interrupted(reconciler)
+    return [reconciler.reconcile(app, trigger="poll") for app in loaded.config.apps]
+
+
+def run_forever(loaded: LoadedConfig) -> int:
+    config = loaded.config
+    cancel = threading.Event()
+    stop = threading.Event()
+    reconciler = make_reconciler(config, cancel=cancel)
+    _report_config_errors(loaded)
+    resolve_interrupted(reconciler)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing running work (at most %gs)", signal.Signals(signum).name,
+                 config.shutdown_grace)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = make_scheduler(config, reconciler)
+    scheduler.start()
+    log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
+    notify("READY=1")
+    while not stop.wait(timeout=10):
+        notify("WATCHDOG=1")
+    scheduler.shutdown(wait=False)
+    _drain(reconciler, config.shutdown_grace, cancel)
+    reconciler.a.store.close()
+    log.info("daemon stopped")
+    return 0
+
+
+def _drain(reconciler: Reconciler, grace: float, cancel: threading.Event) -> None:
+    """Let running reconciles finish within the grace period, then cancel what still waits."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and reconciler.busy():
+        time.sleep(0.2)
+    if reconciler.busy():
+        cancel.set()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and reconciler.busy():
+            time.sleep(0.2)
+
+
+def notify(state: str) -> None:
+    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET when systemd gave one."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    import socket
+
+    addr = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(addr)
+            s.sendall(state.encode())
+        except OSError as e:
+            log.warning("cannot notify systemd: %s", e)

@@ -1,0 +1,72 @@
+"""Has a deploy converged? Decided from tasks, not from UpdateStatus (null on new services and
+after label-only updates)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from swarmops.domain.live import LiveService, LiveStack, LiveTask
+
+FAILED_STATES = {"failed", "rejected"}
+BAD_UPDATE_STATES = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: Literal["converged", "progressing", "failed"]
+    reason: str
+
+
+def task_problem(task: LiveTask) -> str:
+    """The task's trouble in Docker's own words."""
+    text = task.error or task.message or task.state
+    if task.exit_code not in (None, 0) and "exit" not in text:
+        text = f"{text} (exit code {task.exit_code})"
+    return text
+
+
+def _current(service: LiveService, task: LiveTask) -> bool:
+    return task.image == service.task_image and task.force_update == service.force_update
+
+
+def judge_service(live: LiveStack, service: LiveService, since: datetime, failure_threshold: int) -> Verdict:
+    tasks = live.tasks_of(service)
+    started = service.update_started
+    if service.update_state in BAD_UPDATE_STATES and started and started >= since:
+        return Verdict("failed", f"{service.short}: Swarm update {service.update_state}: "
+                                 f"{service.update_message or 'update failed'}")
+    current = [t for t in tasks if _current(service, t)]
+    failures = [t for t in current if t.state in FAILED_STATES and t.timestamp and t.timestamp >= since]
+    if len(failures) >= failure_threshold:
+        latest = max(failures, key=lambda t: t.timestamp or since)
+        return Verdict("failed", f"{service.short}: {len(failures)} tasks failed: {task_problem(latest)}")
+    wanted = [t for t in tasks if t.desired == "running"]
+    stale = [t for t in wanted if not _current(service, t)]
+    if stale:
+        return Verdict("progressing", f"{service.short}: {len(stale)} task(s) still on the previous spec")
+    not_running = [t for t in wanted if t.state != "running"]
+    if not_running:
+        t = not_running[0]
+        return Verdict("progressing", f"{service.short}: task {t.state}: {task_problem(t)}")
+    if service.replicas is not None and len(wanted) != service.replicas:
+        return Verdict("progressing", f"{service.short}: {len(wanted)}/{service.replicas} tasks scheduled")
+    return Verdict("converged", f"{service.short}: {len(wanted)} running")
+
+
+def judge(live: LiveStack, services: Iterable[str], since: datetime, failure_threshold: int) -> Verdict:
+    """Failed if any service failed; progressing if any still moves; converged when all are done."""
+    verdicts = []
+    for name in services:
+        service = live.services.get(name)
+        if service is None:
+            verdicts.append(Verdict("progressing", f"{name}: service not created yet"))
+            continue
+        verdicts.append(judge_service(live, service, since, failure_threshold))
+    for state in ("failed", "progressing"):
+        found = [v for v in verdicts if v.state == state]
+        if found:
+            return Verdict(found[0].state, "; ".join(v.reason for v in found))
+    return Verdict("converged", "; ".join(v.reason for v in verdicts) or "no services")

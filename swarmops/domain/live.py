@@ -1,0 +1,107 @@
+"""The live Swarm state of one app, as plain data read by the swarm adapter."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from swarmops.domain.render import APP_LABEL, COMMIT_LABEL, SPEC_LABEL
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 timestamps (nanoseconds) as aware datetimes."""
+    if not value or value.startswith("0001-"):
+        return None
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def strip_digest(image: str) -> str:
+    """`repo:tag@sha256:...` -> `repo:tag`: stack deploy pins digests, tags are what we compare."""
+    return image.split("@", 1)[0]
+
+
+@dataclass(frozen=True)
+class LiveNode:
+    id: str
+    hostname: str
+    labels: dict[str, str]
+    state: str
+    availability: str
+
+
+@dataclass(frozen=True)
+class LiveTask:
+    id: str
+    service_id: str
+    node_id: str | None
+    slot: int | None
+    desired: str
+    state: str
+    image: str
+    force_update: int
+    message: str
+    error: str
+    exit_code: int | None
+    timestamp: datetime | None
+
+
+@dataclass(frozen=True)
+class LiveService:
+    id: str
+    name: str              # the Swarm service name, <app>_<service>
+    short: str             # the stack file's service key
+    labels: dict[str, str]
+    image: str             # as written in the stack (tag, no digest)
+    version: int
+    replicas: int | None   # None for global services
+    update_state: str | None
+    update_started: datetime | None
+    update_message: str
+    task_image: str
+    force_update: int
+    spec: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def commit(self) -> str | None:
+        return self.labels.get(COMMIT_LABEL)
+
+    @property
+    def spec_hash(self) -> str | None:
+        return self.labels.get(SPEC_LABEL)
+
+    @property
+    def managed(self) -> bool:
+        return APP_LABEL in self.labels
+
+
+@dataclass(frozen=True)
+class LiveStack:
+    app: str
+    services: dict[str, LiveService]
+    tasks: list[LiveTask]
+    nodes: dict[str, LiveNode]
+
+    def tasks_of(self, service: LiveService) -> list[LiveTask]:
+        return [t for t in self.tasks if t.service_id == service.id]
+
+    def deployed_commit(self) -> str | None:
+        """The commit most managed services carry; None when nothing of the app runs."""
+        commits = Counter(s.commit for s in self.services.values() if s.managed and s.commit)
+        return commits.most_common(1)[0][0] if commits else None
+
+    def node_name(self, node_id: str | None) -> str:
+        node = self.nodes.get(node_id or "")
+        return node.hostname if node else (node_id or "-")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,73 @@
+"""An app's status in one word, computed from the live Swarm and the last deploy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from swarmops.domain.convergence import task_problem
+from swarmops.domain.live import LiveStack
+
+SYNCED, OUT_OF_SYNC, PROGRESSING, DEGRADED, FAILED, SUSPENDED, MISSING = (
+    "Synced", "OutOfSync", "Progressing", "Degraded", "Failed", "Suspended", "Missing")
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    image: str
+    running: int
+    desired: int | None
+    nodes: list[str]
+    last_error: str
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    app: str
+    status: str
+    commit: str | None
+    deployed_at: float | None
+    last_result: str | None
+    message: str
+    services: list[ServiceStatus] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def service_statuses(live: LiveStack) -> list[ServiceStatus]:
+    out = []
+    for name, svc in sorted(live.services.items()):
+        tasks = live.tasks_of(svc)
+        running = [t for t in tasks if t.desired == "running" and t.state == "running"]
+        desired = svc.replicas if svc.replicas is not None else len([t for t in tasks if t.desired == "running"])
+        troubled = sorted((t for t in tasks if t.state not in ("running", "shutdown", "complete")
+                           or t.error), key=lambda t: t.timestamp.timestamp() if t.timestamp else 0.0)
+        out.append(ServiceStatus(
+            name=name, image=svc.image, running=len(running), desired=desired,
+            nodes=sorted(live.node_name(t.node_id) for t in running),
+            last_error=task_problem(troubled[-1]) if troubled else ""))
+    return out
+
+
+def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str | None,
+               last_ended: float | None, last_error: str, head: str | None = None) -> AppStatus:
+    services = service_statuses(live) if live else []
+    commit = live.deployed_commit() if live else None
+    if paused:
+        word = SUSPENDED
+    elif last_result == "running":
+        word = PROGRESSING
+    elif last_error:
+        word = FAILED
+    elif not services:
+        word = MISSING
+    elif any(s.desired is not None and s.running < s.desired for s in services):
+        word = DEGRADED
+    elif head and commit != head:
+        word = OUT_OF_SYNC
+    else:
+        word = SYNCED
+    return AppStatus(app=app, status=word, commit=commit, deployed_at=last_ended, last_result=last_result,
+                     message=last_error, services=services)

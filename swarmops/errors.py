@@ -1,0 +1,45 @@
+"""One error tree. Every message is written for the operator: what, where, and what to do."""
+
+from __future__ import annotations
+
+
+class SwarmopsError(Exception):
+    """Root of every error swarmops raises on purpose. The CLI prints it as one line."""
+
+    exit_code = 1
+
+
+class ConfigError(SwarmopsError):
+    """The swarmops config or an apps.d file is wrong."""
+
+    exit_code = 2
+
+
+class StackError(SwarmopsError):
+    """An app's stack file cannot be loaded or rendered."""
+
+
+class SourceError(SwarmopsError):
+    """The git source could not be read (unreachable, missing branch, timeout)."""
+
+
+class BuildError(SwarmopsError):
+    """An image build failed; the message carries the build's own error."""
+
+
+class RegistryError(SwarmopsError):
+    """The registry refused or did not answer."""
+
+
+class DeployError(SwarmopsError):
+    """`docker stack deploy` failed or the services did not converge."""
+
+
+class StateError(SwarmopsError):
+    """The state store under state_dir cannot be read or written."""
+
+
+class UnknownAppError(SwarmopsError):
+    """An app named on the command line is not in the config."""
+
+    exit_code = 2

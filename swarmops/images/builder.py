@@ -1,0 +1,61 @@
+"""Build and push images with docker-py, reading every stream: a push does not raise by itself
+when the stream carries an error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from swarmops.errors import BuildError, RegistryError
+
+log = logging.getLogger("swarmops.build")
+
+
+def _drain(stream: Iterable[dict[str, Any]], what: str, on_line: logging.Logger) -> None:
+    """Read a build or push stream; raise with Docker's own error message."""
+    for chunk in stream:
+        if "errorDetail" in chunk or "error" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            message = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
+            raise BuildError(f"{what}: {message}")
+        text = chunk.get("stream")
+        if isinstance(text, str) and text.strip():
+            on_line.info("%s", text.rstrip())
+
+
+class ImageBuilder:
+    def __init__(self, api: docker.APIClient) -> None:
+        self.api = api
+
+    def build(self, context: Path, dockerfile: Path, tag: str, args: Mapping[str, str],
+              target: str | None, labels: Mapping[str, str]) -> None:
+        try:
+            stream = self.api.build(
+                path=str(context), dockerfile=str(dockerfile), tag=tag, buildargs=dict(args),
+                target=target, labels=dict(labels), rm=True, forcerm=True, pull=False, decode=True)
+            _drain(stream, f"build of {tag} failed", log)
+        except docker.errors.APIError as e:
+            raise BuildError(f"build of {tag} failed: {e.explanation or e}") from None
+        except docker.errors.DockerException as e:
+            raise BuildError(f"build of {tag} failed: {e}") from None
+        except OSError as e:
+            raise BuildError(f"build of {tag} failed: {e}") from None
+
+    def tag(self, image: str, ref: str) -> None:
+        repo, _, tag = ref.rpartition(":")
+        self.api.tag(image, repo, tag, force=True)
+
+    def push(self, ref: str) -> None:
+        repo, _, tag = ref.rpartition(":")
+        try:
+            _drain(self.api.push(repo, tag=tag, stream=True, decode=True), f"push of {ref} failed", log)
+        except BuildError as e:
+            raise RegistryError(str(e)) from None
+        except docker.errors.DockerException as e:
+            raise RegistryError(f"push of {ref} failed: {e}") from None
+        except OSError as e:
+            raise RegistryError(f"push of {ref} failed: {e}") from None

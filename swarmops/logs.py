@@ -1,0 +1,44 @@
+"""Logging for the CLI and the daemon: JSON lines when not on a terminal (journald, shippers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from swarmops.redact import redact_url
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+            "level": record.levelname.lower(), "logger": record.name, "msg": redact_url(record.getMessage())}
+        data.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", {})
+        extra = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+        base = f"{record.levelname.lower():7} {redact_url(record.getMessage())}"
+        text = f"{base} {extra}" if extra else base
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup(level: str = "INFO", json_lines: bool | None = None) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    use_json = (not sys.stdout.isatty()) if json_lines is None else json_lines
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel("WARNING")
+    logging.getLogger("urllib3").setLevel("WARNING")

@@ -1,0 +1,147 @@
+"""The git source of one app: cheap change detection, a cached clone under state_dir, fetch only
+on change, checkout of an exact commit. The only module that knows git."""
+
+from __future__ import annotations
+
+import shlex
+import tarfile
+import threading
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git
+
+from swarmops import process
+from swarmops.config.models import Auth
+from swarmops.errors import SourceError
+from swarmops.redact import redact_url
+
+ASKPASS = Path(__file__).with_name("askpass.sh")
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author: str
+    email: str
+    date: datetime
+    message: str
+
+    @property
+    def title(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+
+def git_env(auth: Auth | None, connect_timeout: float) -> dict[str, str]:
+    """The environment git needs and nothing more: no global config, no prompts."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+           "HOME": "/nonexistent"}
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+           "-o", f"ConnectTimeout={max(1, int(connect_timeout))}"]
+    if auth and auth.ssh_key_file:
+        ssh += ["-i", str(auth.ssh_key_file), "-o", "IdentitiesOnly=yes"]
+    if auth and auth.known_hosts_file:
+        ssh += ["-o", f"UserKnownHostsFile={auth.known_hosts_file}"]
+    env["GIT_SSH_COMMAND"] = shlex.join(ssh)
+    if auth and auth.token_file:
+        env.update(GIT_ASKPASS=str(ASKPASS), SWARMOPS_TOKEN_FILE=str(auth.token_file),
+                   SWARMOPS_TOKEN_USER=auth.token_user)
+    return process.minimal_env(env)
+
+
+class GitSource:
+    def __init__(self, url: str, branch: str, cache_dir: Path, auth: Auth | None, timeout: float,
+                 net_slots: threading.Semaphore | None = None) -> None:
+        self.url = url
+        self.branch = branch
+        self.cache_dir = cache_dir
+        self.timeout = timeout
+        self._env = git_env(auth, min(timeout, 15))
+        self._slots = net_slots
+
+    @property
+    def shown_url(self) -> str:
+        return redact_url(self.url)
+
+    def _git(self, *args: str, network: bool = False, cwd: Path | None = None) -> str:
+        guard = self._slots if (network and self._slots is not None) else nullcontext()
+        with guard:
+            try:
+                res = process.run(["git", *args], self._env, self.timeout, cwd=cwd)
+            except process.Timeout as e:
+                raise SourceError(f"git {args[0]} of {self.shown_url}: {e}") from None
+        if res.returncode != 0:
+            detail = redact_url(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
+            raise SourceError(f"git {args[0]} of {self.shown_url} failed: {detail}")
+        return res.stdout
+
+    def head(self) -> str:
+        """The branch's commit on the remote, without fetching anything."""
+        out = self._git("ls-remote", "--heads", self.url, f"refs/heads/{self.branch}", network=True)
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{self.branch}":
+                return sha
+        raise SourceError(f"branch {self.branch!r} not found at {self.shown_url}")
+
+    def _has(self, commit: str) -> bool:
+        if not (self.cache_dir / "HEAD").is_file():
+            return False
+        res = process.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], self._env, self.timeout,
+                          cwd=self.cache_dir)
+        return res.returncode == 0
+
+    def ensure(self, commit: str) -> None:
+        """Make `commit` present in the bare cache, fetching the branch only when it is missing."""
+        if self._has(commit):
+            return
+        if not (self.cache_dir / "HEAD").is_file():
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            self._git("init", "-q", "--bare", cwd=self.cache_dir)
+        self._git("fetch", "-q", "--no-tags", self.url,
+                  f"+refs/heads/{self.branch}:refs/heads/{self.branch}", network=True, cwd=self.cache_dir)
+        if not self._has(commit):
+            raise SourceError(f"commit {commit[:12]} is not on branch {self.branch!r} of {self.shown_url}")
+
+    def export(self, commit: str, path: str, dest: Path) -> Path:
+        """Write the tree at `path` of `commit` to `dest`: exactly what git holds, nothing else."""
+        self.ensure(commit)
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = dest.with_name(dest.name + ".tar")
+        treeish = f"{commit}:{path}" if path not in ("", ".") else commit
+        self._git("archive", "--format=tar", "-o", str(archive), treeish, cwd=self.cache_dir)
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(dest, filter="data")
+        except (tarfile.TarError, OSError) as e:
+            raise SourceError(f"cannot unpack {path or 'the repo'} of {commit[:12]}: {e}") from None
+        finally:
+            archive.unlink(missing_ok=True)
+        return dest
+
+    def _repo(self) -> git.Repo:
+        return git.Repo(self.cache_dir)
+
+    def info(self, commit: str) -> CommitInfo:
+        c = self._repo().commit(commit)
+        message = c.message if isinstance(c.message, str) else c.message.decode("utf-8", "replace")
+        return CommitInfo(sha=c.hexsha, author=str(c.author.name), email=str(c.author.email),
+                          date=datetime.fromtimestamp(c.committed_date, UTC), message=message.strip())
+
+    def object_id(self, commit: str, path: str) -> str:
+        """Git object id of a tree or blob at `path` in `commit` ('' is the root tree)."""
+        try:
+            tree = self._repo().commit(commit).tree
+            return str(tree.hexsha if path in ("", ".") else (tree / path).hexsha)
+        except KeyError:
+            raise SourceError(f"{path!r} does not exist in commit {commit[:12]}") from None
+
+    def read(self, commit: str, path: str) -> bytes:
+        try:
+            blob = self._repo().commit(commit).tree / path
+        except KeyError:
+            raise SourceError(f"{path!r} does not exist in commit {commit[:12]} of {self.shown_url}") from None
+        data: bytes = blob.data_stream.read()
+        return data

@@ -1,0 +1,167 @@
+"""SQLite history of deploys and the few per-app facts that are not in the Swarm (a failed commit,
+pause). History and a cache, never the only truth: what runs is read from the services' labels."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from swarmops.errors import StateError
+
+log = logging.getLogger("swarmops.state")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deploys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app TEXT NOT NULL, commit_sha TEXT NOT NULL, author TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '', trigger TEXT NOT NULL, started REAL NOT NULL, ended REAL,
+  result TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', rollback_to TEXT NOT NULL DEFAULT '',
+  render_dir TEXT NOT NULL DEFAULT '', builds TEXT NOT NULL DEFAULT '', restarted TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
+CREATE TABLE IF NOT EXISTS apps (
+  app TEXT PRIMARY KEY, failed_commit TEXT NOT NULL DEFAULT '', paused INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '', last_error_at REAL NOT NULL DEFAULT 0
+);
+"""
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Deploy:
+    id: int
+    app: str
+    commit_sha: str
+    author: str
+    message: str
+    trigger: str
+    started: float
+    ended: float | None
+    result: str
+    error: str
+    rollback_to: str
+    render_dir: str
+    builds: str
+    restarted: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AppState:
+    app: str
+    failed_commit: str = ""
+    paused: bool = False
+    last_error: str = ""
+    last_error_at: float = 0.0
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StateError(f"cannot create {path.parent}: {e.strerror}") from None
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            conn.execute("SELECT count(*) FROM deploys").fetchone()
+            return conn
+        except sqlite3.DatabaseError as e:
+            if "not a database" not in str(e) and "malformed" not in str(e):
+                raise StateError(f"{self.path}: {e}") from None
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.rename(aside)
+            log.error("state database %s is corrupt (%s); moved it to %s and started a new one; "
+                      "what is deployed is read back from the services' labels", self.path, e, aside)
+            return self._open()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._conn:
+                    yield self._conn
+            except sqlite3.Error as e:
+                raise StateError(f"state database {self.path}: {e}") from None
+
+    def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
+                     render_dir: str) -> int:
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir)"
+                " VALUES (?,?,?,?,?,?,?,?)", (app, commit, author, message, trigger, time.time(), RUNNING,
+                                              render_dir))
+            return int(cur.lastrowid or 0)
+
+    def finish_deploy(self, deploy_id: int, result: str, error: str = "", rollback_to: str = "",
+                      builds: str = "", restarted: str = "") -> None:
+        with self._tx() as c:
+            c.execute("UPDATE deploys SET ended=?, result=?, error=?, rollback_to=?, builds=?, restarted=?"
+                      " WHERE id=?", (time.time(), result, error, rollback_to, builds, restarted, deploy_id))
+
+    def interrupt_unfinished(self) -> list[Deploy]:
+        """Deploys a previous process left running: marked interrupted, returned for resolution."""
+        with self._tx() as c:
+            rows = c.execute("SELECT * FROM deploys WHERE result=?", (RUNNING,)).fetchall()
+            c.execute("UPDATE deploys SET result=?, ended=?, error=CASE WHEN error='' THEN "
+                      "'the daemon stopped during this deploy' ELSE error END WHERE result=?",
+                      (INTERRUPTED, time.time(), RUNNING))
+        return [Deploy(**dict(r)) for r in rows]
+
+    def history(self, app: str, limit: int = 50) -> list[Deploy]:
+        with self._tx() as c:
+            rows = c.execute("SELECT * FROM deploys WHERE app=? ORDER BY id DESC LIMIT ?", (app, limit))
+            return [Deploy(**dict(r)) for r in rows.fetchall()]
+
+    def last_deploy(self, app: str) -> Deploy | None:
+        found = self.history(app, 1)
+        return found[0] if found else None
+
+    def last_good(self, app: str, before_commit: str | None = None) -> Deploy | None:
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM deploys WHERE app=? AND result=? AND commit_sha != ? "
+                            "ORDER BY id DESC LIMIT 1", (app, SUCCEEDED, before_commit or "")).fetchone()
+        return Deploy(**dict(row)) if row else None
+
+    def app_state(self, app: str) -> AppState:
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM apps WHERE app=?", (app,)).fetchone()
+        if row is None:
+            return AppState(app=app)
+        return AppState(app=row["app"], failed_commit=row["failed_commit"], paused=bool(row["paused"]),
+                        last_error=row["last_error"], last_error_at=row["last_error_at"])
+
+    def set_app(self, app: str, **fields: Any) -> None:
+        current = asdict(self.app_state(app))
+        current.update(fields)
+        with self._tx() as c:
+            c.execute("INSERT INTO apps(app, failed_commit, paused, last_error, last_error_at) VALUES "
+                      "(?,?,?,?,?) ON CONFLICT(app) DO UPDATE SET failed_commit=excluded.failed_commit, "
+                      "paused=excluded.paused, last_error=excluded.last_error, "
+                      "last_error_at=excluded.last_error_at",
+                      (app, current["failed_commit"], int(current["paused"]), current["last_error"],
+                       current["last_error_at"]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,50 @@
+"""`docker stack deploy` through the docker CLI: Docker's own reading of the Compose file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from swarmops import process
+from swarmops.dockerclient import docker_host
+from swarmops.errors import DeployError
+from swarmops.images.registry import docker_config_dir
+from swarmops.redact import redact_url
+
+
+class StackDeployer:
+    def __init__(self, host: str | None, timeout: float = 300.0) -> None:
+        self.host = docker_host(host)
+        self.timeout = timeout
+        self._env = process.minimal_env({"DOCKER_HOST": self.host, "DOCKER_CONFIG": str(docker_config_dir()),
+                                         "HOME": str(docker_config_dir().parent)})
+
+    def _docker(self, *args: str, cwd: Path | None = None) -> process.Result:
+        try:
+            return process.run(["docker", *args], self._env, self.timeout, cwd=cwd)
+        except FileNotFoundError:
+            raise DeployError("the docker CLI is not installed on this host; install docker-ce-cli or "
+                              "docker.io") from None
+        except process.Timeout as e:
+            raise DeployError(f"docker {args[0]} {args[1] if len(args) > 1 else ''}: {e}") from None
+
+    def cli_version(self) -> str:
+        res = self._docker("version", "--format", "{{.Client.Version}}")
+        version = res.stdout.strip()
+        if not re.match(r"^\d+\.\d+", version):
+            raise DeployError(f"cannot read the docker CLI version: {res.stderr.strip() or 'no output'}")
+        return version
+
+    def deploy(self, app: str, compose_file: Path) -> str:
+        """Deploy; judged by the exit code (stderr carries warnings too)."""
+        res = self._docker("stack", "deploy", "--with-registry-auth", "--prune", "-c", str(compose_file), app,
+                           cwd=compose_file.parent)
+        if res.returncode != 0:
+            lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+            raise DeployError(f"docker stack deploy {app} failed: {redact_url(lines[-1] if lines else 'no output')}")
+        return res.stdout
+
+    def remove(self, app: str) -> None:
+        res = self._docker("stack", "rm", app)
+        if res.returncode != 0:
+            raise DeployError(f"docker stack rm {app} failed: {res.stderr.strip()}")

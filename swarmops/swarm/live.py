@@ -1,0 +1,94 @@
+"""Read the live state of stacks: a fixed number of Engine API calls whatever the number of apps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import docker
+import requests
+
+from swarmops.domain.live import LiveNode, LiveService, LiveStack, LiveTask, parse_time, strip_digest
+from swarmops.domain.render import STACK_NAMESPACE
+from swarmops.errors import DeployError
+
+STACK_IMAGE = "com.docker.stack.image"
+
+
+def _service(raw: dict[str, Any], app: str) -> LiveService:
+    spec = raw.get("Spec") or {}
+    labels = spec.get("Labels") or {}
+    template = spec.get("TaskTemplate") or {}
+    container = template.get("ContainerSpec") or {}
+    mode = spec.get("Mode") or {}
+    update = raw.get("UpdateStatus") or {}
+    name = str(spec.get("Name", ""))
+    image = labels.get(STACK_IMAGE) or strip_digest(str(container.get("Image", "")))
+    return LiveService(
+        id=raw["ID"], name=name, short=name.removeprefix(f"{app}_"), labels=dict(labels),
+        image=image, version=int((raw.get("Version") or {}).get("Index", 0)),
+        replicas=int((mode.get("Replicated") or {}).get("Replicas", 0)) if "Replicated" in mode else None,
+        update_state=update.get("State"), update_started=parse_time(update.get("StartedAt")),
+        update_message=str(update.get("Message", "")), task_image=str(container.get("Image", "")),
+        force_update=int(template.get("ForceUpdate", 0)), spec=spec)
+
+
+def _task(raw: dict[str, Any]) -> LiveTask:
+    status = raw.get("Status") or {}
+    spec = raw.get("Spec") or {}
+    cstatus = status.get("ContainerStatus") or {}
+    return LiveTask(
+        id=raw["ID"], service_id=raw.get("ServiceID", ""), node_id=raw.get("NodeID"), slot=raw.get("Slot"),
+        desired=str(raw.get("DesiredState", "")), state=str(status.get("State", "")),
+        image=str((spec.get("ContainerSpec") or {}).get("Image", "")),
+        force_update=int(spec.get("ForceUpdate", 0)), message=str(status.get("Message", "")),
+        error=str(status.get("Err", "")), exit_code=cstatus.get("ExitCode"),
+        timestamp=parse_time(status.get("Timestamp")))
+
+
+def _node(raw: dict[str, Any]) -> LiveNode:
+    spec = raw.get("Spec") or {}
+    return LiveNode(id=raw["ID"], hostname=str((raw.get("Description") or {}).get("Hostname", "")),
+                    labels=dict(spec.get("Labels") or {}), state=str((raw.get("Status") or {}).get("State", "")),
+                    availability=str(spec.get("Availability", "")))
+
+
+class SwarmReader:
+    def __init__(self, api: docker.APIClient) -> None:
+        self.api = api
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        try:
+            result: list[dict[str, Any]] = fn(**kwargs)
+            return result
+        except (docker.errors.DockerException, requests.RequestException, OSError) as e:
+            raise DeployError(f"Docker engine: cannot list {what}: {e}") from None
+
+    def nodes(self) -> dict[str, LiveNode]:
+        return {n["ID"]: _node(n) for n in self._call("nodes", self.api.nodes)}
+
+    def read_app(self, app: str) -> LiveStack:
+        """Three calls: the app's services, their tasks, the nodes."""
+        services = self._call("services", self.api.services,
+                              filters={"label": f"{STACK_NAMESPACE}={app}"}, status=False)
+        ids = [s["ID"] for s in services]
+        tasks = self._call("tasks", self.api.tasks, filters={"service": ids}) if ids else []
+        live = {svc.short: svc for svc in (_service(s, app) for s in services)}
+        return LiveStack(app=app, services=live, tasks=[_task(t) for t in tasks], nodes=self.nodes())
+
+    def read_all(self) -> dict[str, LiveStack]:
+        """Every stack's live state from three calls, grouped by stack name."""
+        services = self._call("services", self.api.services, filters={"label": STACK_NAMESPACE}, status=False)
+        tasks = self._call("tasks", self.api.tasks)
+        nodes = self.nodes()
+        by_app: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for s in services:
+            by_app[((s.get("Spec") or {}).get("Labels") or {}).get(STACK_NAMESPACE, "")].append(s)
+        owner = {s["ID"]: app for app, group in by_app.items() for s in group}
+        tasks_by_app: dict[str, list[LiveTask]] = defaultdict(list)
+        for t in tasks:
+            if t.get("ServiceID") in owner:
+                tasks_by_app[owner[t["ServiceID"]]].append(_task(t))
+        return {app: LiveStack(app=app, services={x.short: x for x in (_service(s, app) for s in group)},
+                               tasks=tasks_by_app[app], nodes=nodes)
+                for app, group in by_app.items()}
