@@ -35,14 +35,15 @@ def _current(service: LiveService, task: LiveTask) -> bool:
 def judge_service(live: LiveStack, service: LiveService, since: datetime, failure_threshold: int) -> Verdict:
     tasks = live.tasks_of(service)
     started = service.update_started
+    failures = [t for t in tasks if t.state in FAILED_STATES and t.timestamp and t.timestamp >= since]
+    cause = f" (last task: {task_problem(max(failures, key=lambda t: t.timestamp or since))})" if failures else ""
     if service.update_state in BAD_UPDATE_STATES and started and started >= since:
         return Verdict("failed", f"{service.short}: Swarm update {service.update_state}: "
-                                 f"{service.update_message or 'update failed'}")
+                                 f"{service.update_message or 'update failed'}{cause}")
+    current_failures = [t for t in failures if _current(service, t)]
+    if len(current_failures) >= failure_threshold:
+        return Verdict("failed", f"{service.short}: {len(current_failures)} tasks failed{cause}")
     current = [t for t in tasks if _current(service, t)]
-    failures = [t for t in current if t.state in FAILED_STATES and t.timestamp and t.timestamp >= since]
-    if len(failures) >= failure_threshold:
-        latest = max(failures, key=lambda t: t.timestamp or since)
-        return Verdict("failed", f"{service.short}: {len(failures)} tasks failed: {task_problem(latest)}")
     wanted = [t for t in tasks if t.desired == "running"]
     stale = [t for t in wanted if not _current(service, t)]
     if stale:

@@ -1,0 +1,190 @@
+"""Fixtures on the real lab: a six-node Swarm, a real registry, real git repos. Nothing is mocked.
+The lab is brought up by scripts/test (lab/swarm-lab up); these fixtures fail, never skip, without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGER = os.environ.get("LAB_DOCKER_HOST", "unix:///run/swarm-lab/manager.sock")
+REGISTRY = os.environ.get("LAB_REGISTRY", "198.18.0.2:5000")
+BASE_IMAGE = f"{REGISTRY}/base/busybox:1"
+# a server that stops at once on SIGTERM, so updates do not wait for the grace period
+SERVE = """CMD ["sh", "-c", "httpd -f -p 8080 -h /www & pid=$!; trap 'kill $pid; exit 0' TERM; wait"]"""
+
+
+@pytest.fixture(scope="session")
+def lab() -> docker.APIClient:
+    try:
+        api = docker.APIClient(base_url=MANAGER, timeout=30)
+        if api.info()["Swarm"]["LocalNodeState"] != "active":
+            raise RuntimeError("the manager is not in a swarm")
+    except Exception as e:
+        pytest.fail(f"the swarm lab is not up ({e}); run `bash scripts/test`, or `lab/swarm-lab up`")
+    subprocess.run(["bash", str(ROOT / "lab" / "base-images")], check=True,
+                   env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+    return api
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+class GitRepo:
+    """A bare repo (the remote) and a work clone that commits and pushes."""
+
+    def __init__(self, root: Path) -> None:
+        self.bare = root / "remote.git"
+        self.work = root / "work"
+        self._git("init", "-q", "--bare", "-b", "main", str(self.bare), cwd=root)
+        self._git("init", "-q", "-b", "main", str(self.work), cwd=root)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def _git(self, *args: str, cwd: Path | None = None) -> str:
+        out = subprocess.run(["git", "-c", "user.name=Dev Eloper", "-c", "user.email=dev@example.org", *args],
+                             cwd=cwd or self.work, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def write(self, files: dict[str, str | None]) -> None:
+        for rel, text in files.items():
+            path = self.work / rel
+            if text is None:
+                path.unlink()
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+    def commit(self, message: str, files: dict[str, str | None]) -> str:
+        self.write(files)
+        self._git("add", "-A")
+        self._git("commit", "-q", "-m", message)
+        self._git("push", "-q", str(self.bare), "HEAD:refs/heads/main")
+        return self._git("rev-parse", "HEAD")
+
+
+def web_app(text: str = "v1", replicas: int = 1, extra: str = "") -> dict[str, str | None]:
+    """A one-service app built from web/, serving `text`."""
+    return {
+        "web/Dockerfile": f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\n{SERVE}\n",
+        "web/index.html": text + "\n",
+        "docs/USAGE.md": "# Usage\n",
+        "stack.yml": f"""version: "3.8"
+services:
+  web:
+    build: ./web
+    stop_grace_period: 1s
+    deploy:
+      replicas: {replicas}
+      update_config:
+        monitor: 1s
+{extra}""",
+    }
+
+
+@dataclass
+class Swarmops:
+    """A config on disk and the real CLI run against the lab."""
+
+    dir: Path
+    run_id: str
+    apps: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "swarmops.yml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.dir / "state"
+
+    def name(self, base: str) -> str:
+        return f"{base}-{self.run_id}"
+
+    def add_app(self, name: str, repo: str, **keys: Any) -> str:
+        self.apps.append({"name": name, "repo": repo, **keys})
+        self.write()
+        return name
+
+    def write(self) -> None:
+        config = {"registry": REGISTRY, "registry_insecure": True, "state_dir": str(self.state_dir),
+                  "docker_host": MANAGER, "poll_interval": "2s", "settle": "2s", "deploy_timeout": "90s",
+                  **self.extra, "apps": self.apps}
+        self.config.write_text(json.dumps(config, indent=2))   # JSON is YAML
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run([sys.executable, "-m", "swarmops", "--config", str(self.config), *args],
+                             capture_output=True, text=True, timeout=600)
+        if check and res.returncode != 0:
+            raise AssertionError(f"swarmops {' '.join(args)} exited {res.returncode}\n{res.stdout}\n{res.stderr}")
+        return res
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+
+@pytest.fixture
+def swarmops(lab: docker.APIClient, run_id: str, tmp_path: Path) -> Iterator[Swarmops]:
+    s = Swarmops(dir=tmp_path, run_id=run_id)
+    yield s
+    for app in s.apps:
+        remove_stack(lab, app["name"])
+
+
+@pytest.fixture
+def repo_factory(tmp_path: Path) -> Any:
+    counter = iter(range(1000))
+
+    def make() -> GitRepo:
+        root = tmp_path / f"repo{next(counter)}"
+        root.mkdir()
+        return GitRepo(root)
+
+    return make
+
+
+def remove_stack(api: docker.APIClient, app: str) -> None:
+    """`docker stack rm` returns before the networks are gone: wait for them too."""
+    subprocess.run(["docker", "stack", "rm", app], env={**os.environ, "DOCKER_HOST": MANAGER},
+                   capture_output=True, check=False)
+    label = {"label": f"com.docker.stack.namespace={app}"}
+    for _ in range(120):
+        if not api.services(filters=label) and not api.networks(filters=label):
+            return
+        time.sleep(0.5)
+
+
+def services(api: docker.APIClient, app: str) -> dict[str, dict[str, Any]]:
+    found = api.services(filters={"label": f"com.docker.stack.namespace={app}"})
+    return {s["Spec"]["Name"].removeprefix(f"{app}_"): s for s in found}
+
+
+def running_tasks(api: docker.APIClient, app: str, service: str) -> list[dict[str, Any]]:
+    tasks = api.tasks(filters={"service": f"{app}_{service}", "desired-state": "running"})
+    return [t for t in tasks if t["Status"]["State"] == "running"]
+
+
+def node_labels(api: docker.APIClient, node_id: str) -> dict[str, str]:
+    labels: dict[str, str] = api.inspect_node(node_id)["Spec"].get("Labels") or {}
+    return labels
+
+
+def stack_image(svc: dict[str, Any]) -> str:
+    image: str = svc["Spec"]["Labels"]["com.docker.stack.image"]
+    return image

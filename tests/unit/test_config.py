@@ -1,0 +1,101 @@
+from pathlib import Path
+
+import pytest
+
+from swarmops.config.duration import parse_duration
+from swarmops.config.loader import load_config
+from swarmops.errors import ConfigError
+
+BASE = """\
+registry: registry.local:5000
+state_dir: /tmp/swarmops-test
+poll_interval: 30s
+apps:
+  - name: polise
+    repo: file:///srv/git/polise.git
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "swarmops.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, BASE))
+    app = loaded.config.apps[0]
+    assert loaded.config.poll_interval == 30.0
+    assert (app.branch, app.stack, app.role) == ("main", "stack.yml", "app")
+    assert loaded.app_errors == []
+
+
+def test_unknown_key_is_named_with_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "    colour: blue\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert f"{path}:7" in str(e.value)
+    assert "apps.0.colour" in str(e.value)
+    assert "unknown key" in str(e.value)
+
+
+def test_missing_field_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing required key 'apps.0.repo'"):
+        load_config(write(tmp_path, BASE.replace("    repo: file:///srv/git/polise.git\n", "")))
+
+
+def test_bad_duration_says_how_to_write_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, BASE.replace("30s", "soon")))
+    assert "poll_interval" in str(e.value) and "30s, 5m or 1h" in str(e.value)
+
+
+def test_duplicate_app_name_is_refused(tmp_path: Path) -> None:
+    dup = BASE + "  - name: polise\n    repo: file:///srv/git/other.git\n"
+    with pytest.raises(ConfigError, match="duplicate app name 'polise'"):
+        load_config(write(tmp_path, dup))
+
+
+def test_duplicate_yaml_key_is_refused_with_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "registry: other:5000\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert f"{path}:7" in str(e.value) and "duplicate key" in str(e.value)
+
+
+def test_invalid_app_name_explains_the_rule(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="lowercase letters"):
+        load_config(write(tmp_path, BASE.replace("name: polise", "name: Polise App")))
+
+
+def test_registry_with_scheme_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="host:port"):
+        load_config(write(tmp_path, BASE.replace("registry.local:5000", "https://registry.local:5000")))
+
+
+def test_one_bad_apps_d_file_names_itself_and_keeps_the_others(tmp_path: Path) -> None:
+    apps_d = tmp_path / "apps.d"
+    apps_d.mkdir()
+    write(apps_d, "name: good\nrepo: file:///srv/good.git\n", "good.yml")
+    bad = write(apps_d, "name: bad\nrepo: file:///srv/bad.git\nbranhc: main\n", "bad.yml")
+    write(apps_d, "name: polise\nrepo: file:///srv/x.git\n", "dup.yml")
+    loaded = load_config(write(tmp_path, BASE + f"apps_dir: {apps_d}\n"))
+    assert [a.name for a in loaded.config.apps] == ["polise", "good"]
+    messages = [str(e) for e in loaded.app_errors]
+    assert any(str(bad) in m and "branhc" in m for m in messages)
+    assert any("dup.yml" in m and "duplicate app name 'polise'" in m for m in messages)
+
+
+def test_missing_config_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SWARMOPS_CONFIG"):
+        load_config(tmp_path / "nope.yml")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("60s", 60), ("5m", 300), ("1h", 3600), (90, 90)])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_stack_path_outside_repo_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="inside the repo"):
+        load_config(write(tmp_path, BASE + "    stack: ../etc/stack.yml\n"))

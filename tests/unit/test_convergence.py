@@ -1,0 +1,62 @@
+from datetime import timedelta
+
+from swarmops.domain.convergence import judge
+from tests.unit.fakes import T0, service, stack, task
+
+
+def test_running_tasks_at_the_current_spec_converge() -> None:
+    web = service("web", replicas=2)
+    v = judge(stack([web], [task(web), task(web, at=2)]), ["web"], T0, 3)
+    assert v.state == "converged"
+
+
+def test_tasks_of_the_previous_spec_are_still_progressing() -> None:
+    web = service("web")
+    v = judge(stack([web], [task(web, image="reg/app/web:old@sha256:0")]), ["web"], T0, 3)
+    assert v.state == "progressing" and "previous spec" in v.reason
+
+
+def test_missing_replicas_are_progressing() -> None:
+    web = service("web", replicas=3)
+    assert judge(stack([web], [task(web)]), ["web"], T0, 3).state == "progressing"
+
+
+def test_pending_task_reports_dockers_words() -> None:
+    web = service("web")
+    msg = "no suitable node (scheduling constraints not satisfied on 6 nodes)"
+    v = judge(stack([web], [task(web, state="pending", error=msg)]), ["web"], T0, 3)
+    assert v.state == "progressing" and msg in v.reason
+
+
+def test_repeated_task_failures_after_the_deploy_fail_it() -> None:
+    web = service("web")
+    tasks = [task(web, state="failed", desired="shutdown", at=i, error="task: non-zero exit (1)", exit_code=1)
+             for i in (1, 2, 3)]
+    v = judge(stack([web], tasks), ["web"], T0, 3)
+    assert v.state == "failed" and "non-zero exit (1)" in v.reason
+
+
+def test_failures_before_the_deploy_do_not_count() -> None:
+    web = service("web")
+    tasks = [task(web, state="failed", desired="shutdown", at=i) for i in (1, 2, 3)] + [task(web, at=9)]
+    assert judge(stack([web], tasks), ["web"], T0 + timedelta(seconds=5), 3).state == "converged"
+
+
+def test_swarm_rollback_started_after_the_deploy_is_a_failure() -> None:
+    web = service("web", update_state="rollback_completed", update_started=T0 + timedelta(seconds=1))
+    v = judge(stack([web], [task(web)]), ["web"], T0, 3)
+    assert v.state == "failed" and "rollback_completed" in v.reason
+
+
+def test_an_old_paused_update_does_not_fail_a_new_deploy() -> None:
+    web = service("web", update_state="paused", update_started=T0)
+    assert judge(stack([web], [task(web, at=9)]), ["web"], T0 + timedelta(seconds=5), 3).state == "converged"
+
+
+def test_zero_replicas_converge_with_no_tasks() -> None:
+    web = service("web", replicas=0)
+    assert judge(stack([web], []), ["web"], T0, 3).state == "converged"
+
+
+def test_service_not_yet_created_is_progressing() -> None:
+    assert judge(stack([], []), ["web"], T0, 3).state == "progressing"

@@ -1,0 +1,176 @@
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from swarmops.domain.render import COMMIT_LABEL, SPEC_LABEL, RenderRequest, referenced_files, render_stack
+from swarmops.domain.stackfile import build_specs, load_stack
+from swarmops.errors import StackError
+
+DATA = Path(__file__).parent / "data"
+GOLDEN = (DATA / "golden-stack.yml").read_text()
+
+
+def request(**over: Any) -> RenderRequest:
+    base: dict[str, Any] = dict(
+        app="demo", commit="a" * 40, role="app", allowed_roles=("app",), role_label="role",
+        images={"worker": "reg:5000/demo/worker:aaaaaaaaaaaa"}, fingerprints={"worker": "f" * 64},
+        file_digests={"motd.txt": "1" * 64}, deploy_dir="/var/lib/swarmops/deploys/demo/aaaaaaaaaaaa")
+    base.update(over)
+    return RenderRequest(**base)
+
+
+def render(text: str = GOLDEN, **over: Any) -> Any:
+    return render_stack(load_stack(text, "stack.yml"), request(**over))
+
+
+def test_scalars_keep_their_text_so_docker_reads_the_same_values() -> None:
+    text = render().text
+    for written in ("- 22:22", "mode: 0440", "COUNT: 010", 'ZONE: "0755"', "- GREETING=yes", "tty: true"):
+        assert written in text, written
+    assert "build:" not in text
+
+
+def test_same_inputs_give_byte_identical_render() -> None:
+    assert render().text == render().text
+
+
+def test_commits_that_differ_only_in_docs_give_identical_specs() -> None:
+    one = render(commit="a" * 40)
+    two = render(commit="b" * 40)
+    assert {n: s.spec_hash for n, s in one.services.items()} == {n: s.spec_hash for n, s in two.services.items()}
+    assert [s.spec for s in one.services.values()] == [s.spec for s in two.services.values()]
+    assert one.text != two.text   # only the commit label differs
+
+
+def test_tracking_labels_go_on_service_labels_only() -> None:
+    doc = YAML(typ="safe").load(render().text)
+    web = doc["services"]["web"]
+    assert web["deploy"]["labels"][COMMIT_LABEL] == "a" * 40
+    assert web["deploy"]["labels"]["traefik.enable"] == "true"
+    assert not any("io.swarmops" in str(label) for label in web["labels"])
+
+
+def test_spec_hash_changes_with_what_docker_runs() -> None:
+    changed = GOLDEN.replace("replicas: 2", "replicas: 3")
+    assert render(changed).services["web"].spec_hash != render().services["web"].spec_hash
+    assert render(changed).services["worker"].spec_hash == render().services["worker"].spec_hash
+
+
+def test_config_file_content_changes_the_config_name_and_the_spec() -> None:
+    a, b = render(), render(file_digests={"motd.txt": "2" * 64})
+    assert "demo_motd_11111111" in a.text and "demo_motd_22222222" in b.text
+    assert a.services["web"].spec_hash != b.services["web"].spec_hash
+    assert "/var/lib/swarmops/deploys/demo/aaaaaaaaaaaa/files/motd.txt" in a.text
+
+
+def test_role_constraint_is_added_for_the_apps_role() -> None:
+    doc = YAML(typ="safe").load(render(role="db", allowed_roles=("db",)).text)
+    assert doc["services"]["web"]["deploy"]["placement"]["constraints"] == ["node.labels.role == db"]
+
+
+def test_service_may_keep_an_allowed_role_and_gets_no_second_constraint() -> None:
+    text = GOLDEN.replace("      replicas: 2\n", "      replicas: 2\n      placement:\n"
+                          "        constraints: [node.labels.role==minio]\n")
+    doc = YAML(typ="safe").load(render(text, allowed_roles=("app", "minio")).text)
+    assert doc["services"]["web"]["deploy"]["placement"]["constraints"] == ["node.labels.role==minio"]
+
+
+def test_service_asking_for_a_role_not_allowed_is_refused_with_line() -> None:
+    text = GOLDEN.replace("      replicas: 2\n", "      replicas: 2\n      placement:\n"
+                          "        constraints: [node.labels.role == db]\n")
+    with pytest.raises(StackError, match=r"stack.yml:\d+: service 'web' asks for role 'db'"):
+        render(text)
+
+
+def test_labels_the_file_sets_under_io_swarmops_are_replaced() -> None:
+    text = GOLDEN.replace("        - traefik.enable=true", "        - traefik.enable=true\n"
+                          "        - io.swarmops.commit=forged")
+    doc = YAML(typ="safe").load(render(text).text)
+    assert doc["services"]["web"]["deploy"]["labels"][COMMIT_LABEL] == "a" * 40
+
+
+def test_anchors_shared_between_services_are_not_changed_through_each_other() -> None:
+    doc = YAML(typ="safe").load(render().text)
+    assert doc["services"]["web"]["deploy"]["labels"][SPEC_LABEL] != doc["services"]["worker"]["deploy"][
+        "labels"][SPEC_LABEL]
+    assert "deploy" not in doc["x-defaults"]
+
+
+def test_version_is_written_when_the_file_has_none() -> None:
+    text = render(GOLDEN.replace('version: "3.8"\n', "")).text
+    assert text.startswith('version: "3.8"')
+
+
+def test_duplicate_keys_are_refused_with_file_and_line() -> None:
+    with pytest.raises(StackError, match=r"stack.yml:\d+: .*duplicate key"):
+        load_stack("services:\n  web:\n    image: a\n  web:\n    image: b\n", "stack.yml")
+
+
+def test_a_stack_without_services_is_refused_unless_allowed() -> None:
+    with pytest.raises(StackError, match="allow_empty"):
+        load_stack("version: '3.8'\nservices: {}\n", "stack.yml")
+    assert load_stack("version: '3.8'\n", "stack.yml", allow_empty=True).service_names() == []
+
+
+def test_build_sections_become_repo_relative_specs() -> None:
+    stack = load_stack("services:\n  a:\n    build: ./svc\n  b:\n    build:\n      context: .\n"
+                       "      dockerfile: docker/B.Dockerfile\n      args: [X=1]\n      target: prod\n",
+                       "deploy/stack.yml")
+    specs = build_specs(stack)
+    assert (specs["a"].context, specs["a"].dockerfile) == ("deploy/svc", "deploy/svc/Dockerfile")
+    assert (specs["b"].context, specs["b"].dockerfile, specs["b"].args, specs["b"].target) == (
+        "deploy", "deploy/docker/B.Dockerfile", (("X", "1"),), "prod")
+
+
+def test_paths_outside_the_repo_are_refused() -> None:
+    with pytest.raises(StackError, match="outside the repo"):
+        build_specs(load_stack("services:\n  a:\n    build: ../../etc\n", "stack.yml"))
+    with pytest.raises(StackError, match="outside the repo"):
+        referenced_files(load_stack("services:\n  a:\n    image: x\n    env_file: /etc/shadow\n", "stack.yml"))
+
+
+def _stack_config(path: Path) -> dict[str, Any]:
+    out = subprocess.run(["docker", "stack", "config", "-c", str(path)], capture_output=True, text=True,
+                         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent"},
+                         check=True, cwd=path.parent)
+    result: dict[str, Any] = YAML(typ="safe").load(out.stdout)
+    return result
+
+
+def _without_render_changes(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    for svc in doc["services"].values():
+        svc.pop("build", None)
+        if svc.get("image", "").startswith("reg:5000/"):
+            svc.pop("image")
+        deploy = svc.get("deploy", {})
+        deploy.pop("placement", None)
+        labels = {k: v for k, v in deploy.get("labels", {}).items() if not k.startswith("io.swarmops.")}
+        if labels:
+            deploy["labels"] = labels
+        else:
+            deploy.pop("labels", None)
+        if not deploy:
+            svc.pop("deploy", None)
+    doc.pop("configs", None)
+    return doc
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+def test_docker_reads_the_render_as_it_reads_the_original(tmp_path: Path) -> None:
+    help_text = subprocess.run(["docker", "stack", "--help"], capture_output=True, text=True).stdout
+    if " config " not in help_text:
+        pytest.skip("this docker CLI has no `stack config` (Debian 20.10)")
+    (tmp_path / "motd.txt").write_text("hi\n")
+    original = tmp_path / "stack.yml"
+    original.write_text(GOLDEN)
+    rendered = tmp_path / "rendered.yml"
+    rendered.write_text(render(deploy_dir=str(tmp_path)).text)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "motd.txt").write_text("hi\n")
+    assert _without_render_changes(_stack_config(rendered)) == _without_render_changes(_stack_config(original))
