@@ -43,7 +43,6 @@ def judge_service(live: LiveStack, service: LiveService, since: datetime, failur
     current_failures = [t for t in failures if _current(service, t)]
     if len(current_failures) >= failure_threshold:
         return Verdict("failed", f"{service.short}: {len(current_failures)} tasks failed{cause}")
-    current = [t for t in tasks if _current(service, t)]
     wanted = [t for t in tasks if t.desired == "running"]
     stale = [t for t in wanted if not _current(service, t)]
     if stale:

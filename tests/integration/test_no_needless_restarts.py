@@ -47,7 +47,7 @@ def deploy_two(swarmops: Swarmops, repo_factory: Any, base: str) -> tuple[GitRep
 
 def test_docs_only_commit_keeps_every_task_and_image(lab: docker.APIClient, swarmops: Swarmops,
                                                      repo_factory: Any) -> None:
-    repo, app, first = deploy_two(swarmops, repo_factory, "docs")
+    repo, app, _ = deploy_two(swarmops, repo_factory, "docs")
     before_tasks, before_images = task_ids(lab, app), images(lab, app)
     docs = repo.commit("typo in the usage docs", {"docs/USAGE.md": "# Usage\nFixed.\n"})
     swarmops.run("sync", app)
