@@ -3,6 +3,7 @@ on change, checkout of an exact commit. The only module that knows git."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import tarfile
 import threading
@@ -51,6 +52,17 @@ def git_env(auth: Auth | None, connect_timeout: float) -> dict[str, str]:
     return process.minimal_env(env)
 
 
+_BOILERPLATE = ("could not read from remote repository", "please make sure you have the correct access rights",
+                "and the repository exists")
+
+
+def _cause(stderr: str) -> str:
+    """git's own reason, without the fixed advice it prints after every remote failure."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not any(b in ln.lower() for b in _BOILERPLATE)]
+    return redact_url("; ".join(useful[-3:]) or "; ".join(lines[-1:]) or "failed")
+
+
 class GitSource:
     def __init__(self, url: str, branch: str, cache_dir: Path, auth: Auth | None, timeout: float,
                  net_slots: threading.Semaphore | None = None) -> None:
@@ -58,6 +70,8 @@ class GitSource:
         self.branch = branch
         self.cache_dir = cache_dir
         self.timeout = timeout
+        if auth and auth.token_file and not os.access(auth.token_file, os.R_OK):
+            raise SourceError(f"token_file {auth.token_file} does not exist or is not readable by swarmops")
         self._env = git_env(auth, min(timeout, 15))
         self._slots = net_slots
 
@@ -73,8 +87,7 @@ class GitSource:
             except process.Timeout as e:
                 raise SourceError(f"git {args[0]} of {self.shown_url}: {e}") from None
         if res.returncode != 0:
-            detail = redact_url(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
-            raise SourceError(f"git {args[0]} of {self.shown_url} failed: {detail}")
+            raise SourceError(f"git {args[0]} of {self.shown_url} failed: {_cause(res.stderr)}")
         return res.stdout
 
     def head(self) -> str:
@@ -89,8 +102,11 @@ class GitSource:
     def _has(self, commit: str) -> bool:
         if not (self.cache_dir / "HEAD").is_file():
             return False
-        res = process.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], self._env, self.timeout,
-                          cwd=self.cache_dir)
+        try:
+            res = process.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], self._env, self.timeout,
+                              cwd=self.cache_dir)
+        except process.Timeout as e:
+            raise SourceError(f"git cat-file in {self.cache_dir}: {e}") from None
         return res.returncode == 0
 
     def ensure(self, commit: str) -> None:
@@ -121,27 +137,32 @@ class GitSource:
             archive.unlink(missing_ok=True)
         return dest
 
-    def _repo(self) -> git.Repo:
-        return git.Repo(self.cache_dir)
+    def _commit(self, commit: str) -> git.Commit:
+        try:
+            return git.Repo(self.cache_dir).commit(commit)
+        except (git.exc.GitError, ValueError):
+            raise SourceError(f"commit {commit[:12]} is not in the cache of {self.shown_url}; fetch it first") from None
 
     def info(self, commit: str) -> CommitInfo:
-        c = self._repo().commit(commit)
+        c = self._commit(commit)
         message = c.message if isinstance(c.message, str) else c.message.decode("utf-8", "replace")
         return CommitInfo(sha=c.hexsha, author=str(c.author.name), email=str(c.author.email),
                           date=datetime.fromtimestamp(c.committed_date, UTC), message=message.strip())
 
     def object_id(self, commit: str, path: str) -> str:
         """Git object id of a tree or blob at `path` in `commit` ('' is the root tree)."""
+        tree = self._commit(commit).tree
         try:
-            tree = self._repo().commit(commit).tree
             return str(tree.hexsha if path in ("", ".") else (tree / path).hexsha)
         except KeyError:
             raise SourceError(f"{path!r} does not exist in commit {commit[:12]}") from None
 
     def read(self, commit: str, path: str) -> bytes:
         try:
-            blob = self._repo().commit(commit).tree / path
+            blob = self._commit(commit).tree / path
         except KeyError:
             raise SourceError(f"{path!r} does not exist in commit {commit[:12]} of {self.shown_url}") from None
+        if blob.type != "blob":
+            raise SourceError(f"{path!r} in commit {commit[:12]} is a directory, not a file")
         data: bytes = blob.data_stream.read()
         return data

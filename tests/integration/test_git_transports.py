@@ -165,8 +165,6 @@ def test_ssh_refuses_without_both_pinned_host_key_and_authorised_key(
     assert (tmp_path / "known_hosts").read_text() == known_before  # never auto-accepted
 
 
-@pytest.mark.xfail(strict=True, reason="GitSource keeps only the last stderr line of git: "
-                   "'and the repository exists.' instead of 'Host key verification failed.'")
 def test_ssh_host_key_refusal_names_its_cause(sshd: Sshd, origin: Origin, tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         _ssh_source(sshd, origin, tmp_path, sshd.other_key_line).head()
