@@ -10,12 +10,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from swarmops import __version__, logs
+from swarmops import __version__, actions, logs
 from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.config.models import AppConfig
 from swarmops.domain.stackfile import load_stack
 from swarmops.domain.status import AppStatus, app_status
 from swarmops.errors import SwarmopsError, UnknownAppError
+from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_adapters, make_reconciler, open_store
 
 
@@ -42,11 +43,17 @@ def cmd_daemon(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return run_forever(loaded)
 
 
+def _reconciler(loaded: LoadedConfig) -> Reconciler:
+    return make_reconciler(loaded.config, progress=lambda m: print(m, file=sys.stderr, flush=True))
+
+
 def cmd_sync(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    app = _app(loaded, args.app)
-    reconciler = make_reconciler(loaded.config, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    outcome = reconciler.reconcile(app, trigger="manual", dry_run=args.dry_run, force=not args.dry_run)
-    if args.json:
+    outcome = actions.sync(_reconciler(loaded), _app(loaded, args.app), dry_run=args.dry_run)
+    return _print_outcome(outcome, args.json)
+
+
+def _print_outcome(outcome: Outcome, as_json: bool) -> int:
+    if as_json:
         print(json.dumps({"app": outcome.app, "result": outcome.result, "commit": outcome.commit,
                           "message": outcome.message,
                           "plan": outcome.plan.to_dict() if outcome.plan else None}, indent=2))
@@ -61,6 +68,33 @@ def cmd_sync(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0 if outcome.ok else 1
 
 
+def cmd_pause(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    print(actions.pause(_reconciler(loaded), _app(loaded, args.app)))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    print(actions.resume(_reconciler(loaded), _app(loaded, args.app)))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    return _print_outcome(actions.rollback(_reconciler(loaded), _app(loaded, args.app), args.to), args.json)
+
+
+def cmd_diff(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    head, diffs = actions.diff(_reconciler(loaded), _app(loaded, args.app))
+    if args.json:
+        print(json.dumps(actions.diff_to_json(head, diffs), indent=2, default=str))
+        return 0
+    print(f"{args.app}: git {head[:12]} against the live services")
+    for d in diffs:
+        print(f"  {d.service}: {d.action} ({d.reason})")
+        for name, want, have in d.fields:
+            print(f"      {name}: git {want!r}  live {have!r}")
+    return 0
+
+
 def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
     adapters = make_adapters(loaded.config)
     live = adapters.reader.read_all()
@@ -69,7 +103,8 @@ def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
         last = adapters.store.last_deploy(app.name)
         state = adapters.store.app_state(app.name)
         out.append(app_status(app.name, live.get(app.name), state.paused, last.result if last else None,
-                              last.ended if last else None, state.last_error))
+                              last.ended if last else None, state.last_error, head=state.last_head or None,
+                              drift=state.drift))
     return out
 
 
@@ -86,6 +121,9 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
               f"{s.last_result or '-':11} {svcs}")
         if s.message:
             print(f"{'':20} {s.message}")
+        for svc in s.services:
+            if svc.last_error:
+                print(f"{'':20} {svc.name}: {svc.last_error}")
     return 0
 
 
@@ -146,6 +184,15 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("app")
     h.add_argument("--limit", type=int, default=30)
     h.add_argument("--json", action="store_true")
+    for name, text in (("pause", "suspend auto-sync of an app"), ("resume", "resume auto-sync of an app")):
+        sub.add_parser(name, help=text).add_argument("app")
+    r = sub.add_parser("rollback", help="deploy an earlier good commit and suspend auto-sync")
+    r.add_argument("app")
+    r.add_argument("--to", help="commit (or prefix) of a successful deploy; default: the one before")
+    r.add_argument("--json", action="store_true")
+    df = sub.add_parser("diff", help="what git renders now against the live services, field by field")
+    df.add_argument("app")
+    df.add_argument("--json", action="store_true")
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
@@ -153,7 +200,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
-                            "history": cmd_history, "validate": cmd_validate}
+                            "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
+                            "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,9 +10,10 @@ import time
 from types import FrameType
 
 from swarmops.config.loader import LoadedConfig
+from swarmops.errors import SwarmopsError
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_reconciler
-from swarmops.scheduler import make_scheduler
+from swarmops.scheduler import AppScheduler
 
 log = logging.getLogger("swarmops.daemon")
 
@@ -31,10 +32,36 @@ def resolve_interrupted(reconciler: Reconciler) -> None:
         reconciler.a.store.set_app(d.app, failed_commit="")
 
 
+def handle_removed_apps(reconciler: Reconciler, loaded: LoadedConfig) -> list[str]:
+    """Stacks swarmops deployed for apps no longer in the config: reported, and removed only when the
+    config says prune_removed_apps and every apps.d file loaded (a broken file is not a removal)."""
+    known = {a.name for a in loaded.config.apps}
+    try:
+        stacks = reconciler.a.reader.read_all()
+    except SwarmopsError as e:
+        log.error("cannot look for removed apps: %s", e)
+        return []
+    removed = sorted(app for app, live in stacks.items()
+                     if app not in known and any(s.managed for s in live.services.values()))
+    prune = loaded.config.prune_removed_apps and not loaded.app_errors
+    for app in removed:
+        if prune:
+            log.warning("app %s is no longer in the config: removing its stack (prune_removed_apps)", app)
+            try:
+                reconciler.a.deployer.remove(app)
+            except SwarmopsError as e:
+                log.error("cannot remove the stack of %s: %s", app, e)
+        else:
+            log.warning("app %s runs in the cluster but is no longer in the config; it is left running "
+                        "(set prune_removed_apps: true to remove such stacks)", app)
+    return removed
+
+
 def run_once(loaded: LoadedConfig) -> list[Outcome]:
     reconciler = make_reconciler(loaded.config)
     _report_config_errors(loaded)
     resolve_interrupted(reconciler)
+    handle_removed_apps(reconciler, loaded)
     return [reconciler.reconcile(app, trigger="poll") for app in loaded.config.apps]
 
 
@@ -53,13 +80,14 @@ def run_forever(loaded: LoadedConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler = make_scheduler(config, reconciler)
+    scheduler = AppScheduler(config, reconciler)
+    scheduler.add_periodic(lambda: handle_removed_apps(reconciler, loaded), 300, "removed-apps")
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
     notify("READY=1")
     while not stop.wait(timeout=10):
         notify("WATCHDOG=1")
-    scheduler.shutdown(wait=False)
+    scheduler.shutdown()
     _drain(reconciler, config.shutdown_grace, cancel)
     reconciler.a.store.close()
     log.info("daemon stopped")

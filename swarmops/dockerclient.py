@@ -6,7 +6,7 @@ import os
 
 import docker
 
-from swarmops.errors import DeployError
+from swarmops.errors import EngineError
 
 
 def docker_host(configured: str | None) -> str:
@@ -17,4 +17,4 @@ def api_client(host: str | None, timeout: float) -> docker.APIClient:
     try:
         return docker.APIClient(base_url=docker_host(host), timeout=int(max(1, timeout)), version="auto")
     except docker.errors.DockerException as e:
-        raise DeployError(f"cannot reach the Docker engine at {docker_host(host)}: {e}") from None
+        raise EngineError(f"cannot reach the Docker engine at {docker_host(host)}: {e}") from None

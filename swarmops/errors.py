@@ -7,6 +7,8 @@ class SwarmopsError(Exception):
     """Root of every error swarmops raises on purpose. The CLI prints it as one line."""
 
     exit_code = 1
+    #: a fault of the infrastructure, not of the commit: retried with backoff, never marks the commit failed
+    transient = False
 
 
 class ConfigError(SwarmopsError):
@@ -22,6 +24,8 @@ class StackError(SwarmopsError):
 class SourceError(SwarmopsError):
     """The git source could not be read (unreachable, missing branch, timeout)."""
 
+    transient = True
+
 
 class BuildError(SwarmopsError):
     """An image build failed; the message carries the build's own error."""
@@ -30,9 +34,21 @@ class BuildError(SwarmopsError):
 class RegistryError(SwarmopsError):
     """The registry refused or did not answer."""
 
+    transient = True
+
 
 class DeployError(SwarmopsError):
     """`docker stack deploy` failed or the services did not converge."""
+
+
+class EngineError(DeployError):
+    """The Docker engine did not answer or refused an API call."""
+
+    transient = True
+
+
+class ConvergenceError(DeployError):
+    """The services did not converge on the new spec."""
 
 
 class StateError(SwarmopsError):

@@ -5,54 +5,53 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.domain.convergence import Verdict, judge
+from swarmops.domain.drift import Drift, find_drift
 from swarmops.domain.fingerprint import fingerprint
-from swarmops.domain.live import LiveStack, now
+from swarmops.domain.live import LiveStack
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.render import FINGERPRINT_LABEL, Rendered, RenderRequest, referenced_files, render_stack
-from swarmops.domain.stackfile import BuildSpec, Stack, build_specs, load_stack
-from swarmops.errors import DeployError, SourceError, StackError, SwarmopsError
+from swarmops.domain.retry import Backoff
+from swarmops.domain.stackfile import BuildSpec, build_specs, load_stack
+from swarmops.errors import SourceError, StackError, SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import FINGERPRINT_TAG, SOURCE_TAG_LABEL, Registry
+from swarmops.rollout import Interrupted, Rollout, deploy_dir, write_deploy_dir
 from swarmops.source.git import CommitInfo, GitSource
 from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED, StateStore
 from swarmops.swarm.deploy import StackDeployer
 from swarmops.swarm.live import SwarmReader
 
 log = logging.getLogger("swarmops.reconcile")
-
-
-class Interrupted(SwarmopsError):
-    """The daemon is shutting down and the grace period is over."""
+OK_RESULTS = ("noop", "deployed", "healed", "drift", "skipped", "planned", "rolled_back")
 
 
 @dataclass(frozen=True)
 class Outcome:
     app: str
-    result: str            # noop | deployed | failed | skipped | planned
+    result: str            # one of OK_RESULTS, or failed
     commit: str | None
     message: str
     plan: Plan | None = None
+    retry_in: float | None = None
+    drift: tuple[Drift, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
-        return self.result in ("noop", "deployed", "skipped", "planned")
+        return self.result in OK_RESULTS
 
 
 @dataclass
 class Prepared:
     commit: str
     info: CommitInfo
-    stack: Stack
     specs: dict[str, BuildSpec]
     rendered: Rendered
     plan: Plan
@@ -75,8 +74,12 @@ class Reconciler:
         self.a = adapters
         self.cancel = cancel or threading.Event()
         self.progress = progress or (lambda msg: log.info("%s", msg))
+        self.rollout = Rollout(config, adapters.store, adapters.reader, adapters.deployer, self.cancel,
+                               self.progress)
         self.build_slots = threading.Semaphore(config.build.concurrency)
         self.git_slots = threading.Semaphore(config.git.concurrency)
+        self.backoff = Backoff()
+        self.attempts: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -96,47 +99,80 @@ class Reconciler:
     def reconcile(self, app: AppConfig, trigger: str = "poll", dry_run: bool = False,
                   force: bool = False) -> Outcome:
         """The per-app boundary: whatever happens, it is recorded and returned, never raised."""
+        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force))
+
+    def roll_back_to(self, app: AppConfig, commit: str | None) -> Outcome:
+        """Deploy an earlier good commit's rendered stack and suspend auto-sync until resume."""
+        return self._guarded(app, "rollback", lambda: self._manual_rollback(app, commit))
+
+    def _guarded(self, app: AppConfig, trigger: str, work: Callable[[], Outcome]) -> Outcome:
         started = time.monotonic()
         with self._lock(app.name):
             try:
-                outcome = self._reconcile(app, trigger, dry_run, force)
+                outcome = work()
             except SwarmopsError as e:
-                outcome = Outcome(app.name, "failed", None, str(e))
+                outcome = Outcome(app.name, "failed", None, str(e), retry_in=self._retry(app.name, e))
                 self._note_error(app.name, str(e))
             except Exception as e:   # a bug must not stop the daemon or the other apps
                 log.exception("reconcile of %s crashed", app.name)
                 outcome = Outcome(app.name, "failed", None, f"internal error: {type(e).__name__}: {e}")
+        if outcome.result != "failed":
+            self.attempts.pop(app.name, None)
         log.info("reconcile", extra={"fields": {
             "app": app.name, "trigger": trigger, "result": outcome.result, "commit": outcome.commit,
             "duration_s": round(time.monotonic() - started, 3), "message": outcome.message}})
         return outcome
 
+    def _retry(self, app: str, error: SwarmopsError) -> float | None:
+        if not error.transient:
+            return None
+        self.attempts[app] = self.attempts.get(app, 0) + 1
+        return self.backoff.delay(self.attempts[app])
+
     def _note_error(self, app: str, error: str) -> None:
         try:
-            if self.a.store.app_state(app).last_error != error:   # no write per poll for the same fault
-                self.a.store.set_app(app, last_error=error, last_error_at=time.time())
+            self.a.store.set_app(app, last_error=error, last_error_at=time.time())
         except SwarmopsError as e:
             log.error("cannot record the error of %s: %s", app, e)
 
     def _reconcile(self, app: AppConfig, trigger: str, dry_run: bool, force: bool) -> Outcome:
-        state = self.a.store.app_state(app.name)
-        if state.paused and trigger == "poll":
-            return Outcome(app.name, "skipped", None, "paused; `swarmops resume` to sync again")
+        store = self.a.store
+        state = store.app_state(app.name)
+        if state.paused and trigger in ("poll", "retry"):
+            return Outcome(app.name, "skipped", None, "auto-sync is suspended; `swarmops resume` to sync again")
         head = self.source(app).head()
+        store.set_app(app.name, last_head=head)
         live = self.a.reader.read_app(app.name)
         if not force and live.deployed_commit() == head and all(s.spec_hash for s in live.services.values()):
-            if state.last_error:
-                self.a.store.set_app(app.name, last_error="")
-            return Outcome(app.name, "noop", head, "in sync")
-        if not force and state.failed_commit == head:
-            return Outcome(app.name, "skipped", head,
-                           f"commit {head[:12]} failed before; push a new commit or run `swarmops sync {app.name}`")
+            return self._check_drift(app, head, live, dry_run)
+        if not force and trigger == "poll" and state.failed_commit == head:
+            return Outcome(app.name, "skipped", head, f"commit {head[:12]} failed before; push a new commit or "
+                                                      f"run `swarmops sync {app.name}`")
         prep = self.prepare(app, head, live)
         if dry_run:
             return Outcome(app.name, "planned", head, prep.plan.summary(), prep.plan)
         if not prep.plan.deploy:
+            store.set_app(app.name, last_error="", drift="")
             return Outcome(app.name, "noop", head, prep.plan.summary(), prep.plan)
-        return self.execute(app, prep, live, trigger)
+        return self.execute(app, prep, live, trigger, prep.plan.restarts)
+
+    def _check_drift(self, app: AppConfig, head: str, live: LiveStack, dry_run: bool) -> Outcome:
+        drift = find_drift(live, self.a.store.load_applied(app.name))
+        text = "; ".join(str(d) for d in drift)
+        if not drift or dry_run:
+            if not dry_run:
+                self.a.store.set_app(app.name, last_error="", drift="")
+            return Outcome(app.name, "planned" if dry_run else "noop", head, text or "in sync", drift=tuple(drift))
+        self.a.store.set_app(app.name, drift=text)
+        log.warning("drift in %s: %s", app.name, text)
+        if not app.self_heal:
+            return Outcome(app.name, "drift", head, f"drift (self_heal is off): {text}", drift=tuple(drift))
+        prep = self.prepare(app, head, live)
+        outcome = self.execute(app, prep, live, "self-heal", tuple(d.service for d in drift if d.kind != "unmanaged"))
+        if outcome.result == "deployed":
+            self.a.store.set_app(app.name, drift="")
+            return Outcome(app.name, "healed", head, f"healed drift: {text}", drift=tuple(drift))
+        return outcome
 
     def prepare(self, app: AppConfig, commit: str, live: LiveStack) -> Prepared:
         """Everything the decision needs, read from git and the registry; then the pure plan."""
@@ -154,13 +190,13 @@ class Reconciler:
         specs = build_specs(stack)
         images, fingerprints, builds = self._resolve_images(app, commit, src, specs)
         digests = {p: hashlib.sha256(src.read(commit, p)).hexdigest() for p in referenced_files(stack)}
-        deploy_dir = self.config.state_dir / "deploys" / app.name / commit[:12]
+        target = deploy_dir(self.config, app.name, commit)
         rendered = render_stack(stack, RenderRequest(
             app=app.name, commit=commit, role=app.role, allowed_roles=app.roles(),
             role_label=self.config.role_label, images=images, fingerprints=fingerprints,
-            file_digests=digests, deploy_dir=str(deploy_dir)))
+            file_digests=digests, deploy_dir=str(target)))
         plan = make_plan(app.name, commit, rendered, live, tuple(builds))
-        return Prepared(commit, info, stack, specs, rendered, plan, deploy_dir)
+        return Prepared(commit, info, specs, rendered, plan, target)
 
     def _resolve_images(self, app: AppConfig, commit: str, src: GitSource, specs: dict[str, BuildSpec]
                         ) -> tuple[dict[str, str], dict[str, str], list[BuildStep]]:
@@ -168,8 +204,9 @@ class Reconciler:
         fingerprints: dict[str, str] = {}
         builds: list[BuildStep] = []
         for name, spec in specs.items():
+            dockerfile = src.read(commit, spec.dockerfile).decode("utf-8", "replace")
             fp = fingerprint(spec, src.object_id(commit, spec.context), src.object_id(commit, spec.dockerfile),
-                             src.read(commit, spec.dockerfile).decode("utf-8", "replace"))
+                             dockerfile)
             fingerprints[name] = fp
             existing = self.a.registry.find_fingerprint(f"{app.name}/{name}", fp)
             if existing:
@@ -179,31 +216,35 @@ class Reconciler:
             builds.append(BuildStep(name, images[name], fp, "no image with these build inputs in the registry"))
         return images, fingerprints, builds
 
-    def execute(self, app: AppConfig, prep: Prepared, live: LiveStack, trigger: str) -> Outcome:
+    def execute(self, app: AppConfig, prep: Prepared, live: LiveStack, trigger: str,
+                watch: tuple[str, ...]) -> Outcome:
         store = self.a.store
         deploy_id = store.start_deploy(app.name, prep.commit, prep.info.author, prep.info.title, trigger,
                                        str(prep.deploy_dir))
-        since = now()
         builds = ",".join(f"{b.service}:{b.fingerprint[:12]}" for b in prep.plan.builds)
         deployed = False
         try:
             self._build(app, prep)
-            self._write_deploy_dir(app, prep)
+            src = self.source(app)
+            write_deploy_dir(prep.deploy_dir, prep.rendered.text,
+                             ((rel, src.read(prep.commit, rel)) for rel in prep.rendered.files))
             self.progress(f"{app.name}: docker stack deploy ({prep.plan.summary()})")
             deployed = True
-            self.a.deployer.deploy(app.name, prep.deploy_dir / "stack.yml")
-            verdict = self._watch(app, prep.plan.restarts, since)
-            if verdict.state != "converged":
-                raise DeployError(f"did not converge: {verdict.reason}")
+            self.rollout.apply(app, prep.deploy_dir / "stack.yml", watch)
         except Interrupted as e:
             store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
             return Outcome(app.name, "failed", prep.commit, str(e), prep.plan)
         except SwarmopsError as e:
-            rollback_to, note = self._rollback(app, prep.commit, live) if deployed else ("", "")
+            rollback_to, note = ("", "")
+            if deployed:
+                rollback_to, note = self.rollout.roll_back(app, prep.commit, live.deployed_commit(),
+                                                           tuple(live.services))
             error = f"{e}{note}"
             store.finish_deploy(deploy_id, FAILED, error, rollback_to=rollback_to, builds=builds)
-            store.set_app(app.name, failed_commit=prep.commit, last_error=error, last_error_at=time.time())
-            return Outcome(app.name, "failed", prep.commit, error, prep.plan)
+            if not e.transient:
+                store.set_app(app.name, failed_commit=prep.commit)
+            store.set_app(app.name, last_error=error, last_error_at=time.time())
+            return Outcome(app.name, "failed", prep.commit, error, prep.plan, retry_in=self._retry(app.name, e))
         store.finish_deploy(deploy_id, SUCCEEDED, builds=builds, restarted=",".join(prep.plan.restarts))
         store.set_app(app.name, failed_commit="", last_error="")
         return Outcome(app.name, "deployed", prep.commit, prep.plan.summary(), prep.plan)
@@ -228,65 +269,33 @@ class Reconciler:
                 self.a.builder.tag(step.image, fp_ref)
                 self.a.builder.push(fp_ref)
 
-    def _write_deploy_dir(self, app: AppConfig, prep: Prepared) -> None:
-        """The deploy's own directory: the rendered stack and a copy of every file it references."""
-        src = self.source(app)
-        target = prep.deploy_dir
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    def _manual_rollback(self, app: AppConfig, commit: str | None) -> Outcome:
+        store = self.a.store
+        live = self.a.reader.read_app(app.name)
+        current = live.deployed_commit()
+        good = [d for d in store.history(app.name, 500) if d.result == SUCCEEDED]
+        if commit:
+            target = next((d for d in good if d.commit_sha.startswith(commit)), None)
+            if target is None:
+                raise SwarmopsError(f"no successful deploy of commit {commit} in the history of {app.name}; "
+                                    f"`swarmops history {app.name}` lists the rollback targets")
+        else:
+            target = next((d for d in good if d.commit_sha != current), None)
+            if target is None:
+                raise SwarmopsError(f"{app.name} has no earlier good deploy to roll back to")
+        stack_file = Path(target.render_dir) / "stack.yml"
+        if not stack_file.is_file():
+            raise SwarmopsError(f"the rendered stack of {target.commit_sha[:12]} is gone from {stack_file.parent}")
+        store.set_app(app.name, paused=True)
+        deploy_id = store.start_deploy(app.name, target.commit_sha, target.author, target.message, "rollback",
+                                       target.render_dir)
+        self.progress(f"{app.name}: rolling back to {target.commit_sha[:12]} (auto-sync suspended)")
         try:
-            for rel in prep.rendered.files:
-                dest = tmp / "files" / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(src.read(prep.commit, rel))
-            (tmp / "stack.yml").write_text(prep.rendered.text, encoding="utf-8")
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
-        except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise DeployError(f"cannot write {target}: {e.strerror or e}") from None
-
-    def _watch(self, app: AppConfig, services: tuple[str, ...], since: object) -> Verdict:
-        """Wait until the changed services converge and stay so for the settle period."""
-        timeout = self.config.timeout_for(app)
-        settle = self.config.settle_for(app)
-        deadline = time.monotonic() + timeout
-        converged_at: float | None = None
-        if not services:
-            return Verdict("converged", "no service restarted")
-        while True:
-            if self.cancel.is_set():
-                raise Interrupted("the daemon stopped while this deploy was converging")
-            verdict = judge(self.a.reader.read_app(app.name), services, since, app.failure_threshold)  # type: ignore[arg-type]
-            if verdict.state == "failed":
-                return verdict
-            if verdict.state == "converged":
-                converged_at = converged_at or time.monotonic()
-                if time.monotonic() - converged_at >= settle:
-                    return verdict
-            else:
-                converged_at = None
-            if time.monotonic() > deadline:
-                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
-            self.cancel.wait(1.0)
-
-    def _rollback(self, app: AppConfig, failed: str, before: LiveStack) -> tuple[str, str]:
-        """Redeploy the last good rendered stack; returns (commit, note for the error)."""
-        last = self.a.store.last_good(app.name, before_commit=failed)
-        previous = before.deployed_commit()
-        candidates = [(last.commit_sha, Path(last.render_dir))] if last else []
-        if previous and previous != failed:
-            candidates.append((previous, self.config.state_dir / "deploys" / app.name / previous[:12]))
-        for commit, directory in candidates:
-            if (directory / "stack.yml").is_file():
-                self.progress(f"{app.name}: rolling back to {commit[:12]}")
-                try:
-                    self.a.deployer.deploy(app.name, directory / "stack.yml")
-                    verdict = self._watch(app, tuple(before.services), now())
-                except SwarmopsError as e:
-                    return commit, f"; rollback to {commit[:12]} failed too: {e}"
-                if verdict.state == "converged":
-                    return commit, f"; rolled back to {commit[:12]}"
-                return commit, f"; rollback to {commit[:12]} did not converge: {verdict.reason}"
-        return "", "; no earlier good deploy to roll back to"
+            self.rollout.apply(app, stack_file, tuple(live.services))
+        except SwarmopsError as e:
+            store.finish_deploy(deploy_id, FAILED, str(e))
+            return Outcome(app.name, "failed", target.commit_sha, str(e))
+        store.finish_deploy(deploy_id, SUCCEEDED, rollback_to=target.commit_sha)
+        store.set_app(app.name, last_error="", drift="")
+        return Outcome(app.name, "rolled_back", target.commit_sha,
+                       f"running {target.commit_sha[:12]}; auto-sync suspended until `swarmops resume {app.name}`")

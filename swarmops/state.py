@@ -3,6 +3,7 @@ pause). History and a cache, never the only truth: what runs is read from the se
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -26,11 +27,12 @@ CREATE TABLE IF NOT EXISTS deploys (
   render_dir TEXT NOT NULL DEFAULT '', builds TEXT NOT NULL DEFAULT '', restarted TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
-CREATE TABLE IF NOT EXISTS apps (
-  app TEXT PRIMARY KEY, failed_commit TEXT NOT NULL DEFAULT '', paused INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT NOT NULL DEFAULT '', last_error_at REAL NOT NULL DEFAULT 0
-);
+CREATE TABLE IF NOT EXISTS apps (app TEXT PRIMARY KEY);
 """
+# per-app columns: added one by one so that an older database is upgraded in place
+APP_COLUMNS = {"failed_commit": "TEXT NOT NULL DEFAULT ''", "paused": "INTEGER NOT NULL DEFAULT 0",
+               "last_error": "TEXT NOT NULL DEFAULT ''", "last_error_at": "REAL NOT NULL DEFAULT 0",
+               "last_head": "TEXT NOT NULL DEFAULT ''", "drift": "TEXT NOT NULL DEFAULT ''"}
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -66,6 +68,8 @@ class AppState:
     paused: bool = False
     last_error: str = ""
     last_error_at: float = 0.0
+    last_head: str = ""
+    drift: str = ""
 
 
 class StateStore:
@@ -84,6 +88,10 @@ class StateStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(apps)")}
+            for column, decl in APP_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE apps ADD COLUMN {column} {decl}")
             conn.execute("SELECT count(*) FROM deploys").fetchone()
             return conn
         except sqlite3.DatabaseError as e:
@@ -148,19 +156,43 @@ class StateStore:
             row = c.execute("SELECT * FROM apps WHERE app=?", (app,)).fetchone()
         if row is None:
             return AppState(app=app)
-        return AppState(app=row["app"], failed_commit=row["failed_commit"], paused=bool(row["paused"]),
-                        last_error=row["last_error"], last_error_at=row["last_error_at"])
+        data = dict(row)
+        data["paused"] = bool(data["paused"])
+        return AppState(**data)
 
     def set_app(self, app: str, **fields: Any) -> None:
-        current = asdict(self.app_state(app))
-        current.update(fields)
+        """Change per-app facts; writes nothing when every value is already as asked."""
+        current = self.app_state(app)
+        if all(getattr(current, k) == v for k, v in fields.items()):
+            return
+        merged = {**asdict(current), **fields}
+        columns = list(APP_COLUMNS)
+        values = [int(merged[c]) if c == "paused" else merged[c] for c in columns]
+        updates = ", ".join(f"{c}=excluded.{c}" for c in columns)
         with self._tx() as c:
-            c.execute("INSERT INTO apps(app, failed_commit, paused, last_error, last_error_at) VALUES "
-                      "(?,?,?,?,?) ON CONFLICT(app) DO UPDATE SET failed_commit=excluded.failed_commit, "
-                      "paused=excluded.paused, last_error=excluded.last_error, "
-                      "last_error_at=excluded.last_error_at",
-                      (app, current["failed_commit"], int(current["paused"]), current["last_error"],
-                       current["last_error_at"]))
+            c.execute(f"INSERT INTO apps(app, {', '.join(columns)}) VALUES (?{', ?' * len(columns)}) "
+                      f"ON CONFLICT(app) DO UPDATE SET {updates}", (app, *values))
+
+    def applied_path(self, app: str) -> Path:
+        return self.path.parent / "applied" / f"{app}.json"
+
+    def save_applied(self, app: str, record: dict[str, Any]) -> None:
+        """What the last successful deploy left running (for drift detection), written atomically."""
+        path = self.applied_path(app)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, sort_keys=True))
+            tmp.replace(path)
+        except OSError as e:
+            raise StateError(f"cannot write {path}: {e.strerror or e}") from None
+
+    def load_applied(self, app: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.applied_path(app).read_text())
+            return data
+        except (OSError, ValueError):
+            return {}
 
     def close(self) -> None:
         with self._lock:

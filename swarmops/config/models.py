@@ -49,6 +49,7 @@ class AppConfig(Strict):
     settle: Duration | None = None
     failure_threshold: int = Field(3, ge=1, description="failed tasks at the new spec before a deploy fails")
     allow_empty: bool = False
+    self_heal: bool = True
     auth: Auth | None = None
 
     @field_validator("name")
@@ -86,6 +87,7 @@ class Config(Strict):
     deploy_timeout: Duration = 300.0
     settle: Duration = 5.0
     shutdown_grace: Duration = 60.0
+    prune_removed_apps: bool = False
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))

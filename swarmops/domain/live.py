@@ -89,6 +89,7 @@ class LiveStack:
     services: dict[str, LiveService]
     tasks: list[LiveTask]
     nodes: dict[str, LiveNode]
+    networks: dict[str, str] = field(default_factory=dict)   # id -> name
 
     def tasks_of(self, service: LiveService) -> list[LiveTask]:
         return [t for t in self.tasks if t.service_id == service.id]

@@ -52,7 +52,7 @@ def service_statuses(live: LiveStack) -> list[ServiceStatus]:
 
 
 def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str | None,
-               last_ended: float | None, last_error: str, head: str | None = None) -> AppStatus:
+               last_ended: float | None, last_error: str, head: str | None = None, drift: str = "") -> AppStatus:
     services = service_statuses(live) if live else []
     commit = live.deployed_commit() if live else None
     if paused:
@@ -65,9 +65,9 @@ def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str 
         word = MISSING
     elif any(s.desired is not None and s.running < s.desired for s in services):
         word = DEGRADED
-    elif head and commit != head:
+    elif (head and commit != head) or drift:
         word = OUT_OF_SYNC
     else:
         word = SYNCED
     return AppStatus(app=app, status=word, commit=commit, deployed_at=last_ended, last_result=last_result,
-                     message=last_error, services=services)
+                     message=last_error or (f"drift: {drift}" if drift else ""), services=services)

@@ -10,7 +10,7 @@ import requests
 
 from swarmops.domain.live import LiveNode, LiveService, LiveStack, LiveTask, parse_time, strip_digest
 from swarmops.domain.render import STACK_NAMESPACE
-from swarmops.errors import DeployError
+from swarmops.errors import EngineError
 
 STACK_IMAGE = "com.docker.stack.image"
 
@@ -62,25 +62,29 @@ class SwarmReader:
             result: list[dict[str, Any]] = fn(**kwargs)
             return result
         except (docker.errors.DockerException, requests.RequestException, OSError) as e:
-            raise DeployError(f"Docker engine: cannot list {what}: {e}") from None
+            raise EngineError(f"Docker engine: cannot list {what}: {e}") from None
 
     def nodes(self) -> dict[str, LiveNode]:
         return {n["ID"]: _node(n) for n in self._call("nodes", self.api.nodes)}
 
     def read_app(self, app: str) -> LiveStack:
-        """Three calls: the app's services, their tasks, the nodes."""
+        """Four calls: the app's services, their tasks, the nodes, the stack's networks."""
         services = self._call("services", self.api.services,
                               filters={"label": f"{STACK_NAMESPACE}={app}"}, status=False)
         ids = [s["ID"] for s in services]
         tasks = self._call("tasks", self.api.tasks, filters={"service": ids}) if ids else []
         live = {svc.short: svc for svc in (_service(s, app) for s in services)}
-        return LiveStack(app=app, services=live, tasks=[_task(t) for t in tasks], nodes=self.nodes())
+        nets = self._call("networks", self.api.networks, filters={"label": f"{STACK_NAMESPACE}={app}"})
+        return LiveStack(app=app, services=live, tasks=[_task(t) for t in tasks], nodes=self.nodes(),
+                         networks={n["Id"]: n["Name"] for n in nets})
 
     def read_all(self) -> dict[str, LiveStack]:
-        """Every stack's live state from three calls, grouped by stack name."""
+        """Every stack's live state from four calls, grouped by stack name."""
         services = self._call("services", self.api.services, filters={"label": STACK_NAMESPACE}, status=False)
         tasks = self._call("tasks", self.api.tasks)
         nodes = self.nodes()
+        networks = self._call("networks", self.api.networks, filters={"label": STACK_NAMESPACE})
+        nets = {n["Id"]: n["Name"] for n in networks}
         by_app: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for s in services:
             by_app[((s.get("Spec") or {}).get("Labels") or {}).get(STACK_NAMESPACE, "")].append(s)
@@ -90,5 +94,5 @@ class SwarmReader:
             if t.get("ServiceID") in owner:
                 tasks_by_app[owner[t["ServiceID"]]].append(_task(t))
         return {app: LiveStack(app=app, services={x.short: x for x in (_service(s, app) for s in group)},
-                               tasks=tasks_by_app[app], nodes=nodes)
+                               tasks=tasks_by_app[app], nodes=nodes, networks=nets)
                 for app, group in by_app.items()}

@@ -1,0 +1,65 @@
+"""The operator's actions, one implementation shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from swarmops import yamlio
+from swarmops.config.models import AppConfig
+from swarmops.domain.specdiff import diff_summaries, summarize_compose, summarize_live
+from swarmops.errors import StackError
+from swarmops.reconciler import Outcome, Reconciler
+
+
+@dataclass(frozen=True)
+class ServiceDiff:
+    service: str
+    action: str
+    reason: str
+    fields: list[tuple[str, Any, Any]] = field(default_factory=list)   # (field, git, live)
+
+
+def sync(reconciler: Reconciler, app: AppConfig, dry_run: bool = False) -> Outcome:
+    return reconciler.reconcile(app, trigger="manual", dry_run=dry_run, force=not dry_run)
+
+
+def pause(reconciler: Reconciler, app: AppConfig) -> str:
+    reconciler.a.store.set_app(app.name, paused=True)
+    return f"{app.name}: auto-sync suspended; `swarmops resume {app.name}` to sync again"
+
+
+def resume(reconciler: Reconciler, app: AppConfig) -> str:
+    reconciler.a.store.set_app(app.name, paused=False, failed_commit="")
+    return f"{app.name}: auto-sync resumed; the next poll syncs it to git"
+
+
+def rollback(reconciler: Reconciler, app: AppConfig, to: str | None) -> Outcome:
+    return reconciler.roll_back_to(app, to)
+
+
+def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]]:
+    """Per service: what git renders now against the live spec, field by field."""
+    head = reconciler.source(app).head()
+    live = reconciler.a.reader.read_app(app.name)
+    prep = reconciler.prepare(app, head, live)
+    doc = yamlio.to_plain(yamlio.load(prep.rendered.text, "rendered stack", StackError))
+    builds = {b.service: b for b in prep.plan.builds}
+    out = []
+    for change in prep.plan.changes:
+        action: str = change.action
+        reason = change.reason
+        if change.service in builds:
+            action, reason = "rebuild", f"{builds[change.service].reason}; {reason}"
+        fields: list[tuple[str, Any, Any]] = []
+        want = (doc.get("services") or {}).get(change.service)
+        have = live.services.get(change.service)
+        if want is not None and have is not None:
+            fields = diff_summaries(summarize_compose(app.name, want, doc), summarize_live(have.spec, live.networks))
+        out.append(ServiceDiff(change.service, action, reason, fields))
+    return head, out
+
+
+def diff_to_json(head: str, diffs: list[ServiceDiff]) -> dict[str, Any]:
+    return {"commit": head, "services": [
+        {**asdict(d), "fields": [{"field": f, "git": g, "live": v} for f, g, v in d.fields]} for d in diffs]}

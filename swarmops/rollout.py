@@ -1,0 +1,110 @@
+"""Put a rendered stack on the Swarm and wait for it: write the deploy directory, run
+`docker stack deploy`, watch convergence, remember what was applied, roll back."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+from swarmops.config.models import AppConfig, Config
+from swarmops.domain.convergence import Verdict, judge
+from swarmops.domain.drift import applied_record
+from swarmops.domain.live import now
+from swarmops.errors import ConvergenceError, DeployError, SwarmopsError
+from swarmops.state import StateStore
+from swarmops.swarm.deploy import StackDeployer
+from swarmops.swarm.live import SwarmReader
+
+log = logging.getLogger("swarmops.rollout")
+
+
+class Interrupted(SwarmopsError):
+    """The daemon is shutting down and the grace period is over."""
+
+
+def deploy_dir(config: Config, app: str, commit: str) -> Path:
+    return config.state_dir / "deploys" / app / commit[:12]
+
+
+def write_deploy_dir(target: Path, stack_text: str, files: Iterable[tuple[str, bytes]]) -> None:
+    """The deploy's own directory, replaced atomically: the rendered stack and the files it references."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for rel, data in files:
+            dest = tmp / "files" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+        (tmp / "stack.yml").write_text(stack_text, encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DeployError(f"cannot write {target}: {e.strerror or e}") from None
+
+
+class Rollout:
+    def __init__(self, config: Config, store: StateStore, reader: SwarmReader, deployer: StackDeployer,
+                 cancel: threading.Event, progress: Callable[[str], None]) -> None:
+        self.config = config
+        self.store = store
+        self.reader = reader
+        self.deployer = deployer
+        self.cancel = cancel
+        self.progress = progress
+
+    def apply(self, app: AppConfig, stack_file: Path, watch: Iterable[str]) -> None:
+        """Deploy and wait; raises ConvergenceError with Docker's words when it does not converge."""
+        since = now()
+        self.deployer.deploy(app.name, stack_file)
+        verdict = self.watch(app, tuple(watch), since)
+        if verdict.state != "converged":
+            raise ConvergenceError(f"did not converge: {verdict.reason}")
+        self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))
+
+    def watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> Verdict:
+        """Wait until `services` converge and stay so for the settle period, or fail, or time out."""
+        if not services:
+            return Verdict("converged", "no service restarted")
+        timeout, settle = self.config.timeout_for(app), self.config.settle_for(app)
+        deadline = time.monotonic() + timeout
+        converged_at: float | None = None
+        while True:
+            if self.cancel.is_set():
+                raise Interrupted("the daemon stopped while this deploy was converging")
+            verdict = judge(self.reader.read_app(app.name), services, since, app.failure_threshold)
+            if verdict.state == "failed":
+                return verdict
+            if verdict.state == "converged":
+                converged_at = converged_at or time.monotonic()
+                if time.monotonic() - converged_at >= settle:
+                    return verdict
+            else:
+                converged_at = None
+            if time.monotonic() > deadline:
+                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
+            self.cancel.wait(1.0)
+
+    def roll_back(self, app: AppConfig, failed: str, previous: str | None, services: Iterable[str]) -> tuple[str, str]:
+        """Redeploy the last good rendered stack; returns (its commit, a note for the error)."""
+        last = self.store.last_good(app.name, before_commit=failed)
+        candidates = [(last.commit_sha, Path(last.render_dir))] if last else []
+        if previous and previous != failed:
+            candidates.append((previous, deploy_dir(self.config, app.name, previous)))
+        for commit, directory in candidates:
+            if not (directory / "stack.yml").is_file():
+                continue
+            self.progress(f"{app.name}: rolling back to {commit[:12]}")
+            try:
+                self.apply(app, directory / "stack.yml", services)
+            except SwarmopsError as e:
+                return commit, f"; rollback to {commit[:12]} failed too: {e}"
+            return commit, f"; rolled back to {commit[:12]}"
+        return "", "; no earlier good deploy to roll back to"

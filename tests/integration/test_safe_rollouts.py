@@ -1,0 +1,151 @@
+"""Issue 3: deploys that break undo themselves, hand-made changes do not survive, the operator has
+rollback, pause, resume, dry-run and diff."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import docker
+
+from tests.integration.conftest import (
+    BASE_IMAGE,
+    MANAGER,
+    GitRepo,
+    Swarmops,
+    running_tasks,
+    services,
+    stack_image,
+    web_app,
+)
+
+WORKER = f"""FROM {BASE_IMAGE}
+CMD ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+"""
+
+
+def docker_cli(*args: str) -> None:
+    subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": MANAGER}, check=True, capture_output=True)
+
+
+def deployed(swarmops: Swarmops, repo_factory: Any, base: str, **keys: Any) -> tuple[GitRepo, str, str]:
+    repo: GitRepo = repo_factory()
+    good = repo.commit("good", web_app("v1"))
+    app = swarmops.add_app(swarmops.name(base), repo.url, **keys)
+    swarmops.run("sync", app)
+    return repo, app, good
+
+
+def assert_rolled_back(lab: docker.APIClient, swarmops: Swarmops, app: str, bad: str, good: str) -> dict[str, Any]:
+    last: dict[str, Any] = swarmops.json("history", app)[0]
+    assert (last["commit_sha"], last["result"], last["rollback_to"]) == (bad, "failed", good)
+    assert f"rolled back to {good[:12]}" in last["error"]
+    assert stack_image(services(lab, app)["web"]).endswith(f":{good[:12]}")
+    assert len(running_tasks(lab, app, "web")) == 1
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["status"] == "Failed" and bad[:12] not in (status["commit"] or "")
+    return last
+
+
+def test_a_commit_whose_healthcheck_never_passes_is_rolled_back(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    repo, app, good = deployed(swarmops, repo_factory, "unhealthy", failure_threshold=2)
+    stack = web_app()["stack.yml"] or ""
+    bad = repo.commit("healthcheck that fails", {"stack.yml": stack.replace(
+        "    build: ./web\n", "    build: ./web\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n"
+        "      interval: 1s\n      retries: 1\n      timeout: 1s\n")})
+    assert swarmops.run("sync", app, check=False).returncode != 0
+    last = assert_rolled_back(lab, swarmops, app, bad, good)
+    assert "unhealthy" in last["error"] or "failed" in last["error"]
+
+
+def test_a_commit_asking_for_a_role_no_node_has_fails_with_dockers_words_and_is_rolled_back(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    repo, app, good = deployed(swarmops, repo_factory, "norole", allowed_roles=["nowhere"], deploy_timeout="12s")
+    stack = web_app()["stack.yml"] or ""
+    bad = repo.commit("nowhere", {"stack.yml": stack.replace(
+        "      replicas: 1\n",
+        "      replicas: 1\n      placement:\n        constraints: [node.labels.role == nowhere]\n")})
+    assert swarmops.run("sync", app, check=False).returncode != 0
+    last = assert_rolled_back(lab, swarmops, app, bad, good)
+    assert "no suitable node" in last["error"]
+
+
+def test_hand_scaling_is_healed_within_one_reconcile(lab: docker.APIClient, swarmops: Swarmops,
+                                                     repo_factory: Any) -> None:
+    _, app, good = deployed(swarmops, repo_factory, "heal")
+    docker_cli("service", "scale", "--detach", f"{app}_web=3")
+    out = swarmops.run("daemon", "--once").stdout
+    assert f"{app}: healed" in out and "replicas 1 -> 3" in out
+    assert services(lab, app)["web"]["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
+    history = swarmops.json("history", app)
+    assert (history[0]["trigger"], history[0]["result"], history[0]["commit_sha"]) == ("self-heal", "succeeded", good)
+
+
+def test_without_self_heal_a_hand_change_is_only_reported(lab: docker.APIClient, swarmops: Swarmops,
+                                                          repo_factory: Any) -> None:
+    _, app, _ = deployed(swarmops, repo_factory, "noheal", self_heal=False)
+    docker_cli("service", "update", "--detach", "--env-add", "HAND=made", f"{app}_web")
+    out = swarmops.run("daemon", "--once").stdout
+    assert f"{app}: drift" in out and "env.HAND" in out
+    env = services(lab, app)["web"]["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or []
+    assert "HAND=made" in env
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["status"] == "OutOfSync" and "env.HAND" in status["message"]
+
+
+def test_a_service_deleted_from_the_stack_file_disappears(lab: docker.APIClient, swarmops: Swarmops,
+                                                          repo_factory: Any) -> None:
+    repo: GitRepo = repo_factory()
+    files = web_app()
+    files["worker/Dockerfile"] = WORKER
+    files["stack.yml"] = (files["stack.yml"] or "") + "  worker:\n    build: ./worker\n    stop_grace_period: 1s\n"
+    repo.commit("two services", files)
+    app = swarmops.add_app(swarmops.name("prune"), repo.url)
+    swarmops.run("sync", app)
+    assert set(services(lab, app)) == {"web", "worker"}
+    repo.commit("drop the worker", {"stack.yml": web_app()["stack.yml"], "worker/Dockerfile": None})
+    swarmops.run("sync", app)
+    assert set(services(lab, app)) == {"web"}
+
+
+def test_rollback_pause_resume_and_dry_run_do_what_they_say(lab: docker.APIClient, swarmops: Swarmops,
+                                                            repo_factory: Any) -> None:
+    repo, app, first = deployed(swarmops, repo_factory, "manual")
+    second = repo.commit("v2", {"web/index.html": "v2\n"})
+    swarmops.run("sync", app)
+    out = swarmops.run("rollback", app, "--to", first[:8]).stdout
+    assert "rolled_back" in out and "suspended" in out
+    assert stack_image(services(lab, app)["web"]).endswith(f":{first[:12]}")
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["status"] == "Suspended"
+    assert f"{app}: skipped" in swarmops.run("daemon", "--once").stdout   # paused: git is not applied
+    assert stack_image(services(lab, app)["web"]).endswith(f":{first[:12]}")
+
+    third = repo.commit("v3", {"web/index.html": "v3\n"})
+    plan = swarmops.json("sync", app, "--dry-run")
+    assert plan["result"] == "planned" and plan["plan"]["builds"][0]["service"] == "web"
+    assert stack_image(services(lab, app)["web"]).endswith(f":{first[:12]}")   # dry run changed nothing
+
+    swarmops.run("pause", app)
+    swarmops.run("resume", app)
+    swarmops.run("daemon", "--once")
+    assert stack_image(services(lab, app)["web"]).endswith(f":{third[:12]}")
+    triggers = [(d["commit_sha"], d["trigger"]) for d in swarmops.json("history", app)]
+    assert triggers[:3] == [(third, "poll"), (first, "rollback"), (second, "manual")]
+
+
+def test_diff_shows_a_changed_env_var_and_replica_count(lab: docker.APIClient, swarmops: Swarmops,
+                                                        repo_factory: Any) -> None:
+    repo, app, _ = deployed(swarmops, repo_factory, "diff")
+    stack = web_app()["stack.yml"] or ""
+    repo.commit("scale and configure", {"stack.yml": stack.replace("replicas: 1", "replicas: 2").replace(
+        "    build: ./web\n", "    build: ./web\n    environment:\n      LEVEL: debug\n")})
+    data = swarmops.json("diff", app)
+    [web] = data["services"]
+    assert web["action"] == "update"
+    fields = {f["field"]: (f["git"], f["live"]) for f in web["fields"]}
+    assert fields == {"env.LEVEL": ("debug", None), "replicas": (2, 1)}
+    text = swarmops.run("diff", app).stdout
+    assert "env.LEVEL: git 'debug'  live None" in text and "replicas: git 2  live 1" in text

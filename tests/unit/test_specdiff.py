@@ -1,0 +1,38 @@
+from swarmops.domain.specdiff import diff_summaries, summarize_compose, summarize_live
+
+COMPOSE = {
+    "image": "reg/app/web:abc", "environment": ["MODE=prod", "DEBUG"], "labels": ["team=water"],
+    "ports": ["8080:80", {"target": 22, "published": 2222, "mode": "host"}],
+    "secrets": ["db"], "networks": ["back"],
+    "deploy": {"replicas": 2, "placement": {"constraints": ["node.labels.role == app"]},
+               "labels": {"traefik.enable": "true", "io.swarmops.commit": "x"},
+               "resources": {"limits": {"cpus": "0.5", "memory": "64M"}}},
+}
+TOP = {"secrets": {"db": {"file": "x", "name": "app_db_1234abcd"}}, "networks": {"back": {}}}
+LIVE = {
+    "Labels": {"traefik.enable": "true", "io.swarmops.commit": "y", "com.docker.stack.namespace": "app"},
+    "Mode": {"Replicated": {"Replicas": 2}},
+    "TaskTemplate": {
+        "ContainerSpec": {"Image": "reg/app/web:abc@sha256:00", "Env": ["MODE=prod", "DEBUG="],
+                          "Labels": {"team": "water", "com.docker.stack.namespace": "app"},
+                          "Secrets": [{"SecretName": "app_db_1234abcd"}]},
+        "Placement": {"Constraints": ["node.labels.role == app"]},
+        "Resources": {"Limits": {"NanoCPUs": 500000000, "MemoryBytes": 67108864}},
+        "Networks": [{"Target": "n1"}]},
+    "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                               {"Protocol": "tcp", "TargetPort": 22, "PublishedPort": 2222, "PublishMode": "host"}]},
+}
+
+
+def test_a_deployed_render_and_its_live_spec_have_no_difference() -> None:
+    want = summarize_compose("app", COMPOSE, TOP)
+    have = summarize_live(LIVE, {"n1": "app_back"})
+    assert diff_summaries(want, have) == []
+
+
+def test_changed_env_and_replicas_are_named_field_by_field() -> None:
+    live = {**LIVE, "Mode": {"Replicated": {"Replicas": 5}}}
+    live["TaskTemplate"] = {**LIVE["TaskTemplate"], "ContainerSpec": {
+        **LIVE["TaskTemplate"]["ContainerSpec"], "Env": ["MODE=debug", "DEBUG="]}}
+    diffs = diff_summaries(summarize_compose("app", COMPOSE, TOP), summarize_live(live, {"n1": "app_back"}))
+    assert diffs == [("env.MODE", "prod", "debug"), ("replicas", 2, 5)]
