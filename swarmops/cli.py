@@ -105,6 +105,13 @@ def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
         out.append(app_status(app.name, live.get(app.name), state.paused, last.result if last else None,
                               last.ended if last else None, state.last_error, head=state.last_head or None,
                               drift=state.drift))
+    known = {a.name for a in loaded.config.apps}
+    for name, stack in sorted(live.items()):
+        if name not in known and any(s.managed for s in stack.services.values()):
+            base = app_status(name, stack, False, None, None, "")
+            out.append(AppStatus(name, "Removed", base.commit, None, None,
+                                 "no longer in the config; left running unless prune_removed_apps is true",
+                                 base.services))
     return out
 
 

@@ -78,7 +78,6 @@ class Reconciler:
                                self.progress)
         self.build_slots = threading.Semaphore(config.build.concurrency)
         self.git_slots = threading.Semaphore(config.git.concurrency)
-        self.backoff = Backoff()
         self.attempts: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -124,10 +123,13 @@ class Reconciler:
         return outcome
 
     def _retry(self, app: str, error: SwarmopsError) -> float | None:
-        if not error.transient:
+        """Seconds until the next try of a transient fault; None when it is not one or tries are used up."""
+        entry = self.config.app(app)
+        if not error.transient or entry is None:
             return None
+        settings = self.config.retry_for(entry)
         self.attempts[app] = self.attempts.get(app, 0) + 1
-        return self.backoff.delay(self.attempts[app])
+        return Backoff(settings.limit, settings.backoff, settings.max_backoff).delay(self.attempts[app])
 
     def _note_error(self, app: str, error: str) -> None:
         try:

@@ -37,6 +37,14 @@ class BuildSettings(Strict):
     timeout: Duration = 1800.0
 
 
+class RetrySettings(Strict):
+    """Retries of transient faults (git unreachable, registry 5xx, Docker API errors)."""
+
+    limit: int = Field(5, ge=0, le=100)
+    backoff: Duration = 5.0
+    max_backoff: Duration = 180.0
+
+
 class AppConfig(Strict):
     name: str
     repo: str
@@ -50,6 +58,7 @@ class AppConfig(Strict):
     failure_threshold: int = Field(3, ge=1, description="failed tasks at the new spec before a deploy fails")
     allow_empty: bool = False
     self_heal: bool = True
+    retry: RetrySettings | None = None
     auth: Auth | None = None
 
     @field_validator("name")
@@ -88,6 +97,7 @@ class Config(Strict):
     settle: Duration = 5.0
     shutdown_grace: Duration = 60.0
     prune_removed_apps: bool = False
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings.model_validate({}))
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
@@ -117,6 +127,9 @@ class Config(Strict):
 
     def timeout_for(self, app: AppConfig) -> float:
         return app.deploy_timeout if app.deploy_timeout is not None else self.deploy_timeout
+
+    def retry_for(self, app: AppConfig) -> RetrySettings:
+        return app.retry or self.retry
 
     def settle_for(self, app: AppConfig) -> float:
         return app.settle if app.settle is not None else self.settle

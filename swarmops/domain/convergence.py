@@ -11,6 +11,9 @@ from typing import Literal
 from swarmops.domain.live import LiveService, LiveStack, LiveTask
 
 FAILED_STATES = {"failed", "rejected"}
+# a task of a long-running service that ends by itself failed too (a container stopped for a failing
+# healthcheck after trapping SIGTERM ends "complete" with exit code 0)
+ENDED_STATES = FAILED_STATES | {"complete"}
 BAD_UPDATE_STATES = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
 
 
@@ -23,6 +26,9 @@ class Verdict:
 def task_problem(task: LiveTask) -> str:
     """The task's trouble in Docker's own words."""
     text = task.error or task.message or task.state
+    if task.state == "complete":
+        return f"task ended by itself ({task.message or 'finished'}, exit code {task.exit_code or 0}): " \
+               "the process exited or its healthcheck failed"
     if task.exit_code not in (None, 0) and "exit" not in text:
         text = f"{text} (exit code {task.exit_code})"
     return text
@@ -35,7 +41,7 @@ def _current(service: LiveService, task: LiveTask) -> bool:
 def judge_service(live: LiveStack, service: LiveService, since: datetime, failure_threshold: int) -> Verdict:
     tasks = live.tasks_of(service)
     started = service.update_started
-    failures = [t for t in tasks if t.state in FAILED_STATES and t.timestamp and t.timestamp >= since]
+    failures = [t for t in tasks if t.state in ENDED_STATES and t.timestamp and t.timestamp >= since]
     cause = f" (last task: {task_problem(max(failures, key=lambda t: t.timestamp or since))})" if failures else ""
     if service.update_state in BAD_UPDATE_STATES and started and started >= since:
         return Verdict("failed", f"{service.short}: Swarm update {service.update_state}: "

@@ -60,3 +60,10 @@ def test_zero_replicas_converge_with_no_tasks() -> None:
 
 def test_service_not_yet_created_is_progressing() -> None:
     assert judge(stack([], []), ["web"], T0, 3).state == "progressing"
+
+
+def test_tasks_that_end_by_themselves_count_as_failures() -> None:
+    web = service("web")
+    tasks = [task(web, state="complete", desired="shutdown", at=i, exit_code=0) for i in (1, 2)]
+    v = judge(stack([web], tasks), ["web"], T0, 2)
+    assert v.state == "failed" and "healthcheck failed" in v.reason
