@@ -60,5 +60,6 @@ def run(runs: int = 3) -> dict[str, Any]:
 def report(result: dict[str, Any]) -> None:
     print(f"{'case':48} {'docs-only':>10} {'full rebuild':>13} {'ratio':>7} {'restarts docs/full':>19}")
     print(f"{result['case']:48} {result['docs_commit_s']:>9.2f}s {result['full_rebuild_s']:>12.2f}s "
-          f"{result['ratio_full_over_docs']:>6.1f}x {result['tasks_restarted_docs']:>9}/{result['tasks_restarted_full']}")
+          f"{result['ratio_full_over_docs']:>6.1f}x "
+          f"{result['tasks_restarted_docs']:>9}/{result['tasks_restarted_full']}")
     print(json.dumps(result))
