@@ -29,7 +29,7 @@ def resolve_interrupted(reconciler: Reconciler) -> None:
     for d in reconciler.a.store.interrupt_unfinished():
         log.warning("deploy %s of %s (commit %s) was interrupted; it will be reconciled from the live state",
                     d.id, d.app, d.commit_sha[:12])
-        reconciler.a.store.set_app(d.app, failed_commit="")
+        reconciler.a.store.set_app(d.app, pending_check=d.id)
 
 
 def handle_removed_apps(reconciler: Reconciler, loaded: LoadedConfig) -> list[str]:

@@ -10,10 +10,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.domain.drift import Drift, find_drift
+from swarmops.domain.drift import Drift, applied_record, find_drift
 from swarmops.domain.fingerprint import fingerprint
 from swarmops.domain.live import LiveStack
 from swarmops.domain.plan import BuildStep, Plan, make_plan
@@ -145,6 +146,10 @@ class Reconciler:
         head = self.source(app).head()
         store.set_app(app.name, last_head=head)
         live = self.a.reader.read_app(app.name)
+        if state.pending_check:
+            self._resolve_interrupted(app, state.pending_check, live)
+            live = self.a.reader.read_app(app.name)
+            state = store.app_state(app.name)
         if not force and live.deployed_commit() == head and all(s.spec_hash for s in live.services.values()):
             return self._check_drift(app, head, live, dry_run)
         if not force and trigger == "poll" and state.failed_commit == head:
@@ -157,6 +162,27 @@ class Reconciler:
             store.set_app(app.name, last_error="", drift="")
             return Outcome(app.name, "noop", head, prep.plan.summary(), prep.plan)
         return self.execute(app, prep, live, trigger, prep.plan.restarts)
+
+    def _resolve_interrupted(self, app: AppConfig, deploy_id: int, live: LiveStack) -> None:
+        """A deploy the previous process left unfinished: finish watching it, or roll it back."""
+        store = self.a.store
+        deploy = store.get_deploy(deploy_id)
+        store.set_app(app.name, pending_check=0)
+        if deploy is None:
+            return
+        if live.deployed_commit() != deploy.commit_sha:
+            store.annotate(deploy_id, f"{deploy.error}; the stack had not been deployed, nothing changed")
+            return
+        since = datetime.fromtimestamp(deploy.started, UTC)
+        self.progress(f"{app.name}: resuming the watch of interrupted deploy {deploy_id}")
+        verdict = self.rollout.watch(app, tuple(live.services), since)
+        if verdict.state == "converged":
+            store.save_applied(app.name, applied_record(self.a.reader.read_app(app.name)))
+            store.annotate(deploy_id, f"{deploy.error}; after the restart the services had converged")
+            return
+        commit, note = self.rollout.roll_back(app, deploy.commit_sha, None, tuple(live.services))
+        store.annotate(deploy_id, f"{deploy.error}; after the restart: {verdict.reason}{note}", commit)
+        store.set_app(app.name, failed_commit=deploy.commit_sha)
 
     def _check_drift(self, app: AppConfig, head: str, live: LiveStack, dry_run: bool) -> Outcome:
         drift = find_drift(live, self.a.store.load_applied(app.name))
@@ -235,6 +261,7 @@ class Reconciler:
             self.rollout.apply(app, prep.deploy_dir / "stack.yml", watch)
         except Interrupted as e:
             store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
+            store.set_app(app.name, pending_check=deploy_id)   # the next start finishes the watch
             return Outcome(app.name, "failed", prep.commit, str(e), prep.plan)
         except SwarmopsError as e:
             rollback_to, note = ("", "")

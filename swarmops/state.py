@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS apps (app TEXT PRIMARY KEY);
 # per-app columns: added one by one so that an older database is upgraded in place
 APP_COLUMNS = {"failed_commit": "TEXT NOT NULL DEFAULT ''", "paused": "INTEGER NOT NULL DEFAULT 0",
                "last_error": "TEXT NOT NULL DEFAULT ''", "last_error_at": "REAL NOT NULL DEFAULT 0",
-               "last_head": "TEXT NOT NULL DEFAULT ''", "drift": "TEXT NOT NULL DEFAULT ''"}
+               "last_head": "TEXT NOT NULL DEFAULT ''", "drift": "TEXT NOT NULL DEFAULT ''",
+               "pending_check": "INTEGER NOT NULL DEFAULT 0"}
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -70,6 +71,7 @@ class AppState:
     last_error_at: float = 0.0
     last_head: str = ""
     drift: str = ""
+    pending_check: int = 0       # an interrupted deploy to resolve from the live state
 
 
 class StateStore:
@@ -135,6 +137,17 @@ class StateStore:
                       "'the daemon stopped during this deploy' ELSE error END WHERE result=?",
                       (INTERRUPTED, time.time(), RUNNING))
         return [Deploy(**dict(r)) for r in rows]
+
+    def get_deploy(self, deploy_id: int) -> Deploy | None:
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM deploys WHERE id=?", (deploy_id,)).fetchone()
+        return Deploy(**dict(row)) if row else None
+
+    def annotate(self, deploy_id: int, error: str, rollback_to: str = "") -> None:
+        """Add what was found later to a finished deploy's entry (one entry per deploy, always)."""
+        with self._tx() as c:
+            c.execute("UPDATE deploys SET error=?, rollback_to=CASE WHEN ?='' THEN rollback_to ELSE ? END "
+                      "WHERE id=?", (error, rollback_to, rollback_to, deploy_id))
 
     def history(self, app: str, limit: int = 50) -> list[Deploy]:
         with self._tx() as c:
