@@ -8,14 +8,16 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from swarmops import __version__, actions, logs
+from swarmops import __version__, actions, logs, secrets
 from swarmops.config.loader import LoadedConfig, config_path, load_config
-from swarmops.config.models import AppConfig
+from swarmops.config.models import AppConfig, Config
 from swarmops.domain.stackfile import load_stack
 from swarmops.domain.status import AppStatus, app_status
-from swarmops.errors import SwarmopsError, UnknownAppError
+from swarmops.errors import StackError, SwarmopsError, UnknownAppError
+from swarmops.policycheck import offline_policy_check
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_adapters, make_reconciler, open_store
 
@@ -104,7 +106,7 @@ def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
         state = adapters.store.app_state(app.name)
         out.append(app_status(app.name, live.get(app.name), state.paused, last.result if last else None,
                               last.ended if last else None, state.last_error, head=state.last_head or None,
-                              drift=state.drift))
+                              drift=state.drift, error_kind=state.last_error_kind))
     known = {a.name for a in loaded.config.apps}
     for name, stack in sorted(live.items()):
         if name not in known and any(s.managed for s in stack.services.values()):
@@ -162,8 +164,15 @@ def cmd_validate(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             source = reconciler.source(app)
             head = source.head()
             source.ensure(head)
-            load_stack(source.read(head, app.stack).decode("utf-8"), app.stack, app.allow_empty)
-            print(f"{app.name}: stack {app.stack} at {head[:12]} is valid")
+            text = source.read(head, app.stack).decode("utf-8")
+            load_stack(text, app.stack, app.allow_empty)
+            found = offline_policy_check(loaded.config, app, text, app.stack, None)
+            for v in found:
+                print(f"{app.name}: {'error' if v.severity == 'deny' else 'warning'}: {v}")
+            if any(v.severity == "deny" for v in found):
+                problems.append(f"{app.name}: stack {app.stack} at {head[:12]} breaks the policy")
+                continue
+            print(f"{app.name}: stack {app.stack} at {head[:12]} is valid and passes the policy")
         except SwarmopsError as e:
             problems.append(f"{app.name}: {e}")
     for p in problems:
@@ -171,6 +180,55 @@ def cmd_validate(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if not problems:
         print(f"{loaded.path}: valid ({len(loaded.config.apps)} app(s))")
     return 2 if problems else 0
+
+
+def cmd_keygen(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    public = secrets.keygen(loaded.config.state_dir, force=args.force)
+    print(f"private key: {loaded.config.state_dir / secrets.KEY_FILE} (mode 0600, stays on the manager)")
+    print(f"public key (give it to developers, or put it in each repo as {secrets.RECIPIENT_FILE}):")
+    print(public)
+    return 0
+
+
+def cmd_secret(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
+    state_dir = loaded.config.state_dir if loaded else None
+    recipient = secrets.find_recipient(args.recipient, Path.cwd(), state_dir)
+    if not secrets.NAME.match(args.name):
+        raise secrets.SecretError(f"{args.name!r} is not a secret name: use letters, digits, '-' and '_'")
+    plaintext = sys.stdin.buffer.read()
+    if not plaintext:
+        raise secrets.SecretError("nothing on standard input: pipe the secret value into this command")
+    ciphertext = secrets.encrypt(recipient, plaintext)
+    if args.output == "-":
+        sys.stdout.buffer.write(ciphertext)
+        return 0
+    out = Path(args.output) if args.output else Path("secrets") / f"{args.name}.age"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(ciphertext)
+    print(out)
+    print(f"reference it in the stack: secrets: {{{args.name}: {{file: {out}}}}}", file=sys.stderr)
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
+    """Offline policy check of a stack file, the same rules the daemon applies."""
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise StackError(f"{path}: cannot read: {e.strerror}") from None
+    app_name = args.app or path.resolve().parent.name.lower()
+    app = loaded.config.app(app_name) if loaded else None
+    config = loaded.config if loaded else Config.model_validate({"registry": args.registry or "registry.local:5000"})
+    if app is None:
+        app = AppConfig.model_validate({"name": app_name, "repo": "file:///dev/null", "role": args.role})
+    shown = args.file if not (path.is_absolute() or ".." in path.parts) else path.name   # repo-relative
+    found = offline_policy_check(config, app, text, shown, args.profile)
+    for v in found:
+        print(f"{'error' if v.severity == 'deny' else 'warning'}: {v}")
+    denied = [v for v in found if v.severity == "deny"]
+    print(f"{path}: {len(denied)} violation(s), {len(found) - len(denied)} warning(s)")
+    return 1 if denied else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -200,6 +258,22 @@ def parser() -> argparse.ArgumentParser:
     df = sub.add_parser("diff", help="what git renders now against the live services, field by field")
     df.add_argument("app")
     df.add_argument("--json", action="store_true")
+    k = sub.add_parser("keygen", help="make the daemon's age key pair for app secrets")
+    k.add_argument("--force", action="store_true", help="replace an existing key")
+    sec = sub.add_parser("secret", help="app secrets").add_subparsers(dest="secret_command", required=True)
+    enc = sec.add_parser("encrypt", help="encrypt stdin to secrets/NAME.age in the app's checkout")
+    enc.add_argument("app")
+    enc.add_argument("name")
+    enc.add_argument("--recipient", help="age public key (default: $SWARMOPS_AGE_RECIPIENT, "
+                                         ".swarmops-recipient, or the manager's key)")
+    enc.add_argument("--output", help="file to write, or - for stdout (default secrets/NAME.age)")
+    pol = sub.add_parser("policy", help="policy checks").add_subparsers(dest="policy_command", required=True)
+    pc = pol.add_parser("check", help="check a stack file offline, as the daemon would")
+    pc.add_argument("file")
+    pc.add_argument("--profile", choices=["restricted", "privileged"], default=None)
+    pc.add_argument("--app", help="app name (default: the file's directory name)")
+    pc.add_argument("--role", default="app")
+    pc.add_argument("--registry", help="the private registry (default: from the config, or registry.local:5000)")
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
@@ -208,7 +282,9 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
-                            "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff}
+                            "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen}
+# commands that work without a config file (developers run them in their own checkout or CI)
+OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "daemon":
         logging.getLogger("swarmops.reconcile").setLevel("WARNING")
     try:
+        if args.command in OFFLINE:
+            path = config_path(args.config)
+            loaded_or_none = load_config(path) if (args.config or path.exists()) else None
+            offline: int = OFFLINE[args.command](args, loaded_or_none)
+            return offline
         loaded = load_config(config_path(args.config))
         code: int = COMMANDS[args.command](args, loaded)
         return code

@@ -21,6 +21,10 @@ class StackError(SwarmopsError):
     """An app's stack file cannot be loaded or rendered."""
 
 
+class PolicyError(SwarmopsError):
+    """The rendered stack breaks the app's policy; nothing was built or deployed."""
+
+
 class SourceError(SwarmopsError):
     """The git source could not be read (unreachable, missing branch, timeout)."""
 

@@ -13,22 +13,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from swarmops import secrets, yamlio
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.drift import Drift, applied_record, find_drift
 from swarmops.domain.fingerprint import fingerprint
 from swarmops.domain.live import LiveStack
 from swarmops.domain.plan import BuildStep, Plan, make_plan
-from swarmops.domain.render import FINGERPRINT_LABEL, Rendered, RenderRequest, referenced_files, render_stack
+from swarmops.domain.policy import check, published_ports
+from swarmops.domain.render import (
+    FINGERPRINT_LABEL,
+    Rendered,
+    RenderRequest,
+    age_secrets,
+    referenced_files,
+    render_stack,
+)
 from swarmops.domain.retry import Backoff
-from swarmops.domain.stackfile import BuildSpec, build_specs, load_stack
-from swarmops.errors import SourceError, StackError, SwarmopsError
+from swarmops.domain.stackfile import BuildSpec, Stack, build_specs, load_stack
+from swarmops.errors import PolicyError, SourceError, StackError, SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import FINGERPRINT_TAG, SOURCE_TAG_LABEL, Registry
+from swarmops.policyctx import policy_context
 from swarmops.rollout import Interrupted, Rollout, deploy_dir, write_deploy_dir
 from swarmops.source.git import CommitInfo, GitSource
 from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED, StateStore
 from swarmops.swarm.deploy import StackDeployer
 from swarmops.swarm.live import SwarmReader
+from swarmops.swarm.secrets import SwarmSecrets
 
 log = logging.getLogger("swarmops.reconcile")
 OK_RESULTS = ("noop", "deployed", "healed", "drift", "skipped", "planned", "rolled_back")
@@ -57,6 +68,7 @@ class Prepared:
     rendered: Rendered
     plan: Plan
     deploy_dir: Path
+    secret_values: dict[str, bytes] = field(default_factory=dict, repr=False)   # plaintext: memory only
 
 
 @dataclass
@@ -66,6 +78,7 @@ class Adapters:
     deployer: StackDeployer
     registry: Registry
     builder: ImageBuilder
+    secrets: SwarmSecrets
 
 
 class Reconciler:
@@ -112,7 +125,7 @@ class Reconciler:
                 outcome = work()
             except SwarmopsError as e:
                 outcome = Outcome(app.name, "failed", None, str(e), retry_in=self._retry(app.name, e))
-                self._note_error(app.name, str(e))
+                self._note_error(app.name, e)
             except Exception as e:   # a bug must not stop the daemon or the other apps
                 log.exception("reconcile of %s crashed", app.name)
                 outcome = Outcome(app.name, "failed", None, f"internal error: {type(e).__name__}: {e}")
@@ -132,9 +145,10 @@ class Reconciler:
         self.attempts[app] = self.attempts.get(app, 0) + 1
         return Backoff(settings.limit, settings.backoff, settings.max_backoff).delay(self.attempts[app])
 
-    def _note_error(self, app: str, error: str) -> None:
+    def _note_error(self, app: str, error: SwarmopsError) -> None:
         try:
-            self.a.store.set_app(app, last_error=error, last_error_at=time.time())
+            self.a.store.set_app(app, last_error=str(error), last_error_kind=type(error).__name__,
+                                 last_error_at=time.time())
         except SwarmopsError as e:
             log.error("cannot record the error of %s: %s", app, e)
 
@@ -218,13 +232,45 @@ class Reconciler:
         specs = build_specs(stack)
         images, fingerprints, builds = self._resolve_images(app, commit, src, specs)
         digests = {p: hashlib.sha256(src.read(commit, p)).hexdigest() for p in referenced_files(stack)}
+        secret_names, secret_values = self._decrypt_secrets(app, commit, src, stack)
         target = deploy_dir(self.config, app.name, commit)
         rendered = render_stack(stack, RenderRequest(
             app=app.name, commit=commit, role=app.role, allowed_roles=app.roles(),
             role_label=self.config.role_label, images=images, fingerprints=fingerprints,
-            file_digests=digests, deploy_dir=str(target)))
+            file_digests=digests, deploy_dir=str(target), secret_names=secret_names))
+        self._check_policy(app, stack, rendered)
         plan = make_plan(app.name, commit, rendered, live, tuple(builds))
-        return Prepared(commit, info, specs, rendered, plan, target)
+        return Prepared(commit, info, specs, rendered, plan, target, secret_values)
+
+    def _decrypt_secrets(self, app: AppConfig, commit: str, src: GitSource, stack: Stack
+                         ) -> tuple[dict[str, str], dict[str, bytes]]:
+        """Decrypt the app's .age secrets in memory; names are keyed HMACs of the content."""
+        encrypted = age_secrets(stack)
+        if not encrypted:
+            return {}, {}
+        identity = secrets.load_identity(self.config.state_dir)
+        names: dict[str, str] = {}
+        values: dict[str, bytes] = {}
+        for key, rel in encrypted.items():
+            plaintext = secrets.decrypt(identity, src.read(commit, rel), rel)
+            names[key] = secrets.versioned_name(identity, app.name, key, plaintext)
+            values[names[key]] = plaintext
+        return names, values
+
+    def _check_policy(self, app: AppConfig, stack: Stack, rendered: Rendered) -> None:
+        """Refuse the render before anything is built or deployed; warnings go to the log."""
+        others = {name: [s.spec for s in st.services.values()] for name, st in self.a.reader.read_all().items()
+                  if name != app.name}
+        ctx = policy_context(self.config, app, published_ports(others))
+        doc = yamlio.to_plain(yamlio.load(rendered.text, app.stack, StackError))
+        found = check(doc, ctx, where=lambda path: stack.where(*path))
+        for v in found:
+            if v.severity != "deny":
+                self.progress(f"{app.name}: policy warning: {v}")
+        denied = [v for v in found if v.severity == "deny"]
+        if denied:
+            raise PolicyError(f"policy {ctx.profile} refuses app {app.name}, file {app.stack}: "
+                              + "; ".join(str(v) for v in denied))
 
     def _resolve_images(self, app: AppConfig, commit: str, src: GitSource, specs: dict[str, BuildSpec]
                         ) -> tuple[dict[str, str], dict[str, str], list[BuildStep]]:
@@ -253,6 +299,8 @@ class Reconciler:
         deployed = False
         try:
             self._build(app, prep)
+            for name, value in prep.secret_values.items():
+                self.a.secrets.ensure(app.name, name, value)
             src = self.source(app)
             write_deploy_dir(prep.deploy_dir, prep.rendered.text,
                              ((rel, src.read(prep.commit, rel)) for rel in prep.rendered.files))
@@ -272,11 +320,21 @@ class Reconciler:
             store.finish_deploy(deploy_id, FAILED, error, rollback_to=rollback_to, builds=builds)
             if not e.transient:
                 store.set_app(app.name, failed_commit=prep.commit)
-            store.set_app(app.name, last_error=error, last_error_at=time.time())
+            store.set_app(app.name, last_error=error, last_error_kind=type(e).__name__, last_error_at=time.time())
             return Outcome(app.name, "failed", prep.commit, error, prep.plan, retry_in=self._retry(app.name, e))
         store.finish_deploy(deploy_id, SUCCEEDED, builds=builds, restarted=",".join(prep.plan.restarts))
         store.set_app(app.name, failed_commit="", last_error="")
+        self._prune_secrets(app)
         return Outcome(app.name, "deployed", prep.commit, prep.plan.summary(), prep.plan)
+
+    def _prune_secrets(self, app: AppConfig) -> None:
+        try:
+            removed = self.a.secrets.prune(app.name)
+        except SwarmopsError as e:
+            log.warning("cannot prune old secrets of %s: %s", app.name, e)
+            return
+        if removed:
+            self.progress(f"{app.name}: removed unused secret versions {', '.join(removed)}")
 
     def _build(self, app: AppConfig, prep: Prepared) -> None:
         if not prep.plan.builds:

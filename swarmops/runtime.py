@@ -13,6 +13,7 @@ from swarmops.reconciler import Adapters, Reconciler
 from swarmops.state import StateStore
 from swarmops.swarm.deploy import StackDeployer
 from swarmops.swarm.live import SwarmReader
+from swarmops.swarm.secrets import SwarmSecrets
 
 
 def open_store(config: Config) -> StateStore:
@@ -26,6 +27,7 @@ def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
         deployer=StackDeployer(config.docker_host, timeout=config.docker_timeout),
         registry=Registry(config.registry, config.registry_insecure),
         builder=ImageBuilder(api_client(config.docker_host, config.build.timeout)),
+        secrets=SwarmSecrets(api_client(config.docker_host, config.docker_timeout)),
     )
 
 

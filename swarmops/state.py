@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS apps (app TEXT PRIMARY KEY);
 APP_COLUMNS = {"failed_commit": "TEXT NOT NULL DEFAULT ''", "paused": "INTEGER NOT NULL DEFAULT 0",
                "last_error": "TEXT NOT NULL DEFAULT ''", "last_error_at": "REAL NOT NULL DEFAULT 0",
                "last_head": "TEXT NOT NULL DEFAULT ''", "drift": "TEXT NOT NULL DEFAULT ''",
-               "pending_check": "INTEGER NOT NULL DEFAULT 0"}
+               "pending_check": "INTEGER NOT NULL DEFAULT 0", "last_error_kind": "TEXT NOT NULL DEFAULT ''"}
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -72,6 +72,7 @@ class AppState:
     last_head: str = ""
     drift: str = ""
     pending_check: int = 0       # an interrupted deploy to resolve from the live state
+    last_error_kind: str = ""    # the error's class, e.g. PolicyError
 
 
 class StateStore:

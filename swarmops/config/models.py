@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,6 +38,20 @@ class BuildSettings(Strict):
     timeout: Duration = 1800.0
 
 
+class PolicySettings(Strict):
+    """What an app's stack may ask of the cluster (see docs/policy.md). Per-app keys override global ones."""
+
+    profile: Literal["restricted", "privileged"] = "restricted"
+    allowed_registries: list[str] = Field(default_factory=list)
+    allowed_cap_add: list[str] = Field(default_factory=list)
+    allowed_bind_mounts: list[str] = Field(default_factory=list)
+    port_range: tuple[int, int] = (30000, 32767)
+    allowed_ports: list[int] = Field(default_factory=list)
+    allowed_external: list[str] = Field(default_factory=list)
+    allow_global: bool = False
+    resource_limits: Literal["warn", "deny", "off"] = "warn"
+
+
 class RetrySettings(Strict):
     """Retries of transient faults (git unreachable, registry 5xx, Docker API errors)."""
 
@@ -59,6 +74,7 @@ class AppConfig(Strict):
     allow_empty: bool = False
     self_heal: bool = True
     retry: RetrySettings | None = None
+    policy: PolicySettings | None = None
     auth: Auth | None = None
 
     @field_validator("name")
@@ -98,6 +114,7 @@ class Config(Strict):
     shutdown_grace: Duration = 60.0
     prune_removed_apps: bool = False
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings.model_validate({}))
+    policy: PolicySettings = Field(default_factory=lambda: PolicySettings.model_validate({}))
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
@@ -127,6 +144,11 @@ class Config(Strict):
 
     def timeout_for(self, app: AppConfig) -> float:
         return app.deploy_timeout if app.deploy_timeout is not None else self.deploy_timeout
+
+    def policy_for(self, app: AppConfig) -> PolicySettings:
+        if app.policy is None:
+            return self.policy
+        return self.policy.model_copy(update={k: getattr(app.policy, k) for k in app.policy.model_fields_set})
 
     def retry_for(self, app: AppConfig) -> RetrySettings:
         return app.retry or self.retry

@@ -40,6 +40,7 @@ class RenderRequest:
     fingerprints: Mapping[str, str]      # built service -> build fingerprint
     file_digests: Mapping[str, str]      # repo-relative path -> sha256 hex of its content
     deploy_dir: str                      # absolute directory the deploy's files are copied to
+    secret_names: Mapping[str, str] = field(default_factory=dict)   # .age secret key -> Swarm secret name
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,27 @@ class Rendered:
 
 
 def referenced_files(stack: Stack) -> list[str]:
-    """Repo-relative paths of every file the stack reads at deploy (env_file, configs, secrets)."""
+    """Repo-relative paths of every file the stack reads at deploy (env_file, configs, plain secrets);
+    age-encrypted secrets are not among them: they never reach the deploy directory."""
     paths: list[str] = []
     for name in stack.service_names():
         for env_file in _as_list(stack.doc["services"][name].get("env_file")):
             paths.append(_repo_path(stack, str(env_file), stack.where("services", name, "env_file")))
     for section in ("configs", "secrets"):
         for key, spec in (stack.doc.get(section) or {}).items():
-            if isinstance(spec, dict) and "file" in spec:
+            if isinstance(spec, dict) and "file" in spec and not _is_age(section, spec):
                 paths.append(_repo_path(stack, str(spec["file"]), stack.where(section, key, "file")))
     return sorted(set(paths))
+
+
+def age_secrets(stack: Stack) -> dict[str, str]:
+    """Top-level secrets kept encrypted in the repo: key -> repo-relative path of the .age file."""
+    return {str(key): _repo_path(stack, str(spec["file"]), stack.where("secrets", key, "file"))
+            for key, spec in (stack.doc.get("secrets") or {}).items() if _is_age("secrets", spec)}
+
+
+def _is_age(section: str, spec: Any) -> bool:
+    return section == "secrets" and isinstance(spec, dict) and str(spec.get("file", "")).endswith(".age")
 
 
 def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
@@ -118,24 +130,15 @@ def _set_image(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -
 
 
 def _place(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -> None:
-    """Constrain the service to the app's role unless it names an allowed role itself."""
+    """Constrain the service to the app's role unless it names a role itself."""
     deploy = _mapping(svc, "deploy")
     placement = _mapping(deploy, "placement")
     constraints = placement.get("constraints")
     if constraints is None:
         constraints = placement["constraints"] = CommentedSeq()
-    role_expr = re.compile(rf"^\s*node\.labels\.{re.escape(req.role_label)}\s*==\s*(\S+)\s*$")
-    for c in constraints:
-        m = role_expr.match(str(c))
-        if not m:
-            continue
-        role = m.group(1).strip("\"'")
-        if role not in req.allowed_roles:
-            raise StackError(
-                f"{stack.where('services', name, 'deploy', 'placement', 'constraints')}: service {name!r} "
-                f"asks for role {role!r}, but app {req.app!r} may only use {', '.join(req.allowed_roles)}; "
-                "ask the ops team to add it to the app's allowed_roles")
-        return
+    role_expr = re.compile(rf"^\s*node\.labels\.{re.escape(req.role_label)}\s*==")
+    if any(role_expr.match(str(c)) for c in constraints):
+        return   # the service names its role itself; policy decides whether it may
     constraints.append(Quoted(f"node.labels.{req.role_label} == {req.role}"))
 
 
@@ -183,6 +186,12 @@ def _version_file_objects(stack: Stack, doc: CommentedMap, req: RenderRequest,
     for section in ("configs", "secrets"):
         for key, spec in (doc.get(section) or {}).items():
             if not isinstance(spec, dict) or "file" not in spec:
+                continue
+            if _is_age(section, spec):
+                if str(key) not in req.secret_names:
+                    raise StackError(f"{stack.where(section, key)}: secret {key!r} was not decrypted")
+                doc[section][key] = CommentedMap([("external", True), ("name", Quoted(req.secret_names[str(key)]))])
+                names[f"{section}/{key}"] = req.secret_names[str(key)]
                 continue
             rel = _repo_path(stack, str(spec["file"]), stack.where(section, key, "file"))
             digest = req.file_digests.get(rel, "")

@@ -8,8 +8,8 @@ from typing import Any
 from swarmops.domain.convergence import task_problem
 from swarmops.domain.live import LiveStack
 
-SYNCED, OUT_OF_SYNC, PROGRESSING, DEGRADED, FAILED, SUSPENDED, MISSING = (
-    "Synced", "OutOfSync", "Progressing", "Degraded", "Failed", "Suspended", "Missing")
+SYNCED, OUT_OF_SYNC, PROGRESSING, DEGRADED, FAILED, SUSPENDED, MISSING, POLICY = (
+    "Synced", "OutOfSync", "Progressing", "Degraded", "Failed", "Suspended", "Missing", "PolicyViolation")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def service_statuses(live: LiveStack) -> list[ServiceStatus]:
 
 
 def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str | None,
-               last_ended: float | None, last_error: str, head: str | None = None, drift: str = "") -> AppStatus:
+               last_ended: float | None, last_error: str, head: str | None = None, drift: str = "",
+               error_kind: str = "") -> AppStatus:
     services = service_statuses(live) if live else []
     commit = live.deployed_commit() if live else None
     if paused:
@@ -60,7 +61,7 @@ def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str 
     elif last_result == "running":
         word = PROGRESSING
     elif last_error:
-        word = FAILED
+        word = POLICY if error_kind == "PolicyError" else FAILED
     elif not services:
         word = MISSING
     elif any(s.desired is not None and s.running < s.desired for s in services):

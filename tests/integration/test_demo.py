@@ -15,7 +15,7 @@ from tests.integration.conftest import ROOT, remove_stack
 def test_demo_deploys_rolls_forward_and_reports(lab: docker.APIClient, run_id: str, tmp_path: Path) -> None:
     app = f"demo-{run_id}"
     env = {**os.environ, "SWARMOPS_DEMO_DIR": str(tmp_path / "demo"), "SWARMOPS_DEMO_APP": app,
-           "SWARMOPS_DEMO_PORT": str(random.randint(20000, 29000))}
+           "SWARMOPS_DEMO_PORT": str(random.randint(30100, 32700))}
     try:
         res = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env, capture_output=True, text=True,
                              timeout=600)

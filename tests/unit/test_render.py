@@ -80,11 +80,11 @@ def test_service_may_keep_an_allowed_role_and_gets_no_second_constraint() -> Non
     assert doc["services"]["web"]["deploy"]["placement"]["constraints"] == ["node.labels.role==minio"]
 
 
-def test_service_asking_for_a_role_not_allowed_is_refused_with_line() -> None:
+def test_service_naming_any_role_gets_no_second_constraint_and_policy_decides() -> None:
     text = GOLDEN.replace("      replicas: 2\n", "      replicas: 2\n      placement:\n"
                           "        constraints: [node.labels.role == db]\n")
-    with pytest.raises(StackError, match=r"stack.yml:\d+: service 'web' asks for role 'db'"):
-        render(text)
+    doc = YAML(typ="safe").load(render(text).text)
+    assert doc["services"]["web"]["deploy"]["placement"]["constraints"] == ["node.labels.role == db"]
 
 
 def test_labels_the_file_sets_under_io_swarmops_are_replaced() -> None:

@@ -1,0 +1,93 @@
+"""App secrets: age-encrypted files in the app repo, decrypted in memory at deploy, versioned Swarm
+secret names. Plaintext never reaches a disk, a log or an error."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
+
+import pyrage
+from pyrage import x25519
+
+from swarmops.errors import SwarmopsError
+
+KEY_FILE = "age.key"
+PUB_FILE = "age.pub"
+RECIPIENT_FILE = ".swarmops-recipient"
+NAME_LIMIT = 64
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+
+
+class SecretError(SwarmopsError):
+    """A secret cannot be encrypted or decrypted."""
+
+
+def keygen(state_dir: Path, force: bool = False) -> str:
+    """A new age key pair under state_dir (private key 0600); returns the public key."""
+    key, pub = state_dir / KEY_FILE, state_dir / PUB_FILE
+    if key.exists() and not force:
+        raise SecretError(f"{key} exists already; pass --force to replace it (every secret must then be "
+                          "encrypted again)")
+    identity = x25519.Identity.generate()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{identity}\n")
+    os.chmod(key, 0o600)
+    public = str(identity.to_public())
+    pub.write_text(public + "\n")
+    return public
+
+
+def load_identity(state_dir: Path) -> x25519.Identity:
+    path = state_dir / KEY_FILE
+    try:
+        return x25519.Identity.from_str(path.read_text().strip())
+    except FileNotFoundError:
+        raise SecretError(f"{path} does not exist; run `swarmops keygen` on the manager") from None
+    except (OSError, ValueError) as e:
+        raise SecretError(f"{path}: not an age identity ({type(e).__name__})") from None
+
+
+def parse_recipient(text: str, source: str) -> x25519.Recipient:
+    try:
+        return x25519.Recipient.from_str(text.strip())
+    except ValueError:
+        raise SecretError(f"{source}: not an age public key (age1...)") from None
+
+
+def find_recipient(explicit: str | None, checkout: Path, state_dir: Path | None) -> x25519.Recipient:
+    """--recipient, then $SWARMOPS_AGE_RECIPIENT, then the repo's .swarmops-recipient, then state_dir."""
+    if explicit:
+        return parse_recipient(explicit, "--recipient")
+    if os.environ.get("SWARMOPS_AGE_RECIPIENT"):
+        return parse_recipient(os.environ["SWARMOPS_AGE_RECIPIENT"], "SWARMOPS_AGE_RECIPIENT")
+    for path in (checkout / RECIPIENT_FILE, *([state_dir / PUB_FILE] if state_dir else [])):
+        if path.is_file():
+            return parse_recipient(path.read_text(), str(path))
+    raise SecretError("no age public key: pass --recipient, set SWARMOPS_AGE_RECIPIENT, or add "
+                      f"{RECIPIENT_FILE} (the output of `swarmops keygen`) to the repo")
+
+
+def encrypt(recipient: x25519.Recipient, plaintext: bytes) -> bytes:
+    data: bytes = pyrage.encrypt(plaintext, [recipient])
+    return data
+
+
+def decrypt(identity: x25519.Identity, ciphertext: bytes, filename: str) -> bytes:
+    try:
+        data: bytes = pyrage.decrypt(ciphertext, [identity])
+        return data
+    except (pyrage.DecryptError, ValueError, TypeError):
+        raise SecretError(f"{filename}: cannot be decrypted with the daemon's key; encrypt it again with "
+                          "`swarmops secret encrypt` and the current public key") from None
+
+
+def versioned_name(identity: x25519.Identity, app: str, name: str, plaintext: bytes) -> str:
+    """`<app>_<name>_<hmac8>`: a keyed HMAC, so the name reveals nothing about the value."""
+    key = hashlib.sha256(b"swarmops secret names\0" + str(identity).encode()).digest()
+    tag = hmac.new(key, app.encode() + b"\0" + name.encode() + b"\0" + plaintext, hashlib.sha256).hexdigest()[:8]
+    return f"{f'{app}_{name}'[: NAME_LIMIT - 9]}_{tag}"

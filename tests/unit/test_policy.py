@@ -1,0 +1,118 @@
+"""Policy: a corpus of hostile stacks, each refused with the right rule, and a property test that a
+forbidden feature added to any valid stack is always refused."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmops import yamlio
+from swarmops.domain.policy import PRIVILEGED, PolicyContext, check, published_ports
+from swarmops.errors import StackError
+
+HOSTILE = sorted((Path(__file__).parent / "data" / "hostile").glob("*.yml"))
+CTX = PolicyContext(app="shop", profile="restricted", registry="registry.local:5000", role_label="role",
+                    allowed_roles=("app",), ports_in_use={30500: "billing"}, resource_limits="warn")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yamlio.to_plain(yamlio.load(path.read_text(), path.name, StackError))
+    return data
+
+
+def denied(doc: dict[str, Any], ctx: PolicyContext = CTX) -> set[str]:
+    return {v.rule for v in check(doc, ctx) if v.severity == "deny"}
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_every_hostile_stack_is_refused_with_its_rule(path: Path) -> None:
+    rule = path.stem.split("-")[0]
+    assert denied(load(path)) == {rule}
+
+
+def test_the_corpus_covers_every_rule() -> None:
+    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 17) if n != 17}
+
+
+def test_violations_name_service_key_rule_fix_and_line() -> None:
+    path = next(p for p in HOSTILE if p.stem == "SO101-privileged")
+    doc = yamlio.load(path.read_text(), "stack.yml", StackError)
+    [v] = check(yamlio.to_plain(doc), CTX, where=lambda key: f"stack.yml:{yamlio.line_of(doc, key)}")
+    assert str(v) == ("stack.yml:8: service 'web', key services.web.privileged: [SO101] privileged containers are "
+                      "root on the node; fix: remove privileged")
+
+
+def test_missing_limits_warn_by_default_and_deny_when_configured() -> None:
+    doc = {"services": {"web": {"image": "registry.local:5000/shop/web:1"}}}
+    [v] = check(doc, CTX)
+    assert (v.rule, v.severity) == ("SO117", "warn")
+    deny = PolicyContext(**{**CTX.__dict__, "resource_limits": "deny"})
+    assert denied(doc, deny) == {"SO117"}
+
+
+def test_privileged_profile_allows_infrastructure_but_not_taken_ports() -> None:
+    ctx = PolicyContext(**{**CTX.__dict__, "profile": PRIVILEGED})
+    for path in HOSTILE:
+        assert denied(load(path), ctx) <= {"SO114"}
+    assert denied(load(next(p for p in HOSTILE if p.stem == "SO114-port-taken")), ctx) == {"SO114"}
+
+
+def test_allow_lists_let_the_ops_team_open_what_an_app_needs() -> None:
+    ctx = PolicyContext(**{**CTX.__dict__, "allowed_cap_add": ("NET_BIND_SERVICE",), "allowed_ports": (80,),
+                           "allowed_bind_mounts": ("/srv/data",), "allowed_roles": ("app", "db"),
+                           "allowed_external": ("billing_internal",), "allowed_registries": ("docker.io",)})
+    for stem in ("SO109-bind-outside", "SO111-role-not-allowed", "SO113-port-range", "SO115-external-network",
+                 "SO112-outside-image"):
+        assert denied(load(next(p for p in HOSTILE if p.stem == stem)), ctx) == set(), stem
+
+
+def test_published_ports_are_read_from_live_specs() -> None:
+    specs = {"billing": [{"EndpointSpec": {"Ports": [{"PublishedPort": 30500, "TargetPort": 80}]}}]}
+    assert published_ports(specs) == {30500: "billing"}
+
+
+# --- property: a valid stack plus any forbidden feature is always refused --------------------------
+
+FORBIDDEN: list[tuple[str, dict[str, Any]]] = [
+    ("SO101", {"privileged": True}), ("SO102", {"cap_add": ["NET_ADMIN"]}), ("SO103", {"network_mode": "host"}),
+    ("SO104", {"pid": "host"}), ("SO105", {"ipc": "host"}), ("SO106", {"userns_mode": "host"}),
+    ("SO107", {"devices": ["/dev/mem:/dev/mem"]}), ("SO108", {"security_opt": ["seccomp=unconfined"]}),
+    ("SO109", {"volumes": ["/opt/x:/x"]}), ("SO110", {"volumes": ["/var/run/docker.sock:/s"]}),
+    ("SO112", {"image": "quay.io/evil/miner:1"}), ("SO113", {"ports": ["22:22"]}),
+    ("SO114", {"ports": ["30500:80"]}), ("SO116", {"deploy": {"mode": "global"}}),
+    ("SO111", {"deploy": {"placement": {"constraints": ["node.role == manager"]}}}),
+]
+
+names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+valid_service = st.fixed_dictionaries(
+    {"image": names.map(lambda n: f"registry.local:5000/shop/{n}:1")},
+    optional={"environment": st.dictionaries(names.map(str.upper), names, max_size=3),
+              "ports": st.lists(st.integers(30000, 30499).map(lambda p: f"{p}:80"), max_size=2, unique=True),
+              "volumes": st.lists(names.map(lambda n: f"{n}:/data/{n}"), max_size=2),
+              "deploy": st.fixed_dictionaries({"replicas": st.integers(0, 5),
+                                                "resources": st.just({"limits": {"cpus": "1", "memory": "1G"}})})})
+valid_stack = st.dictionaries(names, valid_service, min_size=1, max_size=4).map(lambda s: {"services": s})
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(stack=valid_stack, feature=st.sampled_from(FORBIDDEN), data=st.data())
+def test_any_forbidden_feature_added_to_a_valid_stack_is_refused(stack: dict[str, Any],
+                                                                 feature: tuple[str, dict[str, Any]],
+                                                                 data: st.DataObject) -> None:
+    assert denied(stack) == set()
+    target = data.draw(st.sampled_from(sorted(stack["services"])))
+    hostile = copy.deepcopy(stack)
+    hostile["services"][target] = _deep_merge(hostile["services"][target], feature[1])
+    assert feature[0] in denied(hostile)
