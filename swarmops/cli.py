@@ -8,10 +8,11 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from swarmops import __version__, actions, logs, secrets
+from swarmops import __version__, actions, bootstrap, logs, secrets
 from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.stackfile import load_stack
@@ -19,6 +20,7 @@ from swarmops.domain.status import AppStatus, app_status
 from swarmops.errors import StackError, SwarmopsError, UnknownAppError
 from swarmops.policycheck import offline_policy_check
 from swarmops.reconciler import Outcome, Reconciler
+from swarmops.redact import redact_url
 from swarmops.runtime import make_adapters, make_reconciler, open_store
 
 
@@ -231,6 +233,40 @@ def cmd_policy(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
     return 1 if denied else 0
 
 
+def cmd_templates(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
+    source, ref = bootstrap.template_source(loaded.config if loaded else None)
+    infos = bootstrap.list_templates(source, ref)
+    if args.json:
+        print(json.dumps([asdict(t) for t in infos], indent=2, default=str))
+        return 0
+    print(f"templates from {redact_url(source)}{f' at {ref}' if ref else ''}:")
+    for t in infos:
+        print(f"\n{t.name}")
+        for v in t.variables:
+            choices = f" [{'|'.join(v.choices)}]" if v.choices else ""
+            print(f"  {v.name:14} {v.help}{choices} (default: {v.default!r})")
+    return 0
+
+
+def cmd_new(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    sets = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise bootstrap.BootstrapError(f"--set {item!r}: write it as key=value")
+        sets[key] = value
+    made = bootstrap.new_app(loaded.config, args.app, args.template, args.remote, sets, branch=args.branch)
+    print(f"{made.app}: first commit {made.commit[:12]} pushed to {redact_url(args.remote)} ({args.branch})")
+    for note in made.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if made.app_file:
+        print(f"{made.app}: wrote {made.app_file}; the daemon deploys it on its next poll")
+    else:
+        print("no apps_dir in the config; add this entry under apps:")
+        print(json.dumps(made.entry, indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarmops", description="GitOps deployer for Docker Swarm")
     p.add_argument("--version", action="version", version=f"swarmops {__version__}")
@@ -274,6 +310,14 @@ def parser() -> argparse.ArgumentParser:
     pc.add_argument("--app", help="app name (default: the file's directory name)")
     pc.add_argument("--role", default="app")
     pc.add_argument("--registry", help="the private registry (default: from the config, or registry.local:5000)")
+    tl = sub.add_parser("templates", help="list the app templates and their variables")
+    tl.add_argument("--json", action="store_true")
+    nw = sub.add_parser("new", help="make a new app repo from a template and push its first commit")
+    nw.add_argument("app")
+    nw.add_argument("--template", required=True)
+    nw.add_argument("--remote", required=True, help="an empty git remote (ssh, https or file)")
+    nw.add_argument("--branch", default="main")
+    nw.add_argument("--set", action="append", metavar="KEY=VALUE", help="a template variable (repeatable)")
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
@@ -282,9 +326,10 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
-                            "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen}
+                            "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen,
+                            "new": cmd_new}
 # commands that work without a config file (developers run them in their own checkout or CI)
-OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy}
+OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "templates": cmd_templates}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,3 +351,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # output piped into head or less that closed early
+        return 0

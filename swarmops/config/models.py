@@ -47,9 +47,18 @@ class PolicySettings(Strict):
     allowed_bind_mounts: list[str] = Field(default_factory=list)
     port_range: tuple[int, int] = (30000, 32767)
     allowed_ports: list[int] = Field(default_factory=list)
-    allowed_external: list[str] = Field(default_factory=list)
+    # networks shared by the infrastructure stacks: the proxy, the databases, MinIO
+    allowed_external: list[str] = Field(default_factory=lambda: ["proxy", "db", "minio"])
     allow_global: bool = False
     resource_limits: Literal["warn", "deny", "off"] = "warn"
+
+
+class TemplateSettings(Strict):
+    """Where `swarmops new` takes app templates from: a git repo (this project or the ops team's fork)
+    and a tag, so that repos made from it can be updated with `copier update`."""
+
+    source: str | None = None
+    ref: str | None = None
 
 
 class RetrySettings(Strict):
@@ -115,6 +124,7 @@ class Config(Strict):
     prune_removed_apps: bool = False
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings.model_validate({}))
     policy: PolicySettings = Field(default_factory=lambda: PolicySettings.model_validate({}))
+    templates: TemplateSettings = Field(default_factory=lambda: TemplateSettings.model_validate({}))
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))

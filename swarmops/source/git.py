@@ -166,3 +166,39 @@ class GitSource:
             raise SourceError(f"{path!r} in commit {commit[:12]} is a directory, not a file")
         data: bytes = blob.data_stream.read()
         return data
+
+
+def remote_branch_head(url: str, branch: str, auth: Auth | None, timeout: float) -> str | None:
+    """The branch's commit at `url`, or None when the branch does not exist (an empty remote)."""
+    try:
+        return GitSource(url, branch, Path("/nonexistent"), auth, timeout).head()
+    except SourceError as e:
+        if "not found at" in str(e):
+            return None
+        raise
+
+
+def push_new_repo(work: Path, url: str, branch: str, message: str, author: str, auth: Auth | None,
+                  timeout: float) -> str:
+    """Commit everything in `work` as the first commit and push it to `branch` at `url`."""
+    name, _, email = author.partition(" <")
+    env = {**git_env(auth, min(timeout, 15)), "GIT_AUTHOR_NAME": name, "GIT_COMMITTER_NAME": name,
+           "GIT_AUTHOR_EMAIL": email.rstrip(">"), "GIT_COMMITTER_EMAIL": email.rstrip(">")}
+    for args in (["init", "-q", "-b", branch], ["add", "-A"], ["commit", "-q", "-m", message],
+                 ["push", "-q", url, f"HEAD:refs/heads/{branch}"]):
+        try:
+            res = process.run(["git", *args], env, timeout, cwd=work)
+        except process.Timeout as e:
+            raise SourceError(f"git {args[0]} to {redact_url(url)}: {e}") from None
+        if res.returncode != 0:
+            raise SourceError(f"git {args[0]} to {redact_url(url)} failed: {_cause(res.stderr)}")
+    return process.run(["git", "rev-parse", "HEAD"], env, timeout, cwd=work).stdout.strip()
+
+
+def shallow_clone(url: str, ref: str | None, dest: Path, timeout: float) -> Path:
+    """A shallow clone of `ref` (tag or branch) for reading files, e.g. a template's copier.yml."""
+    args = ["clone", "-q", "--depth", "1", *(["--branch", ref] if ref else []), url, str(dest)]
+    res = process.run(["git", *args], git_env(None, min(timeout, 15)), timeout)
+    if res.returncode != 0:
+        raise SourceError(f"git clone of {redact_url(url)} failed: {_cause(res.stderr)}")
+    return dest
