@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -83,6 +84,11 @@ def remove_stack(api: docker.APIClient, app: str) -> None:
                    capture_output=True, check=False)
     label = {"label": f"com.docker.stack.namespace={app}"}
     for _ in range(120):
-        if not api.services(filters=label) and not api.networks(filters=label):
-            return
+        if not api.services(filters=label):
+            networks = api.networks(filters=label)
+            if not networks:
+                return
+            for net in networks:   # stack rm gives up on a network whose endpoints were still going away
+                with contextlib.suppress(docker.errors.APIError):
+                    api.remove_network(net["Id"])
         time.sleep(0.5)

@@ -19,7 +19,8 @@ def offline_policy_check(config: Config, app: AppConfig, text: str, filename: st
     secret_names = {key: f"{app.name}_{key}_offline" for key in age_secrets(stack)}
     rendered = render_stack(stack, RenderRequest(
         app=app.name, commit="offline", role=app.role, allowed_roles=app.roles(), role_label=config.role_label,
-        images=images, fingerprints={}, file_digests={}, deploy_dir="/offline", secret_names=secret_names))
+        images=images, fingerprints={}, file_digests={}, deploy_dir="/offline", secret_names=secret_names,
+        registry=config.registry))
     ctx = policy_context(config, app, {})
     if profile:
         ctx = type(ctx)(**{**ctx.__dict__, "profile": profile})

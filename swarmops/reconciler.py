@@ -237,7 +237,8 @@ class Reconciler:
         rendered = render_stack(stack, RenderRequest(
             app=app.name, commit=commit, role=app.role, allowed_roles=app.roles(),
             role_label=self.config.role_label, images=images, fingerprints=fingerprints,
-            file_digests=digests, deploy_dir=str(target), secret_names=secret_names))
+            file_digests=digests, deploy_dir=str(target), secret_names=secret_names,
+            registry=self.config.registry))
         self._check_policy(app, stack, rendered)
         plan = make_plan(app.name, commit, rendered, live, tuple(builds))
         return Prepared(commit, info, specs, rendered, plan, target, secret_values)

@@ -48,7 +48,7 @@ class PolicySettings(Strict):
     port_range: tuple[int, int] = (30000, 32767)
     allowed_ports: list[int] = Field(default_factory=list)
     # networks shared by the infrastructure stacks: the proxy, the databases, MinIO
-    allowed_external: list[str] = Field(default_factory=lambda: ["proxy", "db", "minio"])
+    allowed_external: list[str] = Field(default_factory=lambda: ["proxy", "db-mysql", "db-postgres", "minio"])
     allow_global: bool = False
     resource_limits: Literal["warn", "deny", "off"] = "warn"
 

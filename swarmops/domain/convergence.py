@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from swarmops.domain.live import LiveService, LiveStack, LiveTask
+from swarmops.domain.placement import eligible
 
 FAILED_STATES = {"failed", "rejected"}
 # a task of a long-running service that ends by itself failed too (a container stopped for a failing
@@ -34,6 +35,13 @@ def task_problem(task: LiveTask) -> str:
     return text
 
 
+def desired_tasks(live: LiveStack, service: LiveService) -> int:
+    """Replicas, or for a global service the number of ready nodes its constraints allow."""
+    if service.replicas is not None:
+        return service.replicas
+    return len(eligible(live.nodes.values(), live.constraints_of(service)))
+
+
 def _current(service: LiveService, task: LiveTask) -> bool:
     return task.image == service.task_image and task.force_update == service.force_update
 
@@ -57,8 +65,10 @@ def judge_service(live: LiveStack, service: LiveService, since: datetime, failur
     if not_running:
         t = not_running[0]
         return Verdict("progressing", f"{service.short}: task {t.state}: {task_problem(t)}")
-    if service.replicas is not None and len(wanted) != service.replicas:
-        return Verdict("progressing", f"{service.short}: {len(wanted)}/{service.replicas} tasks scheduled")
+    expected = desired_tasks(live, service)
+    if len(wanted) != expected:
+        mode = "" if service.replicas is not None else " (global: one per eligible node)"
+        return Verdict("progressing", f"{service.short}: {len(wanted)}/{expected} tasks scheduled{mode}")
     return Verdict("converged", f"{service.short}: {len(wanted)} running")
 
 

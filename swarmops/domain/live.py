@@ -36,6 +36,7 @@ class LiveNode:
     labels: dict[str, str]
     state: str
     availability: str
+    role: str = "worker"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class LiveStack:
     tasks: list[LiveTask]
     nodes: dict[str, LiveNode]
     networks: dict[str, str] = field(default_factory=dict)   # id -> name
+
+    def constraints_of(self, service: LiveService) -> list[str]:
+        placement = (service.spec.get("TaskTemplate") or {}).get("Placement") or {}
+        return [str(c) for c in placement.get("Constraints") or []]
 
     def tasks_of(self, service: LiveService) -> list[LiveTask]:
         return [t for t in self.tasks if t.service_id == service.id]

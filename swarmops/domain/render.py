@@ -26,6 +26,8 @@ SPEC_LABEL = "io.swarmops.spec"
 FINGERPRINT_LABEL = "io.swarmops.fingerprint"
 STACK_NAMESPACE = "com.docker.stack.namespace"
 DEFAULT_VERSION = "3.8"
+# infrastructure stacks name mirrored images in the private registry without knowing its address
+REGISTRY_VAR = "${SWARMOPS_REGISTRY}"
 NAME_LIMIT = 64
 
 
@@ -41,6 +43,7 @@ class RenderRequest:
     file_digests: Mapping[str, str]      # repo-relative path -> sha256 hex of its content
     deploy_dir: str                      # absolute directory the deploy's files are copied to
     secret_names: Mapping[str, str] = field(default_factory=dict)   # .age secret key -> Swarm secret name
+    registry: str = ""                   # replaces ${SWARMOPS_REGISTRY} in image references
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ def _set_image(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -
         del svc["build"]
     if name in req.images:
         svc["image"] = Quoted(req.images[name])
+    elif "image" in svc and REGISTRY_VAR in str(svc["image"]):
+        svc["image"] = Quoted(str(svc["image"]).replace(REGISTRY_VAR, req.registry))
     elif "image" not in svc:
         raise StackError(f"{stack.where('services', name)}: service {name!r} has neither image nor build; "
                          "add one of them")

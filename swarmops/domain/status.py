@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from swarmops.domain.convergence import task_problem
+from swarmops.domain.convergence import desired_tasks, task_problem
 from swarmops.domain.live import LiveStack
 
 SYNCED, OUT_OF_SYNC, PROGRESSING, DEGRADED, FAILED, SUSPENDED, MISSING, POLICY = (
@@ -41,7 +41,7 @@ def service_statuses(live: LiveStack) -> list[ServiceStatus]:
     for name, svc in sorted(live.services.items()):
         tasks = live.tasks_of(svc)
         running = [t for t in tasks if t.desired == "running" and t.state == "running"]
-        desired = svc.replicas if svc.replicas is not None else len([t for t in tasks if t.desired == "running"])
+        desired = desired_tasks(live, svc)
         troubled = sorted((t for t in tasks if t.state not in ("running", "shutdown", "complete")
                            or t.error), key=lambda t: t.timestamp.timestamp() if t.timestamp else 0.0)
         out.append(ServiceStatus(

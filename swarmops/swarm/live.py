@@ -50,7 +50,7 @@ def _node(raw: dict[str, Any]) -> LiveNode:
     spec = raw.get("Spec") or {}
     return LiveNode(id=raw["ID"], hostname=str((raw.get("Description") or {}).get("Hostname", "")),
                     labels=dict(spec.get("Labels") or {}), state=str((raw.get("Status") or {}).get("State", "")),
-                    availability=str(spec.get("Availability", "")))
+                    availability=str(spec.get("Availability", "")), role=str(spec.get("Role", "worker")))
 
 
 class SwarmReader:

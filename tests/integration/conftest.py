@@ -3,6 +3,7 @@ The lab is brought up by scripts/test (lab/swarm-lab up); these fixtures fail, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -165,8 +166,13 @@ def remove_stack(api: docker.APIClient, app: str) -> None:
                    capture_output=True, check=False)
     label = {"label": f"com.docker.stack.namespace={app}"}
     for _ in range(120):
-        if not api.services(filters=label) and not api.networks(filters=label):
-            return
+        if not api.services(filters=label):
+            networks = api.networks(filters=label)
+            if not networks:
+                return
+            for net in networks:   # stack rm gives up on a network whose endpoints were still going away
+                with contextlib.suppress(docker.errors.APIError):
+                    api.remove_network(net["Id"])
         time.sleep(0.5)
 
 

@@ -67,3 +67,20 @@ def test_tasks_that_end_by_themselves_count_as_failures() -> None:
     tasks = [task(web, state="complete", desired="shutdown", at=i, exit_code=0) for i in (1, 2)]
     v = judge(stack([web], tasks), ["web"], T0, 2)
     assert v.state == "failed" and "healthcheck failed" in v.reason
+
+
+def test_a_global_service_needs_a_running_task_on_every_eligible_node() -> None:
+    from dataclasses import replace
+
+    from swarmops.domain.live import LiveNode
+
+    web = replace(service("web", replicas=None),
+                  spec={"TaskTemplate": {"Placement": {"Constraints": ["node.labels.role == app"]}}})
+    nodes = {"n1": LiveNode("n1", "vm", {"role": "app"}, "ready", "active", "manager"),
+             "n2": LiveNode("n2", "app2", {"role": "app"}, "ready", "active"),
+             "n3": LiveNode("n3", "db", {"role": "db"}, "ready", "active"),
+             "n4": LiveNode("n4", "app3", {"role": "app"}, "down", "active")}
+    live = replace(stack([web], [task(web, node="n1")]), nodes=nodes)
+    assert judge(live, ["web"], T0, 3).state == "progressing"   # between restarts: no task is not done
+    both = replace(live, tasks=[task(web, node="n1"), task(web, node="n2", at=2)])
+    assert judge(both, ["web"], T0, 3).state == "converged"

@@ -174,3 +174,9 @@ def test_docker_reads_the_render_as_it_reads_the_original(tmp_path: Path) -> Non
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "motd.txt").write_text("hi\n")
     assert _without_render_changes(_stack_config(rendered)) == _without_render_changes(_stack_config(original))
+
+
+def test_infrastructure_images_name_the_private_registry_by_variable() -> None:
+    text = "services:\n  proxy:\n    image: ${SWARMOPS_REGISTRY}/mirror/traefik:v3.1.4\n"
+    rendered = render(text, images={}, fingerprints={}, registry="198.18.0.2:5000")
+    assert rendered.services["proxy"].image == "198.18.0.2:5000/mirror/traefik:v3.1.4"

@@ -1,0 +1,71 @@
+"""Every infrastructure stack is read by Docker, renders with swarmops, pins its images in the private
+registry, and passes the privileged profile (and, being infrastructure, not the restricted one)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from swarmops.config.models import AppConfig, Config
+from swarmops.policycheck import offline_policy_check
+
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
+ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db", "postgres": "db", "awdi": "awdi"}
+CONFIG = Config.model_validate({"registry": "registry.local:5000", "apps": []})
+
+
+def app(name: str) -> AppConfig:
+    return AppConfig.model_validate({"name": name, "repo": "file:///dev/null", "role": ROLES[name],
+                                     "stack": f"stacks/{name}/stack.yml", "policy": {"profile": "privileged"}})
+
+
+def test_every_stack_is_covered() -> None:
+    assert sorted(p.name for p in STACKS.iterdir() if (p / "stack.yml").is_file()) == sorted(ROLES)
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
+def test_stack_passes_the_privileged_profile_and_pins_private_images(name: str) -> None:
+    text = (STACKS / name / "stack.yml").read_text()
+    found = offline_policy_check(CONFIG, app(name), text, f"stacks/{name}/stack.yml", None)
+    assert [str(v) for v in found if v.severity == "deny"] == []
+    doc = YAML(typ="safe").load(text)
+    for svc in doc["services"].values():
+        image = svc["image"]
+        assert image.startswith("${SWARMOPS_REGISTRY}/") and ":" in image.rsplit("/", 1)[1]
+        assert not image.endswith(":latest")
+        assert (svc["deploy"]["resources"]["limits"])
+    assert (STACKS / name / "README.md").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
+def test_stack_lands_on_its_role(name: str) -> None:
+    doc = YAML(typ="safe").load((STACKS / name / "stack.yml").read_text())
+    for svc in doc["services"].values():
+        assert f"node.labels.role == {ROLES[name]}" in svc["deploy"]["placement"]["constraints"]
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+@pytest.mark.parametrize("name", sorted(ROLES))
+def test_docker_reads_the_stack(tmp_path: Path, name: str) -> None:
+    if " config " not in subprocess.run(["docker", "stack", "--help"], capture_output=True, text=True).stdout:
+        pytest.skip("this docker CLI has no `stack config`")
+    shutil.copytree(STACKS / name, tmp_path / name)
+    doc = YAML(typ="safe").load((tmp_path / name / "stack.yml").read_text())
+    for spec in (doc.get("secrets") or {}).values():
+        (tmp_path / name / spec["file"]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name / spec["file"]).write_text("stand-in")
+    out = subprocess.run(["docker", "stack", "config", "-c", "stack.yml"], cwd=tmp_path / name, capture_output=True,
+                         text=True, env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": "unix:///nope",
+                                         "SWARMOPS_REGISTRY": "registry.local:5000"})
+    assert out.returncode == 0, out.stderr
+    assert "registry.local:5000/" in out.stdout
+
+
+def test_restricted_profile_refuses_the_proxy_stack() -> None:
+    text = (STACKS / "proxy" / "stack.yml").read_text()
+    found = offline_policy_check(CONFIG, app("proxy"), text, "stacks/proxy/stack.yml", "restricted")
+    assert {"SO110", "SO111", "SO113", "SO116"} <= {v.rule for v in found if v.severity == "deny"}
