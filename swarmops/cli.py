@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from swarmops import __version__, actions, bootstrap, logs, secrets
+from swarmops import __version__, actions, bootstrap, logs, nodeops, secrets
 from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.stackfile import load_stack
@@ -267,6 +267,31 @@ def cmd_new(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0
 
 
+def cmd_nodes(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    if args.nodes_command == "label":
+        changes, unreachable = nodeops.label_nodes(loaded.config, dry_run=args.dry_run)
+        verb = "would set" if args.dry_run else "set"
+        for c in changes:
+            print(f"{c.node}: {verb} {loaded.config.role_label}={c.after} (was {c.before or 'unset'})")
+        if not changes:
+            print("every reachable node carries its role label")
+        for u in unreachable:
+            print(f"error: {u}", file=sys.stderr)
+        return 1 if unreachable else 0
+    rows = nodeops.check_nodes(loaded.config)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        print(f"{'NODE':14} {'ADDRESS':16} {'SSH':4} {'DOCKER':16} {'SWARM':8} {'ROLE':9} {'REGISTRY':8} "
+              f"{'FREE DISK':10} {'CLOCK':7} RESULT")
+        for r in rows:
+            print(f"{r.name:14} {r.address:16} {'yes' if r.reachable else 'NO':4} {r.docker[:16]:16} {r.swarm:8} "
+                  f"{r.role:9} {r.registry:8} {r.free_disk:10} {r.clock_skew:7} {'ok' if r.ok else 'FAIL'}")
+            for p in r.problems:
+                print(f"{'':14} - {p}")
+    return 0 if all(r.ok for r in rows) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarmops", description="GitOps deployer for Docker Swarm")
     p.add_argument("--version", action="version", version=f"swarmops {__version__}")
@@ -318,6 +343,12 @@ def parser() -> argparse.ArgumentParser:
     nw.add_argument("--remote", required=True, help="an empty git remote (ssh, https or file)")
     nw.add_argument("--branch", default="main")
     nw.add_argument("--set", action="append", metavar="KEY=VALUE", help="a template variable (repeatable)")
+    nodes = sub.add_parser("nodes", help="the VMs of the inventory").add_subparsers(dest="nodes_command",
+                                                                                      required=True)
+    nc = nodes.add_parser("check", help="check every node over SSH")
+    nc.add_argument("--json", action="store_true")
+    nl = nodes.add_parser("label", help="set the role labels the inventory expects")
+    nl.add_argument("--dry-run", action="store_true")
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
@@ -327,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
                             "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen,
-                            "new": cmd_new}
+                            "new": cmd_new, "nodes": cmd_nodes}
 # commands that work without a config file (developers run them in their own checkout or CI)
 OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "templates": cmd_templates}
 

@@ -85,8 +85,11 @@ def run_forever(loaded: LoadedConfig) -> int:
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
     notify("READY=1")
-    while not stop.wait(timeout=10):
-        notify("WATCHDOG=1")
+    notify(f"STATUS=reconciling {len(config.apps)} app(s)")
+    while not stop.wait(timeout=watchdog_interval()):
+        if scheduler.running:   # the watchdog only while the scheduler lives: systemd restarts a dead one
+            notify("WATCHDOG=1")
+    notify("STOPPING=1")
     scheduler.shutdown()
     _drain(reconciler, config.shutdown_grace, cancel)
     reconciler.a.store.close()
@@ -104,6 +107,14 @@ def _drain(reconciler: Reconciler, grace: float, cancel: threading.Event) -> Non
         end = time.monotonic() + 10
         while time.monotonic() < end and reconciler.busy():
             time.sleep(0.2)
+
+
+def watchdog_interval() -> float:
+    """Half of systemd's WatchdogSec (it passes WATCHDOG_USEC), at most 10 s."""
+    try:
+        return max(0.5, min(10.0, int(os.environ["WATCHDOG_USEC"]) / 2e6))
+    except (KeyError, ValueError):
+        return 10.0
 
 
 def notify(state: str) -> None:

@@ -49,5 +49,9 @@ class AppScheduler:
     def add_periodic(self, func: object, seconds: float, name: str) -> None:
         self.scheduler.add_job(func, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
 
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running)
+
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)

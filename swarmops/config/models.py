@@ -61,6 +61,30 @@ class TemplateSettings(Strict):
     ref: str | None = None
 
 
+class NodeEntry(Strict):
+    name: str                  # the node's hostname in the Swarm
+    address: str               # where its sshd answers
+    role: str                  # the role label it must carry
+    port: int | None = None
+
+
+class SshSettings(Strict):
+    user: str = "root"
+    key_file: Path | None = None
+    known_hosts_file: Path = Path("/etc/swarmops/known_hosts")
+    port: int = 22
+    timeout: Duration = 5.0
+
+
+class NodesSettings(Strict):
+    """The inventory `swarmops nodes check` and `nodes label` work on."""
+
+    ssh: SshSettings = Field(default_factory=lambda: SshSettings.model_validate({}))
+    inventory: list[NodeEntry] = Field(default_factory=list)
+    max_clock_skew: Duration = 2.0
+    min_free_disk_gb: float = 5.0
+
+
 class RetrySettings(Strict):
     """Retries of transient faults (git unreachable, registry 5xx, Docker API errors)."""
 
@@ -125,6 +149,7 @@ class Config(Strict):
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings.model_validate({}))
     policy: PolicySettings = Field(default_factory=lambda: PolicySettings.model_validate({}))
     templates: TemplateSettings = Field(default_factory=lambda: TemplateSettings.model_validate({}))
+    nodes: NodesSettings = Field(default_factory=lambda: NodesSettings.model_validate({}))
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
