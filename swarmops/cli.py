@@ -365,7 +365,8 @@ OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "template
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logs.setup(args.log_level.upper(), json_lines=None if args.command == "daemon" else False)
+    daemon = args.command == "daemon"
+    logs.setup(args.log_level.upper(), json_lines=None if daemon else False, to_stdout=daemon)
     if args.command != "daemon":
         logging.getLogger("swarmops.reconcile").setLevel("WARNING")
     try:

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 from swarmops.config.loader import LoadedConfig
@@ -16,6 +17,7 @@ from swarmops.runtime import make_reconciler
 from swarmops.scheduler import AppScheduler
 
 log = logging.getLogger("swarmops.daemon")
+ONCE_WORKERS = 8
 
 
 def _report_config_errors(loaded: LoadedConfig) -> None:
@@ -62,7 +64,9 @@ def run_once(loaded: LoadedConfig) -> list[Outcome]:
     _report_config_errors(loaded)
     resolve_interrupted(reconciler)
     handle_removed_apps(reconciler, loaded)
-    return [reconciler.reconcile(app, trigger="poll") for app in loaded.config.apps]
+    # as the daemon does: apps in parallel, builds and git operations bounded by their own limits
+    with ThreadPoolExecutor(max_workers=max(1, min(ONCE_WORKERS, len(loaded.config.apps)))) as pool:
+        return list(pool.map(lambda app: reconciler.reconcile(app, trigger="poll"), loaded.config.apps))
 
 
 def run_forever(loaded: LoadedConfig) -> int:

@@ -51,6 +51,13 @@ class EngineError(DeployError):
     transient = True
 
 
+class DependencyError(DeployError):
+    """The stack needs something another stack provides (an external network, secret or config) that
+    does not exist yet: retried, since the stack that provides it may be deploying right now."""
+
+    transient = True
+
+
 class ConvergenceError(DeployError):
     """The services did not converge on the new spec."""
 

@@ -33,12 +33,15 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def setup(level: str = "INFO", json_lines: bool | None = None) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    use_json = (not sys.stdout.isatty()) if json_lines is None else json_lines
+def setup(level: str = "INFO", json_lines: bool | None = None, to_stdout: bool = True) -> None:
+    """The daemon logs to stdout (journald); other commands to stderr, so their output stays parseable."""
+    stream = sys.stdout if to_stdout else sys.stderr
+    handler = logging.StreamHandler(stream)
+    use_json = (not stream.isatty()) if json_lines is None else json_lines
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel("WARNING")
     logging.getLogger("urllib3").setLevel("WARNING")
+    logging.getLogger("paramiko").setLevel("WARNING")

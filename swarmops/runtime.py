@@ -26,7 +26,7 @@ def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
         reader=SwarmReader(api_client(config.docker_host, config.docker_timeout)),
         deployer=StackDeployer(config.docker_host, timeout=config.docker_timeout),
         registry=Registry(config.registry, config.registry_insecure),
-        builder=ImageBuilder(api_client(config.docker_host, config.build.timeout)),
+        builder=ImageBuilder(api_client(config.build.docker_host or config.docker_host, config.build.timeout)),
         secrets=SwarmSecrets(api_client(config.docker_host, config.docker_timeout)),
     )
 

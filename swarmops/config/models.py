@@ -36,6 +36,9 @@ class GitSettings(Strict):
 class BuildSettings(Strict):
     concurrency: int = Field(2, ge=1, le=64)
     timeout: Duration = 1800.0
+    # build elsewhere, e.g. ssh://swarmops@registry-node: the manager stays light and the push is local.
+    # docker-py's ssh transport uses ~/.ssh/config and ~/.ssh/known_hosts (unknown keys refused).
+    docker_host: str | None = None
 
 
 class PolicySettings(Strict):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from swarmops import process
 from swarmops.dockerclient import docker_host
-from swarmops.errors import DeployError
+from swarmops.errors import DependencyError, DeployError
 from swarmops.images.registry import docker_config_dir
 from swarmops.redact import redact_url
 
@@ -41,7 +41,10 @@ class StackDeployer:
                            cwd=compose_file.parent)
         if res.returncode != 0:
             lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-            raise DeployError(f"docker stack deploy {app} failed: {redact_url(lines[-1] if lines else 'no output')}")
+            message = f"docker stack deploy {app} failed: {redact_url(lines[-1] if lines else 'no output')}"
+            if "declared as external, but could not be found" in message:
+                raise DependencyError(message)
+            raise DeployError(message)
         return res.stdout
 
     def remove(self, app: str) -> None:

@@ -4,7 +4,9 @@ its own host key; paramiko verifies it against known_hosts."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,26 @@ def test_a_changed_host_key_is_refused(swarmops: Swarmops, lab_ssh: list[dict[st
     assert rows["db"]["ok"]
     (tmp_path / "known_hosts").write_text("\n".join(ln for ln in lines if not ln.startswith(f"[{app2['address']}]")))
     assert "unknown" in check(swarmops)[1]["app2"]["problems"][0]
+
+
+def test_remote_builds_run_on_the_registry_node_over_ssh(
+        lab: docker.APIClient, swarmops: Swarmops, lab_ssh: list[dict[str, str]], repo_factory: Any,
+        tmp_path: Path) -> None:
+    from tests.integration.conftest import GitRepo, services, stack_image, web_app
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(f"Host 198.18.0.2\n  Port 2222\n  IdentityFile {SSH_DIR / 'id_ed25519'}\n")
+    (home / ".ssh" / "known_hosts").write_text((SSH_DIR / "known_hosts").read_text())
+    swarmops.extra["build"] = {"docker_host": "ssh://root@198.18.0.2:2222"}
+    repo: GitRepo = repo_factory()
+    commit = repo.commit("built remotely", web_app("remote"))
+    app = swarmops.add_app(swarmops.name("remote"), repo.url)
+    res = subprocess.run([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "sync", app],
+                         env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    image = f"{stack_image(services(lab, app)['web'])}"
+    assert image.endswith(commit[:12])
+    registry_node = docker.APIClient(base_url="unix:///run/swarm-lab/registry.sock")
+    assert any(image in (i.get("RepoTags") or []) for i in registry_node.images())
+    assert not any(image in (i.get("RepoTags") or []) for i in lab.images())
