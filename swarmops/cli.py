@@ -22,6 +22,7 @@ from swarmops.policycheck import offline_policy_check
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.redact import redact_url
 from swarmops.runtime import make_adapters, make_reconciler, open_store
+from swarmops.tokens import TokenStore
 
 
 def _app(loaded: LoadedConfig, name: str) -> AppConfig:
@@ -292,6 +293,21 @@ def cmd_nodes(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0 if all(r.ok for r in rows) else 1
 
 
+def cmd_token(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    store = TokenStore(loaded.config.state_dir / "tokens.json")
+    if args.token_command == "create":
+        token = store.create(args.name, args.scope)
+        print(f"token {args.name!r} ({args.scope}); it is shown once, store it now:")
+        print(token)
+    elif args.token_command == "list":
+        for r in store.list():
+            print(f"{r.name:20} {r.scope:7} created {_when(r.created)}")
+    else:
+        store.revoke(args.name)
+        print(f"token {args.name!r} revoked")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swarmops", description="GitOps deployer for Docker Swarm")
     p.add_argument("--version", action="version", version=f"swarmops {__version__}")
@@ -349,6 +365,13 @@ def parser() -> argparse.ArgumentParser:
     nc.add_argument("--json", action="store_true")
     nl = nodes.add_parser("label", help="set the role labels the inventory expects")
     nl.add_argument("--dry-run", action="store_true")
+    tok = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    tc = tok.add_parser("create", help="make a token; printed once, only its hash is kept")
+    tc.add_argument("name")
+    tc.add_argument("--scope", choices=["read", "deploy"], required=True)
+    tok.add_parser("list", help="the tokens' names and scopes")
+    tr = tok.add_parser("revoke", help="delete a token")
+    tr.add_argument("name")
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
@@ -358,7 +381,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
                             "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen,
-                            "new": cmd_new, "nodes": cmd_nodes}
+                            "new": cmd_new, "nodes": cmd_nodes, "token": cmd_token}
 # commands that work without a config file (developers run them in their own checkout or CI)
 OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "templates": cmd_templates}
 

@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 from swarmops.config.loader import LoadedConfig
+from swarmops.config.models import Config
 from swarmops.errors import SwarmopsError
+from swarmops.http.server import HttpServer
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_reconciler
 from swarmops.scheduler import AppScheduler
@@ -86,6 +88,7 @@ def run_forever(loaded: LoadedConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     scheduler = AppScheduler(config, reconciler)
     scheduler.add_periodic(lambda: handle_removed_apps(reconciler, loaded), 300, "removed-apps")
+    http = start_http(config, reconciler, scheduler)
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
     notify("READY=1")
@@ -95,10 +98,38 @@ def run_forever(loaded: LoadedConfig) -> int:
             notify("WATCHDOG=1")
     notify("STOPPING=1")
     scheduler.shutdown()
+    if http is not None:
+        http.stop()
     _drain(reconciler, config.shutdown_grace, cancel)
     reconciler.a.store.close()
     log.info("daemon stopped")
     return 0
+
+
+def start_http(config: Config, reconciler: Reconciler, scheduler: AppScheduler) -> HttpServer | None:
+    """Webhooks, the API, the page and /metrics, when the config has an http section."""
+    if config.http is None:
+        return None
+    from swarmops.http.app import HttpContext, build_app
+    from swarmops.metrics import Metrics
+    from swarmops.statuscache import StatusCache
+    from swarmops.tokens import TokenStore
+    from swarmops.triggers import Triggers
+
+    statuses = StatusCache(config, reconciler)
+    metrics = Metrics(statuses.all)
+    reconciler.observers += [statuses, metrics]
+    statuses.refresh()
+    scheduler.add_periodic(statuses.refresh, 15, "status-refresh")
+    ctx = HttpContext(config=config, reconciler=reconciler, statuses=statuses,
+                      tokens=TokenStore(config.state_dir / "tokens.json"),
+                      triggers=Triggers(reconciler, ThreadPoolExecutor(max_workers=8, thread_name_prefix="trigger")),
+                      metrics=metrics)
+    host, port = config.http.address()
+    server = HttpServer(build_app(ctx), host, port)
+    server.start()
+    log.info("HTTP on %s:%d (webhooks, API, status page, /metrics)", host, port)
+    return server
 
 
 def _drain(reconciler: Reconciler, grace: float, cancel: threading.Event) -> None:

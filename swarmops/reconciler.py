@@ -71,6 +71,20 @@ class Prepared:
     secret_values: dict[str, bytes] = field(default_factory=dict, repr=False)   # plaintext: memory only
 
 
+class Observer:
+    """Hooks for what watches reconciles (metrics, the status cache, notifications); all no-ops here."""
+
+    def on_start(self, app: str, trigger: str) -> None: ...
+
+    def on_deploy(self, app: str, commit: str, trigger: str) -> None: ...
+
+    def on_phase(self, app: str, phase: str, seconds: float) -> None: ...
+
+    def on_git(self, app: str, ok: bool) -> None: ...
+
+    def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None: ...
+
+
 @dataclass
 class Adapters:
     store: StateStore
@@ -93,6 +107,7 @@ class Reconciler:
         self.build_slots = threading.Semaphore(config.build.concurrency)
         self.git_slots = threading.Semaphore(config.git.concurrency)
         self.attempts: dict[str, int] = {}
+        self.observers: list[Observer] = []
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -110,17 +125,29 @@ class Reconciler:
             return any(lock.locked() for lock in self._locks.values())
 
     def reconcile(self, app: AppConfig, trigger: str = "poll", dry_run: bool = False,
-                  force: bool = False) -> Outcome:
-        """The per-app boundary: whatever happens, it is recorded and returned, never raised."""
-        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force))
+                  force: bool = False, on_start: Callable[[], None] | None = None) -> Outcome:
+        """The per-app boundary: whatever happens, it is recorded and returned, never raised.
+        `on_start` runs once this app's lock is held (webhook coalescing uses it)."""
+        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force), on_start)
+
+    def _emit(self, event: str, *args: object) -> None:
+        for o in self.observers:
+            try:
+                getattr(o, event)(*args)
+            except Exception:   # an observer's bug never fails a reconcile
+                log.exception("observer %s failed on %s", type(o).__name__, event)
 
     def roll_back_to(self, app: AppConfig, commit: str | None) -> Outcome:
         """Deploy an earlier good commit's rendered stack and suspend auto-sync until resume."""
         return self._guarded(app, "rollback", lambda: self._manual_rollback(app, commit))
 
-    def _guarded(self, app: AppConfig, trigger: str, work: Callable[[], Outcome]) -> Outcome:
-        started = time.monotonic()
+    def _guarded(self, app: AppConfig, trigger: str, work: Callable[[], Outcome],
+                 on_start: Callable[[], None] | None = None) -> Outcome:
         with self._lock(app.name):
+            started = time.monotonic()
+            if on_start:
+                on_start()
+            self._emit("on_start", app.name, trigger)
             try:
                 outcome = work()
             except SwarmopsError as e:
@@ -129,8 +156,9 @@ class Reconciler:
             except Exception as e:   # a bug must not stop the daemon or the other apps
                 log.exception("reconcile of %s crashed", app.name)
                 outcome = Outcome(app.name, "failed", None, f"internal error: {type(e).__name__}: {e}")
-        if outcome.result != "failed":
-            self.attempts.pop(app.name, None)
+            if outcome.result != "failed":
+                self.attempts.pop(app.name, None)
+            self._emit("on_outcome", outcome, trigger, time.monotonic() - started)
         log.info("reconcile", extra={"fields": {
             "app": app.name, "trigger": trigger, "result": outcome.result, "commit": outcome.commit,
             "duration_s": round(time.monotonic() - started, 3), "message": outcome.message}})
@@ -157,7 +185,12 @@ class Reconciler:
         state = store.app_state(app.name)
         if state.paused and trigger in ("poll", "retry"):
             return Outcome(app.name, "skipped", None, "auto-sync is suspended; `swarmops resume` to sync again")
-        head = self.source(app).head()
+        try:
+            head = self.source(app).head()
+        except SourceError:
+            self._emit("on_git", app.name, False)
+            raise
+        self._emit("on_git", app.name, True)
         store.set_app(app.name, last_head=head)
         live = self.a.reader.read_app(app.name)
         if state.pending_check:
@@ -297,9 +330,13 @@ class Reconciler:
         deploy_id = store.start_deploy(app.name, prep.commit, prep.info.author, prep.info.title, trigger,
                                        str(prep.deploy_dir))
         builds = ",".join(f"{b.service}:{b.fingerprint[:12]}" for b in prep.plan.builds)
+        self._emit("on_deploy", app.name, prep.commit, trigger)
         deployed = False
         try:
+            t0 = time.monotonic()
             self._build(app, prep)
+            if prep.plan.builds:
+                self._emit("on_phase", app.name, "build", time.monotonic() - t0)
             for name, value in prep.secret_values.items():
                 self.a.secrets.ensure(app.name, name, value)
             src = self.source(app)
@@ -307,7 +344,9 @@ class Reconciler:
                              ((rel, src.read(prep.commit, rel)) for rel in prep.rendered.files))
             self.progress(f"{app.name}: docker stack deploy ({prep.plan.summary()})")
             deployed = True
+            t0 = time.monotonic()
             self.rollout.apply(app, prep.deploy_dir / "stack.yml", watch)
+            self._emit("on_phase", app.name, "convergence", time.monotonic() - t0)
         except Interrupted as e:
             store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
             store.set_app(app.name, pending_check=deploy_id)   # the next start finishes the watch

@@ -88,6 +88,36 @@ class NodesSettings(Strict):
     min_free_disk_gb: float = 5.0
 
 
+class HttpSettings(Strict):
+    listen: str = "127.0.0.1:9480"
+    public_read: bool = False
+    external_url: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{v!r}: write it as address:port, like 127.0.0.1:9480")
+        return v
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class WebhookSettings(Strict):
+    secret_file: Path | None = None
+
+
+class NotifySettings(Strict):
+    urls: list[str] = Field(default_factory=list)
+
+
+class ForgeSettings(Strict):
+    token_file: Path | None = None
+
+
 class RetrySettings(Strict):
     """Retries of transient faults (git unreachable, registry 5xx, Docker API errors)."""
 
@@ -111,6 +141,8 @@ class AppConfig(Strict):
     self_heal: bool = True
     retry: RetrySettings | None = None
     policy: PolicySettings | None = None
+    webhook_secret_file: Path | None = None
+    notify_urls: list[str] = Field(default_factory=list)
     auth: Auth | None = None
 
     @field_validator("name")
@@ -153,6 +185,10 @@ class Config(Strict):
     policy: PolicySettings = Field(default_factory=lambda: PolicySettings.model_validate({}))
     templates: TemplateSettings = Field(default_factory=lambda: TemplateSettings.model_validate({}))
     nodes: NodesSettings = Field(default_factory=lambda: NodesSettings.model_validate({}))
+    http: HttpSettings | None = None
+    webhooks: WebhookSettings = Field(default_factory=lambda: WebhookSettings.model_validate({}))
+    notify: NotifySettings = Field(default_factory=lambda: NotifySettings.model_validate({}))
+    forge: ForgeSettings = Field(default_factory=lambda: ForgeSettings.model_validate({}))
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
@@ -173,6 +209,10 @@ class Config(Strict):
                 raise ValueError(f"duplicate app name {app.name!r}: every app needs its own name")
             seen.add(app.name)
         return self
+
+    @property
+    def http_public_read(self) -> bool:
+        return bool(self.http and self.http.public_read)
 
     def app(self, name: str) -> AppConfig | None:
         return next((a for a in self.apps if a.name == name), None)

@@ -1,0 +1,295 @@
+"""The HTTP API (FastAPI): webhooks in, JSON and HTML out. Reads answer from the status cache; actions
+go through swarmops.actions, the same code the CLI runs."""
+
+
+import collections
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from swarmops import actions
+from swarmops.config.models import AppConfig, Config
+from swarmops.domain.webhook import (
+    MAX_BODY,
+    PROVIDERS,
+    WebhookError,
+    event_kind,
+    normalise_url,
+    parse_push,
+    verify,
+)
+from swarmops.errors import SwarmopsError
+from swarmops.metrics import Metrics
+from swarmops.reconciler import Reconciler
+from swarmops.redact import redact_url
+from swarmops.statuscache import StatusCache
+from swarmops.tokens import TokenStore
+from swarmops.triggers import Triggers
+
+log = logging.getLogger("swarmops.http")
+COOKIE = "swarmops_token"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
+@dataclass
+class HttpContext:
+    config: Config
+    reconciler: Reconciler
+    statuses: StatusCache
+    tokens: TokenStore
+    triggers: Triggers
+    metrics: Metrics
+    deliveries: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self, name: str) -> AppConfig:
+        found = self.config.app(name)
+        if found is None:
+            raise HTTPException(404, f"no app named {name!r}")
+        return found
+
+    def seen(self, delivery: str) -> bool:
+        """True for a delivery id seen before (the last 10,000 are remembered)."""
+        with self.lock:
+            if delivery in self.deliveries:
+                return True
+            self.deliveries[delivery] = None
+            while len(self.deliveries) > 10_000:
+                self.deliveries.popitem(last=False)
+            return False
+
+
+class ActionResult(BaseModel):
+    app: str
+    accepted: bool
+    message: str
+
+
+class RollbackRequest(BaseModel):
+    to: str | None = None
+
+
+def _token(request: Request, authorization: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def build_app(ctx: HttpContext) -> FastAPI:
+    api = FastAPI(title="swarmops", version="1", description="GitOps deployer for Docker Swarm")
+
+    def scope(request: Request, authorization: Annotated[str | None, Header()] = None) -> str | None:
+        token = _token(request, authorization)
+        return ctx.tokens.scope_of(token) if token else None
+
+    def reader(s: Annotated[str | None, Depends(scope)]) -> str | None:
+        if s is None and not ctx.config.http_public_read:
+            raise HTTPException(401, "a read or deploy token is needed", headers={"WWW-Authenticate": "Bearer"})
+        return s
+
+    def deployer(s: Annotated[str | None, Depends(scope)]) -> str:
+        if s is None:
+            raise HTTPException(401, "a deploy token is needed", headers={"WWW-Authenticate": "Bearer"})
+        if s != "deploy":
+            raise HTTPException(403, "this token may read but not act: it needs the deploy scope")
+        return s
+
+    @api.get("/api/v1/apps")
+    def list_apps(_: Annotated[str | None, Depends(reader)]) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in ctx.statuses.all()]
+
+    @api.get("/api/v1/apps/{app}")
+    def get_app(app: str, _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+        entry = ctx.app(app)
+        status = ctx.statuses.get(entry.name)
+        last = ctx.reconciler.a.store.last_deploy(entry.name)
+        return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
+                "repo": redact_url(entry.repo), "branch": entry.branch}
+
+    @api.get("/api/v1/apps/{app}/history")
+    def history(app: str, _: Annotated[str | None, Depends(reader)], limit: int = 50) -> list[dict[str, Any]]:
+        entry = ctx.app(app)
+        return [d.to_dict() for d in ctx.reconciler.a.store.history(entry.name, max(1, min(limit, 500)))]
+
+    @api.get("/api/v1/apps/{app}/diff")
+    def diff(app: str, _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+        try:
+            head, diffs = actions.diff(ctx.reconciler, ctx.app(app))
+        except SwarmopsError as e:
+            raise HTTPException(502, str(e)) from None
+        return actions.diff_to_json(head, diffs)
+
+    @api.post("/api/v1/apps/{app}/sync", status_code=202)
+    def sync(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
+        queued = ctx.triggers.trigger(ctx.app(app), "manual", force=True)
+        return ActionResult(app=app, accepted=True, message="sync started" if queued else "a sync is already queued")
+
+    @api.post("/api/v1/apps/{app}/pause")
+    def pause(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
+        message = actions.pause(ctx.reconciler, ctx.app(app))
+        ctx.statuses.refresh_app(app)
+        return ActionResult(app=app, accepted=True, message=message)
+
+    @api.post("/api/v1/apps/{app}/resume")
+    def resume(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
+        message = actions.resume(ctx.reconciler, ctx.app(app))
+        ctx.statuses.refresh_app(app)
+        return ActionResult(app=app, accepted=True, message=message)
+
+    @api.post("/api/v1/apps/{app}/rollback", status_code=202)
+    def rollback(app: str, _: Annotated[str, Depends(deployer)], body: RollbackRequest | None = None) -> ActionResult:
+        entry = ctx.app(app)
+        ctx.triggers.submit(lambda: actions.rollback(ctx.reconciler, entry, body.to if body else None))
+        return ActionResult(app=app, accepted=True, message="rollback started")
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @api.post("/hooks/{provider}", status_code=202)
+    async def hook(provider: str, request: Request) -> JSONResponse:
+        return await _webhook(ctx, provider, request)
+
+    _pages(api, ctx, scope)
+    return api
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return body
+
+
+async def _webhook(ctx: HttpContext, provider: str, request: Request) -> JSONResponse:
+    if provider not in PROVIDERS and provider != "forgejo":
+        raise HTTPException(404, f"unknown provider {provider!r}: use github, gitea, forgejo or gitlab")
+    kind = "gitea" if provider == "forgejo" else provider
+    body = await _read_limited(request)
+    if body is None:
+        ctx.metrics.webhooks.labels(kind, "too_large").inc()
+        return JSONResponse({"error": f"body over {MAX_BODY} bytes"}, status_code=413)
+    secrets = _webhook_secrets(ctx)
+    verified = [apps for secret, apps in secrets if verify(kind, request.headers, body, secret)]
+    if not verified:
+        ctx.metrics.webhooks.labels(kind, "unauthorized").inc()
+        return JSONResponse({"error": "signature missing or wrong"}, status_code=401)
+    if event_kind(kind, request.headers) not in ("push", ""):
+        ctx.metrics.webhooks.labels(kind, "ignored").inc()
+        return JSONResponse({"ignored": "not a push event"}, status_code=202)
+    try:
+        push = parse_push(kind, request.headers, body)
+    except WebhookError as e:
+        ctx.metrics.webhooks.labels(kind, "malformed").inc()
+        return JSONResponse({"error": str(e)}, status_code=400)
+    if ctx.seen(push.delivery):
+        ctx.metrics.webhooks.labels(kind, "duplicate").inc()
+        return JSONResponse({"ignored": "delivery seen before"}, status_code=200)
+    return _dispatch(ctx, kind, push, [a for apps in verified for a in apps])
+
+
+def _webhook_secrets(ctx: HttpContext) -> list[tuple[bytes, list[AppConfig]]]:
+    """(secret, the apps it authenticates): each app's own secret, else the global one."""
+    out: list[tuple[bytes, list[AppConfig]]] = []
+    global_apps = [a for a in ctx.config.apps if a.webhook_secret_file is None]
+    if ctx.config.webhooks.secret_file and global_apps:
+        out.append((_read_secret(ctx.config.webhooks.secret_file), global_apps))
+    for a in ctx.config.apps:
+        if a.webhook_secret_file is not None:
+            out.append((_read_secret(a.webhook_secret_file), [a]))
+    return [(s, apps) for s, apps in out if s]
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except OSError as e:
+        log.error("cannot read webhook secret %s: %s", path, e.strerror)
+        return b""
+
+
+def _dispatch(ctx: HttpContext, kind: str, push: Any, candidates: list[AppConfig]) -> JSONResponse:
+    urls = {normalise_url(u) for u in push.repo_urls}
+    same_repo = [a for a in candidates if normalise_url(a.repo) in urls]
+    if not same_repo:
+        ctx.metrics.webhooks.labels(kind, "no_app").inc()
+        return JSONResponse({"ignored": "no app deploys this repository"}, status_code=202)
+    matched = [a for a in same_repo if a.branch == push.branch]
+    if not matched:
+        ctx.metrics.webhooks.labels(kind, "other_branch").inc()
+        return JSONResponse({"ignored": f"push to {push.branch or 'a tag or deleted branch'}; apps follow "
+                             f"{', '.join(sorted({a.branch for a in same_repo}))}"}, status_code=202)
+    triggered = [a.name for a in matched if ctx.triggers.trigger(a, "webhook")]
+    ctx.metrics.webhooks.labels(kind, "triggered").inc()
+    return JSONResponse({"triggered": triggered, "coalesced": [a.name for a in matched if a.name not in triggered]},
+                        status_code=202)
+
+
+def _pages(api: FastAPI, ctx: HttpContext, scope: Any) -> None:
+    def page_scope(request: Request, s: Annotated[str | None, Depends(scope)]) -> str | None:
+        if s is None and not ctx.config.http_public_read:
+            raise HTTPException(401, "sign in with a token at /login")
+        return s
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview(request: Request, s: Annotated[str | None, Depends(page_scope)]) -> HTMLResponse:
+        statuses = ctx.statuses.all()
+        busy = any(st.status == "Progressing" for st in statuses)
+        return TEMPLATES.TemplateResponse(request, "overview.html", {"apps": statuses, "refresh": busy,
+                                                                     "can_deploy": s == "deploy"})
+
+    @api.get("/apps/{app}", response_class=HTMLResponse, include_in_schema=False)
+    def app_page(app: str, request: Request, s: Annotated[str | None, Depends(page_scope)]) -> HTMLResponse:
+        entry = ctx.app(app)
+        status = ctx.statuses.get(entry.name)
+        history = ctx.reconciler.a.store.history(entry.name, 30)
+        return TEMPLATES.TemplateResponse(request, "app.html", {
+            "app": entry, "status": status, "history": [asdict(d) for d in history],
+            "refresh": bool(status and status.status == "Progressing"), "can_deploy": s == "deploy"})
+
+    @api.post("/apps/{app}/{action}", include_in_schema=False)
+    def app_action(app: str, action: str, request: Request, s: Annotated[str | None, Depends(scope)]) -> Response:
+        if s != "deploy":
+            raise HTTPException(403 if s else 401, "a deploy token is needed")
+        entry = ctx.app(app)
+        if action == "sync":
+            ctx.triggers.trigger(entry, "manual", force=True)
+        elif action in ("pause", "resume"):
+            getattr(actions, action)(ctx.reconciler, entry)
+            ctx.statuses.refresh_app(app)
+        elif action == "rollback":
+            ctx.triggers.submit(lambda: actions.rollback(ctx.reconciler, entry, None))
+        else:
+            raise HTTPException(404, f"no action {action!r}")
+        return RedirectResponse(f"/apps/{app}", status_code=303)
+
+    @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, "login.html", {"error": ""})
+
+    @api.post("/login", include_in_schema=False)
+    def login(request: Request, token: Annotated[str, Form()]) -> Response:
+        if ctx.tokens.scope_of(token) is None:
+            return TEMPLATES.TemplateResponse(request, "login.html", {"error": "unknown token"}, status_code=401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=8 * 3600)
+        return response
+
+    @api.post("/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response

@@ -1,0 +1,69 @@
+"""Prometheus metrics (swarmops_ prefix, base units, _total counters), fed by reconciler events.
+Per-app state is collected from the status cache at scrape time, so a scrape costs no Docker call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from swarmops.domain.status import AppStatus
+from swarmops.reconciler import Observer, Outcome
+
+BUCKETS = (0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+
+
+class _AppCollector(Collector):
+    def __init__(self, statuses: Callable[[], Iterable[AppStatus]]) -> None:
+        self.statuses = statuses
+
+    def collect(self) -> Iterable[GaugeMetricFamily | InfoMetricFamily]:
+        info = InfoMetricFamily("swarmops_app", "Each app's status word and synced commit", labels=["app"])
+        up = GaugeMetricFamily("swarmops_app_synced", "1 when the app runs its git version", labels=["app"])
+        for s in self.statuses():
+            info.add_metric([s.app], {"status": s.status, "commit": s.commit or ""})
+            up.add_metric([s.app], 1.0 if s.status == "Synced" else 0.0)
+        yield info
+        yield up
+
+
+class Metrics(Observer):
+    def __init__(self, statuses: Callable[[], Iterable[AppStatus]]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.reconciles = Counter("swarmops_reconciles_total", "Reconciles by result and trigger",
+                                  ["result", "trigger"], registry=r)
+        self.deploys = Counter("swarmops_deploys_total", "Deploys by result and trigger", ["result", "trigger"],
+                               registry=r)
+        self.reconcile_seconds = Histogram("swarmops_reconcile_duration_seconds", "Reconcile duration",
+                                           ["trigger"], buckets=BUCKETS, registry=r)
+        self.build_seconds = Histogram("swarmops_build_duration_seconds", "Image builds of one deploy",
+                                       buckets=BUCKETS, registry=r)
+        self.convergence_seconds = Histogram("swarmops_convergence_duration_seconds",
+                                             "From stack deploy to converged", buckets=BUCKETS, registry=r)
+        self.git = Counter("swarmops_git_requests_total", "Change checks against git remotes", ["result"], registry=r)
+        self.drift = Counter("swarmops_drift_total", "Drift found and healed", ["action"], registry=r)
+        self.webhooks = Counter("swarmops_webhook_requests_total", "Webhook deliveries", ["provider", "result"],
+                                registry=r)
+        self.policy = Counter("swarmops_policy_violations_total", "Deploys refused by policy", registry=r)
+        r.register(_AppCollector(statuses))
+
+    def on_git(self, app: str, ok: bool) -> None:
+        self.git.labels("ok" if ok else "error").inc()
+
+    def on_phase(self, app: str, phase: str, seconds: float) -> None:
+        (self.build_seconds if phase == "build" else self.convergence_seconds).observe(seconds)
+
+    def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
+        self.reconciles.labels(outcome.result, trigger).inc()
+        self.reconcile_seconds.labels(trigger).observe(seconds)
+        if outcome.result in ("deployed", "healed") or (outcome.result == "failed" and outcome.plan is not None):
+            self.deploys.labels("succeeded" if outcome.result != "failed" else "failed", trigger).inc()
+        if outcome.drift:
+            self.drift.labels("found").inc(len(outcome.drift))
+        if outcome.result == "healed":
+            self.drift.labels("healed").inc(len(outcome.drift))
+        if outcome.result == "failed" and outcome.message.startswith("policy "):
+            self.policy.inc()

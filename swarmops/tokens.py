@@ -1,0 +1,81 @@
+"""API tokens: printed once at creation, stored only as hashes under state_dir."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from swarmops.errors import SwarmopsError
+
+SCOPES = ("read", "deploy")
+
+
+class TokenError(SwarmopsError):
+    """A token cannot be created, found or revoked."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    name: str
+    scope: str
+    sha256: str
+    created: float
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> list[TokenRecord]:
+        try:
+            return [TokenRecord(**r) for r in json.loads(self.path.read_text())]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError) as e:
+            raise TokenError(f"{self.path}: unreadable token store ({type(e).__name__})") from None
+
+    def _save(self, records: list[TokenRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump([asdict(r) for r in records], f, indent=1)
+        tmp.replace(self.path)
+
+    def create(self, name: str, scope: str) -> str:
+        if scope not in SCOPES:
+            raise TokenError(f"scope {scope!r}: use read or deploy")
+        records = self._load()
+        if any(r.name == name for r in records):
+            raise TokenError(f"a token named {name!r} exists; revoke it first or pick another name")
+        token = "so_" + secrets.token_urlsafe(32)
+        self._save([*records, TokenRecord(name, scope, _hash(token), time.time())])
+        return token
+
+    def list(self) -> list[TokenRecord]:
+        return self._load()
+
+    def revoke(self, name: str) -> None:
+        records = self._load()
+        if not any(r.name == name for r in records):
+            raise TokenError(f"no token named {name!r}")
+        self._save([r for r in records if r.name != name])
+
+    def scope_of(self, token: str) -> str | None:
+        """The token's scope, or None when it is unknown (constant-time comparison of hashes)."""
+        digest = _hash(token)
+        found = None
+        for r in self._load():
+            if hmac.compare_digest(r.sha256, digest):
+                found = r.scope
+        return found
