@@ -14,6 +14,7 @@ from swarmops.config.loader import LoadedConfig
 from swarmops.config.models import Config
 from swarmops.errors import SwarmopsError
 from swarmops.http.server import HttpServer
+from swarmops.notify import Notifier
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_reconciler
 from swarmops.scheduler import AppScheduler
@@ -61,14 +62,31 @@ def handle_removed_apps(reconciler: Reconciler, loaded: LoadedConfig) -> list[st
     return removed
 
 
+def add_notifier(reconciler: Reconciler, config: Config) -> Notifier | None:
+    if not config.notify.urls and not any(a.notify_urls for a in config.apps):
+        return None
+
+    def author_of(app: str, commit: str) -> str:
+        last = reconciler.a.store.last_deploy(app)
+        return last.author if last and last.commit_sha == commit else ""
+
+    notifier = Notifier(config, author_of)
+    reconciler.observers.append(notifier)
+    return notifier
+
+
 def run_once(loaded: LoadedConfig) -> list[Outcome]:
     reconciler = make_reconciler(loaded.config)
+    notifier = add_notifier(reconciler, loaded.config)
     _report_config_errors(loaded)
     resolve_interrupted(reconciler)
     handle_removed_apps(reconciler, loaded)
     # as the daemon does: apps in parallel, builds and git operations bounded by their own limits
     with ThreadPoolExecutor(max_workers=max(1, min(ONCE_WORKERS, len(loaded.config.apps)))) as pool:
-        return list(pool.map(lambda app: reconciler.reconcile(app, trigger="poll"), loaded.config.apps))
+        outcomes = list(pool.map(lambda app: reconciler.reconcile(app, trigger="poll"), loaded.config.apps))
+    if notifier is not None:
+        notifier.flush(timeout=60)
+    return outcomes
 
 
 def run_forever(loaded: LoadedConfig) -> int:
@@ -76,6 +94,7 @@ def run_forever(loaded: LoadedConfig) -> int:
     cancel = threading.Event()
     stop = threading.Event()
     reconciler = make_reconciler(config, cancel=cancel)
+    add_notifier(reconciler, config)
     _report_config_errors(loaded)
     resolve_interrupted(reconciler)
 
