@@ -13,6 +13,7 @@ from types import FrameType
 from swarmops.config.loader import LoadedConfig
 from swarmops.config.models import Config
 from swarmops.errors import SwarmopsError
+from swarmops.forge import ForgeStatus
 from swarmops.http.server import HttpServer
 from swarmops.notify import Notifier
 from swarmops.reconciler import Outcome, Reconciler
@@ -95,6 +96,8 @@ def run_forever(loaded: LoadedConfig) -> int:
     stop = threading.Event()
     reconciler = make_reconciler(config, cancel=cancel)
     add_notifier(reconciler, config)
+    if config.forge.token_file is not None:
+        reconciler.observers.append(ForgeStatus(config))
     _report_config_errors(loaded)
     resolve_interrupted(reconciler)
 

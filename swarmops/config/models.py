@@ -115,7 +115,11 @@ class NotifySettings(Strict):
 
 
 class ForgeSettings(Strict):
+    """Commit statuses back to the forge (GitHub, Gitea/Forgejo) when a token is configured."""
+
     token_file: Path | None = None
+    kind: Literal["github", "gitea"] | None = None     # default: github for github.com, else gitea
+    api_url: str | None = None                          # default: https://api.github.com or https://HOST/api/v1
 
 
 class RetrySettings(Strict):
@@ -142,6 +146,7 @@ class AppConfig(Strict):
     retry: RetrySettings | None = None
     policy: PolicySettings | None = None
     webhook_secret_file: Path | None = None
+    forge_repo: str | None = None          # owner/name on the forge; default: from the repo URL
     notify_urls: list[str] = Field(default_factory=list)
     auth: Auth | None = None
 
