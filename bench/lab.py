@@ -61,9 +61,9 @@ def two_service_app(version: str) -> dict[str, str]:
 
 
 def config(state_dir: Path, apps: list[dict[str, Any]], **extra: Any) -> Config:
-    return Config.model_validate({"registry": REGISTRY, "registry_insecure": True, "state_dir": str(state_dir),
-                                  "docker_host": MANAGER, "settle": "1s", "deploy_timeout": "120s",
-                                  **extra, "apps": apps})
+    base = {"registry": REGISTRY, "registry_insecure": True, "state_dir": str(state_dir), "docker_host": MANAGER,
+            "settle": "1s", "deploy_timeout": "120s"}
+    return Config.model_validate({**base, **extra, "apps": apps})
 
 
 def reconciler(cfg: Config) -> Reconciler:

@@ -1,0 +1,153 @@
+"""Issue 11's benchmark: N apps served by a real `git daemon` on a lab node (every check crosses a
+network stack), measured beside the floor (parallel `git ls-remote` with the same concurrency) and the
+naive baseline (a `git fetch` loop over N clones), all in the same run."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from bench import lab
+
+GIT_HOST = "198.18.0.2"
+GIT_PORT = 9418
+CONCURRENCY = 8
+STACK = f"""version: "3.8"
+services:
+  web:
+    image: {lab.BASE_IMAGE}
+    command: ["sleep", "100000"]
+    deploy:
+      replicas: 0
+"""
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), _cpu()
+    fn()
+    return time.perf_counter() - wall, _cpu() - cpu
+
+
+@contextmanager
+def git_daemon(base: Path) -> Iterator[str]:
+    """`git daemon` in the registry node's network namespace, serving `base`."""
+    proc = subprocess.Popen(["ip", "netns", "exec", "lab-registry", "git", "daemon", "--export-all", "--reuseaddr",
+                             f"--base-path={base}", f"--listen={GIT_HOST}", f"--port={GIT_PORT}", str(base)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"git://{GIT_HOST}:{GIT_PORT}"
+        for _ in range(100):
+            if subprocess.run(["git", "ls-remote", f"{url}/app0.git"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def make_repos(base: Path, n: int) -> None:
+    for i in range(n):
+        repo = lab.Repo(base / f"r{i}")
+        repo.commit("init", {"stack.yml": STACK, "docs/USAGE.md": f"app {i}\n"})
+        shutil.move(str(repo.bare), base / f"app{i}.git")
+
+
+def parallel(items: list[Any], fn: Callable[[Any], object]) -> None:
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        list(pool.map(fn, items))
+
+
+def run(n: int = 10, idle_seconds: float = 0.0) -> dict[str, Any]:
+    api = docker.APIClient(base_url=lab.MANAGER, timeout=120)
+    rid = lab.run_id()
+    with tempfile.TemporaryDirectory(prefix="swarmops-scale-") as tmp:
+        base = Path(tmp) / "served"
+        base.mkdir()
+        make_repos(base, n)
+        with git_daemon(base) as url:
+            urls = [f"{url}/app{i}.git" for i in range(n)]
+            floor = timed(lambda: parallel(urls, lambda u: subprocess.run(["git", "ls-remote", "--heads", u],
+                                                                          capture_output=True, check=True)))
+            clones = Path(tmp) / "clones"
+            parallel(list(enumerate(urls)), lambda iu: subprocess.run(
+                ["git", "clone", "-q", iu[1], str(clones / str(iu[0]))], check=True, capture_output=True))
+            fetch = timed(lambda: [subprocess.run(["git", "-C", str(clones / str(i)), "fetch", "-q"], check=True)
+                                   for i in range(n)])
+            cfg = lab.config(Path(tmp) / "state", [{"name": f"s{i}-{rid}", "repo": u} for i, u in enumerate(urls)],
+                             settle="0s", git={"concurrency": CONCURRENCY})
+            rec = lab.reconciler(cfg)
+            try:
+                outcomes: list[Any] = []
+                first = timed(lambda: outcomes.extend(_cycle(rec, cfg)))
+                bad = [o for o in outcomes if o.result != "deployed"]
+                if bad:
+                    raise SystemExit(f"bench: first deploy failed: {bad[0].app}: {bad[0].message}")
+                cycle_outcomes: list[Any] = []
+                cycle = timed(lambda: cycle_outcomes.extend(_cycle(rec, cfg)))
+                assert all(o.result == "noop" for o in cycle_outcomes), "a no-change cycle must do nothing"
+                idle = _idle(rec, cfg, idle_seconds) if idle_seconds else None
+            finally:
+                parallel([a.name for a in cfg.apps], lambda name: lab.remove_stack(api, name))
+    return {
+        "apps": n, "concurrency": CONCURRENCY,
+        "floor_ls_remote_s": round(floor[0], 3), "fetch_loop_s": round(fetch[0], 3),
+        "no_change_cycle_s": round(cycle[0], 3), "no_change_cycle_cpu_s": round(cycle[1], 3),
+        "cycle_over_floor": round(cycle[0] / floor[0], 2), "fetch_loop_over_cycle": round(fetch[0] / cycle[0], 2),
+        "first_deploy_s": round(first[0], 2), "apps_per_s": round(n / first[0], 2),
+        **({"idle": idle} if idle else {}),
+        "targets": "cycle <= 1.5x floor and >= 5x faster than the fetch loop (200 apps); 1000 apps within 10 s",
+    }
+
+
+def _cycle(rec: Any, cfg: Any) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        return list(pool.map(lambda app: rec.reconcile(app, trigger="poll"), cfg.apps))
+
+
+def _idle(rec: Any, cfg: Any, seconds: float) -> dict[str, float]:
+    """The daemon's work for `seconds` with every app checked once per 60 s interval, spread evenly."""
+    start, cpu = time.perf_counter(), _cpu()
+    per_app = 60.0 / max(1, len(cfg.apps))
+    i = 0
+    while time.perf_counter() - start < seconds:
+        rec.reconcile(cfg.apps[i % len(cfg.apps)], trigger="poll")
+        i += 1
+        time.sleep(per_app)
+    wall = time.perf_counter() - start
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": round(wall, 1), "cpu_percent_of_one_core": round(100 * (_cpu() - cpu) / wall, 2),
+            "peak_rss_mb": round(peak_rss_mb, 1)}
+
+
+def report(result: dict[str, Any]) -> None:
+    rows = [("apps", result["apps"]), ("floor: parallel ls-remote", f"{result['floor_ls_remote_s']} s"),
+            ("naive: fetch loop", f"{result['fetch_loop_s']} s"),
+            ("swarmops no-change cycle", f"{result['no_change_cycle_s']} s (cpu {result['no_change_cycle_cpu_s']} s)"),
+            ("cycle / floor", f"{result['cycle_over_floor']}x"),
+            ("fetch loop / cycle", f"{result['fetch_loop_over_cycle']}x"),
+            ("first deploy of all apps", f"{result['first_deploy_s']} s ({result['apps_per_s']} apps/s)")]
+    if "idle" in result:
+        rows.append(("idle", json.dumps(result["idle"])))
+    for name, value in rows:
+        print(f"{name:32} {value}")
+    print(f"{'targets':32} {result['targets']}")
+    print(json.dumps(result))
+
