@@ -114,3 +114,10 @@ def test_a_repo_made_from_a_template_updates_to_the_next_template_tag(tmp_path: 
     assert "echo lint" in (app / ".github" / "workflows" / "ci.yml").read_text()
     assert "<!-- ours -->" in (app / "site" / "index.html").read_text()
     assert YAML(typ="safe").load((app / ".copier-answers.yml").read_text())["_commit"] == "v1.1.0"
+
+
+def test_new_refuses_names_that_are_not_stack_names(tmp_path: Path) -> None:
+    from swarmops.bootstrap import BootstrapError, new_app
+
+    with pytest.raises(BootstrapError, match="not a valid app name"):
+        new_app(CONFIG, "My App", "static", f"file://{tmp_path}/x.git", {})
