@@ -3,7 +3,6 @@ The lab is brought up by scripts/test (lab/swarm-lab up); these fixtures fail, n
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +16,8 @@ from typing import Any
 
 import docker
 import pytest
+
+from bench.lab import remove_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGER = os.environ.get("LAB_DOCKER_HOST", "unix:///run/swarm-lab/manager.sock")
@@ -160,20 +161,13 @@ def repo_factory(tmp_path: Path) -> Any:
     return make
 
 
-def remove_stack(api: docker.APIClient, app: str) -> None:
-    """`docker stack rm` returns before the networks are gone: wait for them too."""
-    subprocess.run(["docker", "stack", "rm", app], env={**os.environ, "DOCKER_HOST": MANAGER},
-                   capture_output=True, check=False)
-    label = {"label": f"com.docker.stack.namespace={app}"}
-    for _ in range(120):
-        if not api.services(filters=label):
-            networks = api.networks(filters=label)
-            if not networks:
-                return
-            for net in networks:   # stack rm gives up on a network whose endpoints were still going away
-                with contextlib.suppress(docker.errors.APIError):
-                    api.remove_network(net["Id"])
-        time.sleep(0.5)
+def wait_for(predicate: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def services(api: docker.APIClient, app: str) -> dict[str, dict[str, Any]]:

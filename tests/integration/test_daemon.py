@@ -5,27 +5,17 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import docker
 
-from tests.integration.conftest import GitRepo, Swarmops, services, stack_image, web_app
+from tests.integration.conftest import GitRepo, Swarmops, services, stack_image, wait_for, web_app
 
 
 def start_daemon(swarmops: Swarmops, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def wait_for(predicate: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def image_of(lab: docker.APIClient, app: str) -> str:

@@ -21,7 +21,7 @@ import docker
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import GitRepo, Swarmops, services, stack_image, web_app
+from tests.integration.conftest import GitRepo, Swarmops, services, stack_image, wait_for, web_app
 
 SECRET = b"webhook-s3cret"
 
@@ -74,15 +74,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
