@@ -3,7 +3,6 @@ Decisions come from domain functions; this module wires the adapters around them
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import threading
@@ -13,29 +12,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from swarmops import secrets, yamlio
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.drift import Drift, applied_record, find_drift
-from swarmops.domain.fingerprint import fingerprint
 from swarmops.domain.live import LiveStack
-from swarmops.domain.plan import BuildStep, Plan, make_plan
-from swarmops.domain.policy import check, published_ports
+from swarmops.domain.plan import Plan
 from swarmops.domain.render import (
     FINGERPRINT_LABEL,
-    Rendered,
-    RenderRequest,
-    age_secrets,
-    referenced_files,
-    render_stack,
 )
 from swarmops.domain.retry import Backoff
-from swarmops.domain.stackfile import BuildSpec, Stack, build_specs, load_stack
-from swarmops.errors import PolicyError, SourceError, StackError, SwarmopsError
+from swarmops.errors import SourceError, SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import FINGERPRINT_TAG, SOURCE_TAG_LABEL, Registry
-from swarmops.policyctx import policy_context
-from swarmops.rollout import Interrupted, Rollout, deploy_dir, write_deploy_dir
-from swarmops.source.git import CommitInfo, GitSource
+from swarmops.prepare import Prepared, Preparer
+from swarmops.rollout import Interrupted, Rollout, write_deploy_dir
+from swarmops.source.git import GitSource
 from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED, StateStore
 from swarmops.swarm.deploy import StackDeployer
 from swarmops.swarm.live import SwarmReader
@@ -58,17 +48,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.result in OK_RESULTS
-
-
-@dataclass
-class Prepared:
-    commit: str
-    info: CommitInfo
-    specs: dict[str, BuildSpec]
-    rendered: Rendered
-    plan: Plan
-    deploy_dir: Path
-    secret_values: dict[str, bytes] = field(default_factory=dict, repr=False)   # plaintext: memory only
 
 
 class Observer:
@@ -105,15 +84,18 @@ class Reconciler:
         self.rollout = Rollout(config, adapters.store, adapters.reader, adapters.deployer, self.cancel,
                                self.progress)
         self.build_slots = threading.Semaphore(config.build.concurrency)
-        self.git_slots = threading.Semaphore(config.git.concurrency)
+        self.preparer = Preparer(config, adapters.reader, adapters.registry,
+                                 threading.Semaphore(config.git.concurrency), self.progress)
         self.attempts: dict[str, int] = {}
         self.observers: list[Observer] = []
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     def source(self, app: AppConfig) -> GitSource:
-        return GitSource(app.repo, app.branch, self.config.state_dir / "repos" / f"{app.name}.git",
-                         self.config.auth_for(app), self.config.git.timeout, self.git_slots)
+        return self.preparer.source(app)
+
+    def prepare(self, app: AppConfig, commit: str, live: LiveStack) -> Prepared:
+        return self.preparer.prepare(app, commit, live)
 
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -248,81 +230,6 @@ class Reconciler:
             self.a.store.set_app(app.name, drift="")
             return Outcome(app.name, "healed", head, f"healed drift: {text}", drift=tuple(drift))
         return outcome
-
-    def prepare(self, app: AppConfig, commit: str, live: LiveStack) -> Prepared:
-        """Everything the decision needs, read from git and the registry; then the pure plan."""
-        src = self.source(app)
-        src.ensure(commit)
-        info = src.info(commit)
-        try:
-            text = src.read(commit, app.stack).decode("utf-8")
-        except SourceError:
-            raise StackError(f"{app.stack}: not found in commit {commit[:12]}; a deploy without it would "
-                             "remove every service, so it is refused") from None
-        except UnicodeDecodeError:
-            raise StackError(f"{app.stack}: not UTF-8 text") from None
-        stack = load_stack(text, app.stack, allow_empty=app.allow_empty)
-        specs = build_specs(stack)
-        images, fingerprints, builds = self._resolve_images(app, commit, src, specs)
-        digests = {p: hashlib.sha256(src.read(commit, p)).hexdigest() for p in referenced_files(stack)}
-        secret_names, secret_values = self._decrypt_secrets(app, commit, src, stack)
-        target = deploy_dir(self.config, app.name, commit)
-        rendered = render_stack(stack, RenderRequest(
-            app=app.name, commit=commit, role=app.role, allowed_roles=app.roles(),
-            role_label=self.config.role_label, images=images, fingerprints=fingerprints,
-            file_digests=digests, deploy_dir=str(target), secret_names=secret_names,
-            registry=self.config.registry))
-        self._check_policy(app, stack, rendered)
-        plan = make_plan(app.name, commit, rendered, live, tuple(builds))
-        return Prepared(commit, info, specs, rendered, plan, target, secret_values)
-
-    def _decrypt_secrets(self, app: AppConfig, commit: str, src: GitSource, stack: Stack
-                         ) -> tuple[dict[str, str], dict[str, bytes]]:
-        """Decrypt the app's .age secrets in memory; names are keyed HMACs of the content."""
-        encrypted = age_secrets(stack)
-        if not encrypted:
-            return {}, {}
-        identity = secrets.load_identity(self.config.state_dir)
-        names: dict[str, str] = {}
-        values: dict[str, bytes] = {}
-        for key, rel in encrypted.items():
-            plaintext = secrets.decrypt(identity, src.read(commit, rel), rel)
-            names[key] = secrets.versioned_name(identity, app.name, key, plaintext)
-            values[names[key]] = plaintext
-        return names, values
-
-    def _check_policy(self, app: AppConfig, stack: Stack, rendered: Rendered) -> None:
-        """Refuse the render before anything is built or deployed; warnings go to the log."""
-        others = {name: [s.spec for s in st.services.values()] for name, st in self.a.reader.read_all().items()
-                  if name != app.name}
-        ctx = policy_context(self.config, app, published_ports(others))
-        doc = yamlio.to_plain(yamlio.load(rendered.text, app.stack, StackError))
-        found = check(doc, ctx, where=lambda path: stack.where(*path))
-        for v in found:
-            if v.severity != "deny":
-                self.progress(f"{app.name}: policy warning: {v}")
-        denied = [v for v in found if v.severity == "deny"]
-        if denied:
-            raise PolicyError(f"policy {ctx.profile} refuses app {app.name}, file {app.stack}: "
-                              + "; ".join(str(v) for v in denied))
-
-    def _resolve_images(self, app: AppConfig, commit: str, src: GitSource, specs: dict[str, BuildSpec]
-                        ) -> tuple[dict[str, str], dict[str, str], list[BuildStep]]:
-        images: dict[str, str] = {}
-        fingerprints: dict[str, str] = {}
-        builds: list[BuildStep] = []
-        for name, spec in specs.items():
-            dockerfile = src.read(commit, spec.dockerfile).decode("utf-8", "replace")
-            fp = fingerprint(spec, src.object_id(commit, spec.context), src.object_id(commit, spec.dockerfile),
-                             dockerfile)
-            fingerprints[name] = fp
-            existing = self.a.registry.find_fingerprint(f"{app.name}/{name}", fp)
-            if existing:
-                images[name] = existing
-                continue
-            images[name] = f"{self.config.registry}/{app.name}/{name}:{commit[:12]}"
-            builds.append(BuildStep(name, images[name], fp, "no image with these build inputs in the registry"))
-        return images, fingerprints, builds
 
     def execute(self, app: AppConfig, prep: Prepared, live: LiveStack, trigger: str,
                 watch: tuple[str, ...]) -> Outcome:
