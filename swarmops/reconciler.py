@@ -174,13 +174,16 @@ class Reconciler:
             raise
         self._emit("on_git", app.name, True)
         store.set_app(app.name, last_head=head)
-        live = self.a.reader.read_app(app.name)
         if state.pending_check:
-            self._resolve_interrupted(app, state.pending_check, live)
-            live = self.a.reader.read_app(app.name)
+            self._resolve_interrupted(app, state.pending_check, self.a.reader.read_app(app.name))
             state = store.app_state(app.name)
+        # the no-change check needs only the services' labels and specs: one Engine call
+        live = self.a.reader.read_app(app.name, services_only=True)
         if not force and live.deployed_commit() == head and all(s.spec_hash for s in live.services.values()):
-            return self._check_drift(app, head, live, dry_run)
+            if not find_drift(live, store.load_applied(app.name)):
+                return self._check_drift(app, head, live, dry_run)
+            return self._check_drift(app, head, self.a.reader.read_app(app.name), dry_run)
+        live = self.a.reader.read_app(app.name)
         if not force and trigger == "poll" and state.failed_commit == head:
             return Outcome(app.name, "skipped", head, f"commit {head[:12]} failed before; push a new commit or "
                                                       f"run `swarmops sync {app.name}`")

@@ -67,10 +67,14 @@ class SwarmReader:
     def nodes(self) -> dict[str, LiveNode]:
         return {n["ID"]: _node(n) for n in self._call("nodes", self.api.nodes)}
 
-    def read_app(self, app: str) -> LiveStack:
-        """Four calls: the app's services, their tasks, the nodes, the stack's networks."""
+    def read_app(self, app: str, services_only: bool = False) -> LiveStack:
+        """Four calls: the app's services, their tasks, the nodes, the stack's networks; one call with
+        `services_only` (labels and specs: enough to see that nothing changed)."""
         services = self._call("services", self.api.services,
                               filters={"label": f"{STACK_NAMESPACE}={app}"}, status=False)
+        if services_only:
+            return LiveStack(app=app, services={svc.short: svc for svc in (_service(s, app) for s in services)},
+                             tasks=[], nodes={})
         ids = [s["ID"] for s in services]
         tasks = self._call("tasks", self.api.tasks, filters={"service": ids}) if ids else []
         live = {svc.short: svc for svc in (_service(s, app) for s in services)}
