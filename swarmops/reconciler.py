@@ -180,9 +180,12 @@ class Reconciler:
         # the no-change check needs only the services' labels and specs: one Engine call
         live = self.a.reader.read_app(app.name, services_only=True)
         if not force and live.deployed_commit() == head and all(s.spec_hash for s in live.services.values()):
-            if not find_drift(live, store.load_applied(app.name)):
-                return self._check_drift(app, head, live, dry_run)
-            return self._check_drift(app, head, self.a.reader.read_app(app.name), dry_run)
+            applied = store.load_applied(app.name)
+            drift = find_drift(live, applied)
+            if drift:   # rare: a full read, so that drift names networks and heals with tasks in view
+                live = self.a.reader.read_app(app.name)
+                drift = find_drift(live, applied)
+            return self._check_drift(app, head, live, drift, dry_run)
         live = self.a.reader.read_app(app.name)
         if not force and trigger == "poll" and state.failed_commit == head:
             return Outcome(app.name, "skipped", head, f"commit {head[:12]} failed before; push a new commit or "
@@ -216,8 +219,8 @@ class Reconciler:
         store.annotate(deploy_id, f"{deploy.error}; after the restart: {verdict.reason}{note}", commit)
         store.set_app(app.name, failed_commit=deploy.commit_sha)
 
-    def _check_drift(self, app: AppConfig, head: str, live: LiveStack, dry_run: bool) -> Outcome:
-        drift = find_drift(live, self.a.store.load_applied(app.name))
+    def _check_drift(self, app: AppConfig, head: str, live: LiveStack, drift: list[Drift],
+                     dry_run: bool) -> Outcome:
         text = "; ".join(str(d) for d in drift)
         if not drift or dry_run:
             if not dry_run:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shlex
 import time
-from pathlib import Path
 
 import paramiko
 
@@ -73,7 +72,3 @@ def _facts(client: paramiko.SSHClient, entry: NodeEntry, ssh: SshSettings, regis
                      node_id=node_id.strip(), docker_root=root.strip(),
                      free_bytes=int(lines[1]) * 1024 if lines[1].strip().isdigit() else None, clock_skew=skew,
                      registry_status=lines[2].strip()[:3])
-
-
-def known_hosts_exists(path: Path) -> bool:
-    return path.is_file()
