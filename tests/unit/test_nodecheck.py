@@ -1,6 +1,6 @@
 from swarmops.domain.nodecheck import NodeFacts, judge_node
 
-GOOD = NodeFacts("db", "10.0.0.5", docker_version="20.10.24", swarm_state="active", node_id="n5",
+GOOD = NodeFacts("db", "198.18.0.6", docker_version="20.10.24", swarm_state="active", node_id="n5",
                  docker_root="/var/lib/docker", free_bytes=50 * 10**9, clock_skew=0.2, registry_status="200")
 
 
@@ -21,8 +21,9 @@ def test_each_fault_is_named_in_plain_words() -> None:
 
 
 def test_an_unreachable_node_reports_only_why() -> None:
-    row = judge_node(NodeFacts("db", "10.0.0.5", error="no answer from 10.0.0.5 within 5s"), "db", None, "role", 2, 5)
-    assert not row.reachable and row.problems == ["no answer from 10.0.0.5 within 5s"]
+    facts = NodeFacts("db", "198.18.0.6", error="no answer from 198.18.0.6 within 5s")
+    row = judge_node(facts, "db", None, "role", 2, 5)
+    assert not row.reachable and row.problems == ["no answer from 198.18.0.6 within 5s"]
 
 
 def test_a_registry_that_asks_for_credentials_counts_as_reachable() -> None:
