@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +61,14 @@ def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]
     return head, out
 
 
-def diff_to_json(head: str, diffs: list[ServiceDiff]) -> dict[str, Any]:
+def diff_to_json(head: str, diffs: list[ServiceDiff], mask_env: bool = False) -> dict[str, Any]:
+    """The diff as JSON; with mask_env (the HTTP API and page) environment values become short digests,
+    so that a change shows without the value (it may be a password)."""
+    def value(f: str, v: Any) -> Any:
+        if mask_env and f == "env" and isinstance(v, dict):
+            return {k: "sha256:" + hashlib.sha256(str(x).encode()).hexdigest()[:8] for k, x in v.items()}
+        return v
+
     return {"commit": head, "services": [
-        {**asdict(d), "fields": [{"field": f, "git": g, "live": v} for f, g, v in d.fields]} for d in diffs]}
+        {**asdict(d), "fields": [{"field": f, "git": value(f, g), "live": value(f, v)} for f, g, v in d.fields]}
+        for d in diffs]}

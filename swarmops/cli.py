@@ -22,6 +22,7 @@ from swarmops.policycheck import offline_policy_check
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.redact import redact_url
 from swarmops.runtime import make_adapters, make_reconciler, open_store
+from swarmops.statuscache import status_from_store
 from swarmops.tokens import TokenStore
 
 
@@ -105,11 +106,7 @@ def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
     live = adapters.reader.read_all()
     out = []
     for app in loaded.config.apps:
-        last = adapters.store.last_deploy(app.name)
-        state = adapters.store.app_state(app.name)
-        out.append(app_status(app.name, live.get(app.name), state.paused, last.result if last else None,
-                              last.ended if last else None, state.last_error, head=state.last_head or None,
-                              drift=state.drift, error_kind=state.last_error_kind))
+        out.append(status_from_store(adapters.store, app.name, live.get(app.name)))
     known = {a.name for a in loaded.config.apps}
     for name, stack in sorted(live.items()):
         if name not in known and any(s.managed for s in stack.services.values()):

@@ -19,6 +19,7 @@ from swarmops.notify import Notifier
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_reconciler
 from swarmops.scheduler import AppScheduler
+from swarmops.statuscache import StatusCache
 
 log = logging.getLogger("swarmops.daemon")
 ONCE_WORKERS = 8
@@ -71,7 +72,7 @@ def add_notifier(reconciler: Reconciler, config: Config) -> Notifier | None:
         last = reconciler.a.store.last_deploy(app)
         return last.author if last and last.commit_sha == commit else ""
 
-    notifier = Notifier(config, author_of)
+    notifier = Notifier(config, author_of, sent=reconciler.a.store)
     reconciler.observers.append(notifier)
     return notifier
 
@@ -95,7 +96,11 @@ def run_forever(loaded: LoadedConfig) -> int:
     cancel = threading.Event()
     stop = threading.Event()
     reconciler = make_reconciler(config, cancel=cancel)
-    add_notifier(reconciler, config)
+    statuses = StatusCache(config, reconciler)
+    reconciler.observers.append(statuses)
+    notifier = add_notifier(reconciler, config)
+    if notifier is not None:
+        statuses.listeners.append(notifier.on_status)
     if config.forge.token_file is not None:
         reconciler.observers.append(ForgeStatus(config))
     _report_config_errors(loaded)
@@ -110,7 +115,9 @@ def run_forever(loaded: LoadedConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     scheduler = AppScheduler(config, reconciler)
     scheduler.add_periodic(lambda: handle_removed_apps(reconciler, loaded), 300, "removed-apps")
-    http = start_http(config, reconciler, scheduler)
+    statuses.refresh()
+    scheduler.add_periodic(statuses.refresh, 15, "status-refresh")
+    http = start_http(config, reconciler, statuses)
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
     notify("READY=1")
@@ -128,21 +135,17 @@ def run_forever(loaded: LoadedConfig) -> int:
     return 0
 
 
-def start_http(config: Config, reconciler: Reconciler, scheduler: AppScheduler) -> HttpServer | None:
+def start_http(config: Config, reconciler: Reconciler, statuses: StatusCache) -> HttpServer | None:
     """Webhooks, the API, the page and /metrics, when the config has an http section."""
     if config.http is None:
         return None
     from swarmops.http.app import HttpContext, build_app
     from swarmops.metrics import Metrics
-    from swarmops.statuscache import StatusCache
     from swarmops.tokens import TokenStore
     from swarmops.triggers import Triggers
 
-    statuses = StatusCache(config, reconciler)
     metrics = Metrics(statuses.all)
-    reconciler.observers += [statuses, metrics]
-    statuses.refresh()
-    scheduler.add_periodic(statuses.refresh, 15, "status-refresh")
+    reconciler.observers.append(metrics)
     ctx = HttpContext(config=config, reconciler=reconciler, statuses=statuses,
                       tokens=TokenStore(config.state_dir / "tokens.json"),
                       triggers=Triggers(reconciler, ThreadPoolExecutor(max_workers=8, thread_name_prefix="trigger")),

@@ -70,3 +70,9 @@ class UnknownAppError(SwarmopsError):
     """An app named on the command line is not in the config."""
 
     exit_code = 2
+
+
+class BusyError(SwarmopsError):
+    """The app is being reconciled right now; the request can be repeated when that ends."""
+
+    transient = True

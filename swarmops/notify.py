@@ -8,15 +8,19 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import apprise
 
 from swarmops.config.models import Config
+from swarmops.domain.status import DEGRADED, SYNCED, AppStatus
+from swarmops.errors import SwarmopsError
 from swarmops.reconciler import Observer, Outcome
 from swarmops.redact import redact_url
 
 log = logging.getLogger("swarmops.notify")
 REMEMBERED = 10_000
+DEGRADED_EVENT = "app degraded"
 
 
 def outcome_event(outcome: Outcome) -> str | None:
@@ -36,41 +40,75 @@ def outcome_event(outcome: Outcome) -> str | None:
     return "deploy failed"
 
 
+class Sent(Protocol):
+    """Which (app, commit, event) were notified; the daemon's is the state store, so it survives restarts."""
+
+    def claim_notification(self, app: str, commit: str, event: str) -> bool: ...
+
+    def forget_notification(self, app: str, event: str) -> None: ...
+
+
+class MemorySent:
+    def __init__(self) -> None:
+        self._sent: collections.OrderedDict[tuple[str, str, str], None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim_notification(self, app: str, commit: str, event: str) -> bool:
+        with self._lock:
+            if (app, commit, event) in self._sent:
+                return False
+            self._sent[(app, commit, event)] = None
+            while len(self._sent) > REMEMBERED:
+                self._sent.popitem(last=False)
+            return True
+
+    def forget_notification(self, app: str, event: str) -> None:
+        with self._lock:
+            for key in [k for k in self._sent if k[0] == app and k[2] == event]:
+                del self._sent[key]
+
+
 class Notifier(Observer):
     def __init__(self, config: Config, author_of: Callable[[str, str], str] | None = None,
-                 send: Callable[[list[str], str, str], bool] | None = None) -> None:
+                 send: Callable[[list[str], str, str], bool] | None = None, sent: Sent | None = None) -> None:
         self.config = config
         self.author_of = author_of or (lambda _app, _commit: "")
         self.send = send or _apprise_send
-        self._sent: collections.OrderedDict[tuple[str, str, str], None] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self.sent: Sent = sent or MemorySent()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")   # in order: flush waits for all
 
     def _urls(self, app: str) -> list[str]:
         entry = self.config.app(app)
         return [*self.config.notify.urls, *(entry.notify_urls if entry else [])]
 
-    def _first_time(self, key: tuple[str, str, str]) -> bool:
-        with self._lock:
-            if key in self._sent:
-                return False
-            self._sent[key] = None
-            while len(self._sent) > REMEMBERED:
-                self._sent.popitem(last=False)
-            return True
-
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
         event = outcome_event(outcome)
-        urls = self._urls(outcome.app)
-        if event is None or not urls or not self._first_time((outcome.app, outcome.commit or "", event)):
+        if event is not None:
+            self._notify(outcome.app, outcome.commit or "", event, outcome.message)
+
+    def on_status(self, old: AppStatus | None, new: AppStatus) -> None:
+        """The status cache saw an app's status change: a degradation notifies once per episode."""
+        if new.status == DEGRADED and (old is None or old.status != DEGRADED):
+            troubled = [f"{s.name}: {s.running}/{s.desired} running" + (f", {s.last_error}" if s.last_error else "")
+                        for s in new.services if s.desired is not None and s.running < s.desired]
+            self._notify(new.app, new.commit or "", DEGRADED_EVENT, "; ".join(troubled) or new.message)
+        elif new.status == SYNCED and old is not None and old.status == DEGRADED:
+            self.sent.forget_notification(new.app, DEGRADED_EVENT)
+
+    def _notify(self, app: str, commit: str, event: str, cause: str) -> None:
+        urls = self._urls(app)
+        if not urls:
             return
-        commit = (outcome.commit or "")[:12]
-        title = f"swarmops: {outcome.app} {event}"
-        author = self.author_of(outcome.app, outcome.commit or "")
-        lines = [f"app: {outcome.app}", f"commit: {commit}", f"author: {author}", f"outcome: {event}",
-                 f"cause: {outcome.message}"]
+        try:
+            if not self.sent.claim_notification(app, commit, event):
+                return
+        except SwarmopsError as e:   # the state store is unwell: better one message too many than none
+            log.warning("cannot record notification %s of %s: %s", event, app, e)
+        title = f"swarmops: {app} {event}"
+        lines = [f"app: {app}", f"commit: {commit[:12]}", f"author: {self.author_of(app, commit)}",
+                 f"outcome: {event}", f"cause: {cause}"]
         if self.config.http and self.config.http.external_url:
-            lines.append(f"link: {self.config.http.external_url.rstrip('/')}/apps/{outcome.app}")
+            lines.append(f"link: {self.config.http.external_url.rstrip('/')}/apps/{app}")
         self._pool.submit(self._deliver, urls, title, "\n".join(lines))
 
     def _deliver(self, urls: list[str], title: str, body: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.drift import Drift, applied_record, find_drift
@@ -20,7 +21,7 @@ from swarmops.domain.render import (
     FINGERPRINT_LABEL,
 )
 from swarmops.domain.retry import Backoff
-from swarmops.errors import SourceError, SwarmopsError
+from swarmops.errors import BusyError, SourceError, SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import FINGERPRINT_TAG, SOURCE_TAG_LABEL, Registry
 from swarmops.prepare import Prepared, Preparer
@@ -32,6 +33,7 @@ from swarmops.swarm.live import SwarmReader
 from swarmops.swarm.secrets import SwarmSecrets
 
 log = logging.getLogger("swarmops.reconcile")
+T = TypeVar("T")
 OK_RESULTS = ("noop", "deployed", "healed", "drift", "skipped", "planned", "rolled_back")
 
 
@@ -100,6 +102,16 @@ class Reconciler:
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(name, threading.Lock())
+
+    def when_idle(self, app: str, work: Callable[[], T]) -> T:
+        """Run `work` under the app's lock if no reconcile of it runs, else raise BusyError (never wait)."""
+        lock = self._lock(app)
+        if not lock.acquire(blocking=False):
+            raise BusyError(f"a reconcile of {app} is running; try again when it ends")
+        try:
+            return work()
+        finally:
+            lock.release()
 
     def busy(self) -> bool:
         """True while any app's reconcile runs."""

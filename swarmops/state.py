@@ -28,7 +28,12 @@ CREATE TABLE IF NOT EXISTS deploys (
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
 CREATE TABLE IF NOT EXISTS apps (app TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS notified (
+  app TEXT NOT NULL, commit_sha TEXT NOT NULL, event TEXT NOT NULL, at REAL NOT NULL,
+  PRIMARY KEY (app, commit_sha, event)
+);
 """
+NOTIFIED_KEPT = 200   # per app: enough to dedupe retries and restarts, bounded
 # per-app columns: added one by one so that an older database is upgraded in place
 APP_COLUMNS = {"failed_commit": "TEXT NOT NULL DEFAULT ''", "paused": "INTEGER NOT NULL DEFAULT 0",
                "last_error": "TEXT NOT NULL DEFAULT ''", "last_error_at": "REAL NOT NULL DEFAULT 0",
@@ -165,6 +170,13 @@ class StateStore:
                             "ORDER BY id DESC LIMIT 1", (app, SUCCEEDED, before_commit or "")).fetchone()
         return Deploy(**dict(row)) if row else None
 
+    def deploy_of(self, app: str, commit: str) -> Deploy | None:
+        """The latest successful deploy of `commit` (who wrote it, when it went live)."""
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM deploys WHERE app=? AND commit_sha=? AND result=? ORDER BY id DESC "
+                            "LIMIT 1", (app, commit, SUCCEEDED)).fetchone()
+        return Deploy(**dict(row)) if row else None
+
     def app_state(self, app: str) -> AppState:
         with self._tx() as c:
             row = c.execute("SELECT * FROM apps WHERE app=?", (app,)).fetchone()
@@ -186,6 +198,21 @@ class StateStore:
         with self._tx() as c:
             c.execute(f"INSERT INTO apps(app, {', '.join(columns)}) VALUES (?{', ?' * len(columns)}) "
                       f"ON CONFLICT(app) DO UPDATE SET {updates}", (app, *values))
+
+    def claim_notification(self, app: str, commit: str, event: str) -> bool:
+        """True the first time (app, commit, event) is claimed, across restarts of the daemon."""
+        with self._tx() as c:
+            cur = c.execute("INSERT OR IGNORE INTO notified(app, commit_sha, event, at) VALUES (?,?,?,?)",
+                            (app, commit, event, time.time()))
+            if cur.rowcount:
+                c.execute("DELETE FROM notified WHERE app=? AND rowid NOT IN (SELECT rowid FROM notified "
+                          "WHERE app=? ORDER BY at DESC LIMIT ?)", (app, app, NOTIFIED_KEPT))
+            return bool(cur.rowcount)
+
+    def forget_notification(self, app: str, event: str) -> None:
+        """Let the next (app, *, event) notify again (an episode such as a degradation has ended)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM notified WHERE app=? AND event=?", (app, event))
 
     def applied_path(self, app: str) -> Path:
         return self.path.parent / "applied" / f"{app}.json"

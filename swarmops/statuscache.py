@@ -5,13 +5,29 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from swarmops.config.models import Config
-from swarmops.domain.status import PROGRESSING, AppStatus, app_status
+from swarmops.domain.live import LiveStack
+from swarmops.domain.status import PROGRESSING, AppStatus, Deployed, app_status
 from swarmops.errors import SwarmopsError
 from swarmops.reconciler import Observer, Outcome, Reconciler
+from swarmops.state import StateStore
 
 log = logging.getLogger("swarmops.status")
+
+
+def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> AppStatus:
+    """An app's status from its live stack and what the state store remembers (CLI and cache alike)."""
+    last = store.last_deploy(app)
+    state = store.app_state(app)
+    commit = live.deployed_commit() if live else None
+    record = store.deploy_of(app, commit) if commit else None
+    deployed = Deployed(record.ended, record.author, record.message) if record else None
+    return app_status(app, live, state.paused, last.result if last else None, last.ended if last else None,
+                      state.last_error, head=state.last_head or None, drift=state.drift,
+                      error_kind=state.last_error_kind, deployed=deployed)
 
 
 class StatusCache(Observer):
@@ -20,6 +36,8 @@ class StatusCache(Observer):
         self.reconciler = reconciler
         self._lock = threading.Lock()
         self._statuses: dict[str, AppStatus] = {}
+        # told of every status word that changed (old is None the first time), outside the lock
+        self.listeners: list[Callable[[AppStatus | None, AppStatus], None]] = []
 
     def all(self) -> list[AppStatus]:
         with self._lock:
@@ -29,13 +47,8 @@ class StatusCache(Observer):
         with self._lock:
             return self._statuses.get(app)
 
-    def _status(self, app: str, live: object) -> AppStatus:
-        store = self.reconciler.a.store
-        last = store.last_deploy(app)
-        state = store.app_state(app)
-        return app_status(app, live, state.paused, last.result if last else None,  # type: ignore[arg-type]
-                          last.ended if last else None, state.last_error, head=state.last_head or None,
-                          drift=state.drift, error_kind=state.last_error_kind)
+    def _status(self, app: str, live: LiveStack | None) -> AppStatus:
+        return status_from_store(self.reconciler.a.store, app, live)
 
     def refresh(self) -> None:
         try:
@@ -45,7 +58,8 @@ class StatusCache(Observer):
             log.warning("cannot refresh the status of the apps: %s", e)
             return
         with self._lock:
-            self._statuses = fresh
+            old, self._statuses = self._statuses, fresh
+        self._tell(old, fresh.values())
 
     def refresh_app(self, app: str) -> None:
         try:
@@ -54,15 +68,32 @@ class StatusCache(Observer):
             log.warning("cannot refresh the status of %s: %s", app, e)
             return
         with self._lock:
+            old = {app: self._statuses[app]} if app in self._statuses else {}
             self._statuses[app] = status
+        self._tell(old, [status])
 
-    def on_deploy(self, app: str, commit: str, trigger: str) -> None:
+    def _tell(self, old: dict[str, AppStatus], fresh: Iterable[AppStatus]) -> None:
+        for new in fresh:
+            before = old.get(new.app)
+            if before is not None and before.status == new.status:
+                continue
+            for listener in self.listeners:
+                try:
+                    listener(before, new)
+                except Exception:   # a listener's bug must not stop the status refresh
+                    log.exception("status listener failed for %s", new.app)
+
+    def mark_progressing(self, app: str, message: str) -> None:
+        """Shown until the reconcile's outcome refreshes the app (the page refreshes itself meanwhile)."""
         with self._lock:
             current = self._statuses.get(app)
             if current is not None:
-                self._statuses[app] = AppStatus(app, PROGRESSING, current.commit, current.deployed_at, "running",
-                                                f"deploying {commit[:12]} ({trigger})", current.services)
+                self._statuses[app] = replace(current, status=PROGRESSING, last_result="running", message=message)
+
+    def on_deploy(self, app: str, commit: str, trigger: str) -> None:
+        self.mark_progressing(app, f"deploying {commit[:12]} ({trigger})")
 
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
-        if outcome.result != "noop" or outcome.app not in self._statuses:
+        current = self.get(outcome.app)
+        if outcome.result != "noop" or current is None or current.status == PROGRESSING:
             self.refresh_app(outcome.app)

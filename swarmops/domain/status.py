@@ -6,10 +6,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from swarmops.domain.convergence import desired_tasks, task_problem
-from swarmops.domain.live import LiveStack
+from swarmops.domain.live import LiveStack, LiveTask
 
 SYNCED, OUT_OF_SYNC, PROGRESSING, DEGRADED, FAILED, SUSPENDED, MISSING, POLICY = (
     "Synced", "OutOfSync", "Progressing", "Degraded", "Failed", "Suspended", "Missing", "PolicyViolation")
+
+
+TASKS_SHOWN_ENDED = 3   # per service, beside the current tasks: enough to see why, bounded at 1,000 apps
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    id: str
+    slot: int | None
+    node: str
+    state: str
+    desired: str
+    error: str       # in Docker's words
+    since: str       # ISO 8601, as Docker reported the state change
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,7 @@ class ServiceStatus:
     desired: int | None
     nodes: list[str]
     last_error: str
+    tasks: list[TaskStatus] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,8 @@ class AppStatus:
     last_result: str | None
     message: str
     services: list[ServiceStatus] = field(default_factory=list)
+    author: str = ""    # of the running commit, from its deploy record
+    title: str = ""     # the running commit's message, first line
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,13 +64,33 @@ def service_statuses(live: LiveStack) -> list[ServiceStatus]:
         out.append(ServiceStatus(
             name=name, image=svc.image, running=len(running), desired=desired,
             nodes=sorted(live.node_name(t.node_id) for t in running),
-            last_error=task_problem(troubled[-1]) if troubled else ""))
+            last_error=task_problem(troubled[-1]) if troubled else "", tasks=_tasks(live, tasks)))
     return out
+
+
+def _tasks(live: LiveStack, tasks: list[LiveTask]) -> list[TaskStatus]:
+    def when(t: LiveTask) -> float:
+        return t.timestamp.timestamp() if t.timestamp else 0.0
+
+    current = [t for t in tasks if t.desired == "running"]
+    ended = sorted((t for t in tasks if t.desired != "running"), key=when)[-TASKS_SHOWN_ENDED:]
+    return [TaskStatus(id=t.id[:12], slot=t.slot, node=live.node_name(t.node_id), state=t.state, desired=t.desired,
+                       error=task_problem(t) if t.error or t.state not in ("running", "shutdown") else "",
+                       since=t.timestamp.isoformat() if t.timestamp else "")
+            for t in sorted(current, key=lambda t: (t.slot or 0, when(t))) + ended[::-1]]
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the history says of the running commit."""
+    at: float | None = None
+    author: str = ""
+    message: str = ""
 
 
 def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str | None,
                last_ended: float | None, last_error: str, head: str | None = None, drift: str = "",
-               error_kind: str = "") -> AppStatus:
+               error_kind: str = "", deployed: Deployed | None = None) -> AppStatus:
     services = service_statuses(live) if live else []
     commit = live.deployed_commit() if live else None
     if paused:
@@ -70,5 +107,7 @@ def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str 
         word = OUT_OF_SYNC
     else:
         word = SYNCED
-    return AppStatus(app=app, status=word, commit=commit, deployed_at=last_ended, last_result=last_result,
-                     message=last_error or (f"drift: {drift}" if drift else ""), services=services)
+    deployed = deployed or Deployed(at=last_ended)
+    return AppStatus(app=app, status=word, commit=commit, deployed_at=deployed.at or last_ended,
+                     last_result=last_result, message=last_error or (f"drift: {drift}" if drift else ""),
+                     services=services, author=deployed.author, title=deployed.message.split("\n", 1)[0])

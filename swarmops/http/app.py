@@ -6,6 +6,7 @@ import collections
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from swarmops.domain.webhook import (
     parse_push,
     verify,
 )
-from swarmops.errors import SwarmopsError
+from swarmops.errors import BusyError, SwarmopsError
 from swarmops.metrics import Metrics
 from swarmops.reconciler import Reconciler
 from swarmops.redact import redact_url
@@ -37,6 +38,7 @@ from swarmops.triggers import Triggers
 log = logging.getLogger("swarmops.http")
 COOKIE = "swarmops_token"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t else "-"
 
 
 @dataclass
@@ -121,11 +123,14 @@ def build_app(ctx: HttpContext) -> FastAPI:
 
     @api.get("/api/v1/apps/{app}/diff")
     def diff(app: str, _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+        entry = ctx.app(app)
         try:
-            head, diffs = actions.diff(ctx.reconciler, ctx.app(app))
+            head, diffs = ctx.reconciler.when_idle(entry.name, lambda: actions.diff(ctx.reconciler, entry))
+        except BusyError as e:
+            raise HTTPException(409, str(e)) from None
         except SwarmopsError as e:
             raise HTTPException(502, str(e)) from None
-        return actions.diff_to_json(head, diffs)
+        return actions.diff_to_json(head, diffs, mask_env=True)
 
     @api.post("/api/v1/apps/{app}/sync", status_code=202)
     def sync(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
@@ -240,8 +245,8 @@ def _dispatch(ctx: HttpContext, kind: str, push: Any, candidates: list[AppConfig
 
 def _pages(api: FastAPI, ctx: HttpContext, scope: Any) -> None:
     def page_scope(request: Request, s: Annotated[str | None, Depends(scope)]) -> str | None:
-        if s is None and not ctx.config.http_public_read:
-            raise HTTPException(401, "sign in with a token at /login")
+        if s is None and not ctx.config.http_public_read:   # a browser is sent to the login form
+            raise HTTPException(303, "sign in with a token at /login", headers={"Location": "/login"})
         return s
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -256,9 +261,16 @@ def _pages(api: FastAPI, ctx: HttpContext, scope: Any) -> None:
         entry = ctx.app(app)
         status = ctx.statuses.get(entry.name)
         history = ctx.reconciler.a.store.history(entry.name, 30)
+        try:
+            diff: dict[str, Any] | None = ctx.reconciler.when_idle(
+                entry.name, lambda: actions.diff_to_json(*actions.diff(ctx.reconciler, entry), mask_env=True))
+            diff_error = ""
+        except SwarmopsError as e:
+            diff, diff_error = None, str(e)
         return TEMPLATES.TemplateResponse(request, "app.html", {
-            "app": entry, "status": status, "history": [asdict(d) for d in history],
-            "refresh": bool(status and status.status == "Progressing"), "can_deploy": s == "deploy"})
+            "app": entry, "status": status, "history": [asdict(d) for d in history], "diff": diff,
+            "diff_error": diff_error, "refresh": bool(status and status.status == "Progressing"),
+            "can_deploy": s == "deploy"})
 
     @api.post("/apps/{app}/{action}", include_in_schema=False)
     def app_action(app: str, action: str, request: Request, s: Annotated[str | None, Depends(scope)]) -> Response:
@@ -266,6 +278,7 @@ def _pages(api: FastAPI, ctx: HttpContext, scope: Any) -> None:
             raise HTTPException(403 if s else 401, "a deploy token is needed")
         entry = ctx.app(app)
         if action == "sync":
+            ctx.statuses.mark_progressing(entry.name, "sync requested")   # before: its outcome clears it
             ctx.triggers.trigger(entry, "manual", force=True)
         elif action in ("pause", "resume"):
             getattr(actions, action)(ctx.reconciler, entry)

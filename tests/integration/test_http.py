@@ -3,104 +3,13 @@ token scope, /metrics parses and moves."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import docker
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import GitRepo, Swarmops, services, stack_image, wait_for, web_app
-
-SECRET = b"webhook-s3cret"
-
-
-@dataclass
-class Daemon:
-    url: str
-    app: str
-    repo: GitRepo
-    log: Path
-    swarmops: Swarmops
-    tokens: dict[str, str]
-
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
-                token: str | None = None) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.url + path, data=body if method == "POST" else None, method=method,
-                                     headers={**(headers or {}), **({"Authorization": f"Bearer {token}"}
-                                                                    if token else {})})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-
-    def push(self, commit: str, branch: str = "main", delivery: str | None = None, secret: bytes = SECRET,
-             size: int = 0) -> tuple[int, bytes]:
-        body = json.dumps({"ref": f"refs/heads/{branch}", "after": commit, "padding": "x" * size,
-                           "repository": {"clone_url": self.repo.url}}).encode()
-        sig = hmac.new(secret, body, hashlib.sha256).hexdigest()
-        return self.request("POST", "/hooks/github", body, {
-            "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or f"d-{time.monotonic_ns()}",
-            "X-Hub-Signature-256": f"sha256={sig}", "Content-Type": "application/json"})
-
-    def metric(self, name: str, **labels: str) -> float:
-        _, text = self.request("GET", "/metrics")
-        total = 0.0
-        for family in text_string_to_metric_families(text.decode()):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    total += sample.value
-        return total
-
-
-def commit_of(lab: docker.APIClient, app: str) -> str:
-    web = services(lab, app).get("web")
-    return str(web["Spec"]["Labels"].get("io.swarmops.commit", "")) if web else ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def daemon(lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path) -> Iterator[Daemon]:
-    (tmp_path / "webhook.secret").write_bytes(SECRET)
-    port = free_port()
-    swarmops.extra.update(http={"listen": f"127.0.0.1:{port}"}, poll_interval="10m",
-                          webhooks={"secret_file": str(tmp_path / "webhook.secret")})
-    repo: GitRepo = repo_factory()
-    first = repo.commit("first", web_app("v1"))
-    app = swarmops.add_app(swarmops.name("hook"), repo.url)
-    tokens = {scope: swarmops.run("token", "create", scope, "--scope", scope).stdout.strip().splitlines()[-1]
-              for scope in ("read", "deploy")}
-    log = tmp_path / "daemon.log"
-    proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    d = Daemon(f"http://127.0.0.1:{port}", app, repo, log, swarmops, tokens)
-    try:
-        wait_for(lambda: commit_of(lab, app) == first, 90, "the first deploy")
-        wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "the first deploy to end")
-        yield d
-    finally:
-        proc.terminate()
-        proc.wait(timeout=90)
-    text = log.read_text()
-    for token in tokens.values():
-        assert token not in text   # tokens are never logged
+from tests.integration.conftest import SECRET, Daemon, commit_of, services, stack_image, wait_for
 
 
 def test_a_signed_push_deploys_without_waiting_for_the_poll(lab: docker.APIClient, daemon: Daemon) -> None:
