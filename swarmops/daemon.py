@@ -23,6 +23,8 @@ from swarmops.statuscache import StatusCache
 
 log = logging.getLogger("swarmops.daemon")
 ONCE_WORKERS = 8
+# webhook reconciles running at once; git, build and deploy work inside them stays bounded by its own limits
+TRIGGER_WORKERS = 32
 
 
 def _report_config_errors(loaded: LoadedConfig) -> None:
@@ -146,10 +148,9 @@ def start_http(config: Config, reconciler: Reconciler, statuses: StatusCache) ->
 
     metrics = Metrics(statuses.all)
     reconciler.observers.append(metrics)
+    triggers = Triggers(reconciler, ThreadPoolExecutor(max_workers=TRIGGER_WORKERS, thread_name_prefix="trigger"))
     ctx = HttpContext(config=config, reconciler=reconciler, statuses=statuses,
-                      tokens=TokenStore(config.state_dir / "tokens.json"),
-                      triggers=Triggers(reconciler, ThreadPoolExecutor(max_workers=8, thread_name_prefix="trigger")),
-                      metrics=metrics)
+                      tokens=TokenStore(config.state_dir / "tokens.json"), triggers=triggers, metrics=metrics)
     host, port = config.http.address()
     server = HttpServer(build_app(ctx), host, port)
     server.start()

@@ -76,6 +76,7 @@ class Rollout:
         timeout, settle = self.config.timeout_for(app), self.config.settle_for(app)
         deadline = time.monotonic() + timeout
         converged_at: float | None = None
+        pause = 0.1   # short at first (most updates land in a few seconds), then at most 0.5 s between reads
         while True:
             if self.cancel.is_set():
                 raise Interrupted("the daemon stopped while this deploy was converging")
@@ -90,7 +91,8 @@ class Rollout:
                 converged_at = None
             if time.monotonic() > deadline:
                 return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
-            self.cancel.wait(1.0)
+            self.cancel.wait(pause)
+            pause = min(0.5, pause * 1.5)
 
     def roll_back(self, app: AppConfig, failed: str, previous: str | None, services: Iterable[str]) -> tuple[str, str]:
         """Redeploy the last good rendered stack; returns (its commit, a note for the error)."""

@@ -4,7 +4,12 @@ token scope, /metrics parses and moves."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import docker
 from prometheus_client.parser import text_string_to_metric_families
@@ -73,3 +78,22 @@ def test_metrics_parse_and_name_each_app(daemon: Daemon) -> None:
     assert code == 200 and {"swarmops_reconciles", "swarmops_app_info", "swarmops_webhook_requests"} <= set(families)
     assert daemon.metric("swarmops_app_info", app=daemon.app, status="Synced") == 1
     assert daemon.metric("swarmops_reconciles_total", trigger="poll") >= 1
+
+
+def test_schemathesis_finds_no_server_error_in_the_api(daemon: Daemon, tmp_path: Path) -> None:
+    # the token reaches schemathesis through the environment, never its command line
+    # the real app's name for {app}, so that cases reach the actions' logic and not only the 404
+    (tmp_path / "schemathesis.toml").write_text(
+        'headers = { Authorization = "Bearer ${SWARMOPS_TOKEN}" }\n'
+        f'[parameters]\n"path.app" = "{daemon.app}"\n"path.provider" = "github"\n')
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("st")), "--config-file", str(tmp_path / "schemathesis.toml"), "run",
+         f"{daemon.url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "20",
+         "--phases", "examples,coverage,fuzzing", "--generation-database", "none", "--seed", "1"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "SWARMOPS_TOKEN": daemon.tokens["deploy"]})
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"(\d+) generated, \1 passed", result.stdout), result.stdout[-4000:]
+    # only the webhooks (no signature in generated cases) may answer 401 to every case
+    refused = re.findall(r"^\s+- (\S+ \S+)$", result.stdout.partition("Authentication failed")[2], re.M)
+    assert set(refused) <= {"POST /hooks/{provider}"}, result.stdout[-4000:]
