@@ -78,7 +78,14 @@ def load_config(path: Path) -> LoadedConfig:
     if config.apps_dir is not None:
         apps = list(config.apps)
         names = {a.name: str(path) for a in apps}
-        for file in sorted(config.apps_dir.glob("*.y*ml")) if config.apps_dir.is_dir() else []:
+        try:
+            files = sorted(config.apps_dir.glob("*.y*ml")) if config.apps_dir.is_dir() else []
+        except OSError as e:   # a name too long, a directory swarmops may not enter
+            line = yamlio.line_of(doc, ("apps_dir",))
+            where = f"{path}:{line}" if line else str(path)
+            raise ConfigError(f"{where}: key 'apps_dir': cannot read {str(config.apps_dir)[:200]!r}: "
+                              f"{e.strerror}; fix the path or let swarmops read it") from None
+        for file in files:
             try:
                 app = _validate_app(_read(file), file)
             except ConfigError as e:

@@ -97,7 +97,7 @@ def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
         _set_image(stack, name, svc, req)
         _place(stack, name, svc, req)
         env_digests = _rewrite_env_files(stack, name, svc, files, req)
-        labels = _own_labels(svc)
+        labels = _own_labels(stack, name, svc)
         spec = yamlio.to_plain(svc)
         spec_hash = _spec_hash(spec, svc, object_names, env_digests)
         labels[APP_LABEL] = Quoted(req.app)
@@ -136,29 +136,34 @@ def _set_image(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -
 
 def _place(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -> None:
     """Constrain the service to the app's role unless it names a role itself."""
-    deploy = _mapping(svc, "deploy")
-    placement = _mapping(deploy, "placement")
+    deploy = _mapping(stack, svc, ("services", name, "deploy"))
+    placement = _mapping(stack, deploy, ("services", name, "deploy", "placement"))
     constraints = placement.get("constraints")
     if constraints is None:
         constraints = placement["constraints"] = CommentedSeq()
+    if not isinstance(constraints, list):
+        raise StackError(f"{stack.where('services', name, 'deploy', 'placement', 'constraints')}: "
+                         f"services.{name}.deploy.placement.constraints must be a list, like "
+                         "[node.labels.role == app]")
     role_expr = re.compile(rf"^\s*node\.labels\.{re.escape(req.role_label)}\s*==")
     if any(role_expr.match(str(c)) for c in constraints):
         return   # the service names its role itself; policy decides whether it may
     constraints.append(Quoted(f"node.labels.{req.role_label} == {req.role}"))
 
 
-def _mapping(parent: CommentedMap, key: str) -> CommentedMap:
-    value = parent.get(key)
+def _mapping(stack: Stack, parent: CommentedMap, path: tuple[str, ...]) -> CommentedMap:
+    """parent[path[-1]], made an empty mapping if absent; `path` from the top names it in errors."""
+    value = parent.get(path[-1])
     if value is None:
-        value = parent[key] = CommentedMap()
+        value = parent[path[-1]] = CommentedMap()
     if not isinstance(value, CommentedMap):
-        raise StackError(f"{key!r} must be a mapping")
+        raise StackError(f"{stack.where(*path)}: {'.'.join(path)} must be a mapping")
     return value
 
 
-def _own_labels(svc: CommentedMap) -> CommentedMap:
+def _own_labels(stack: Stack, name: str, svc: CommentedMap) -> CommentedMap:
     """deploy.labels as a mapping, without any io.swarmops.* label the file tried to set."""
-    deploy = _mapping(svc, "deploy")
+    deploy = _mapping(stack, svc, ("services", name, "deploy"))
     raw = deploy.get("labels")
     labels = CommentedMap()
     if isinstance(raw, dict):
@@ -168,6 +173,9 @@ def _own_labels(svc: CommentedMap) -> CommentedMap:
         for item in raw:
             k, _, v = str(item).partition("=")
             labels[k] = Quoted(v)
+    elif raw is not None:
+        raise StackError(f"{stack.where('services', name, 'deploy', 'labels')}: services.{name}.deploy.labels "
+                         "must be a mapping or a list of key=value")
     for k in [k for k in labels if str(k).startswith(LABEL_PREFIX)]:
         del labels[k]
     deploy["labels"] = labels

@@ -58,10 +58,28 @@ def load_stack(text: str, filename: str, allow_empty: bool = False) -> Stack:
     elif not isinstance(services, dict):
         raise StackError(f"{filename}: 'services' must be a mapping of service name to definition")
     stack = Stack(doc=doc, filename=filename)
+    _string_keys(stack, doc, ())
     for name in stack.service_names():
         if not isinstance(doc["services"][name], dict):
             raise StackError(f"{stack.where('services', name)}: service {name!r} must be a mapping")
+    for section in ("configs", "secrets"):
+        if not isinstance(doc.get(section) or {}, dict):
+            raise StackError(f"{stack.where(section)}: {section!r} must be a mapping of name to definition")
     return stack
+
+
+def _string_keys(stack: Stack, node: Any, path: tuple[str | int, ...]) -> None:
+    """Docker refuses a key that is not a string (`1:`, `null:`, `true:`, `? [a]`) anywhere in the file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                keypath = ".".join(str(p) for p in path) or "the top level"
+                raise StackError(f"{stack.where(*path)}: key {key!r} in {keypath} is not a string, which Docker "
+                                 "refuses; quote it")
+            _string_keys(stack, value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _string_keys(stack, value, (*path, i))
 
 
 def _inside_repo(path: str, what: str, where: str) -> str:

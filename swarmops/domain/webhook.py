@@ -62,6 +62,8 @@ def parse_push(provider: str, headers: Mapping[str, str], body: bytes) -> Push:
         data: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise WebhookError("the body is not JSON") from None
+    except RecursionError:
+        raise WebhookError("the body nests too deeply to be a push event") from None
     if not isinstance(data, dict):
         raise WebhookError("the body is not a JSON object")
     repo = data.get("repository") or data.get("project") or {}

@@ -99,3 +99,50 @@ def test_durations(text: object, seconds: float) -> None:
 def test_stack_path_outside_repo_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="inside the repo"):
         load_config(write(tmp_path, BASE + "    stack: ../etc/stack.yml\n"))
+
+
+def test_nesting_too_deep_for_the_parser_is_a_config_error(tmp_path: Path) -> None:
+    # was a RecursionError out of ruamel
+    path = write(tmp_path, "registry: " + "[\n" * 1000 + "]" * 1000 + "\n")
+    with pytest.raises(ConfigError, match=rf"{path}:\d+: nested too deeply"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("value", "leaked"), [
+    ("!!int abc", "ValueError"), ("!!int ''", "IndexError"), ("!!bool maybe", "KeyError"),
+    ("!!set x", "AttributeError"), ("2001-02-30", "ValueError"), ("!!float x", "ValueError")])
+def test_a_value_its_yaml_tag_cannot_hold_is_a_config_error_with_the_line(tmp_path: Path, value: str,
+                                                                          leaked: str) -> None:
+    # each leaked out of ruamel's constructors as the exception named
+    path = write(tmp_path, BASE + f"registry_insecure: {value}\n")
+    with pytest.raises(ConfigError, match=rf"{path}:7: not valid YAML: .* is not a valid !!\w+; fix the value"):
+        load_config(path)
+
+
+def test_a_mapping_as_a_key_is_a_config_error(tmp_path: Path) -> None:
+    # was a TypeError (unhashable CommentedSeq) out of ruamel
+    path = write(tmp_path, BASE + "? {k: [1]}\n: 2\n")
+    with pytest.raises(ConfigError, match=rf"{path}:\d+: not valid YAML"):
+        load_config(path)
+
+
+def test_aliases_that_expand_without_bound_are_refused(tmp_path: Path) -> None:
+    bomb = "".join(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9))
+    path = write(tmp_path, BASE + "x0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n" + bomb)
+    with pytest.raises(ConfigError, match="once aliases are expanded"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("number", ["0x" + "f" * 2000, "1" * 5000])
+def test_a_number_too_long_to_print_is_a_config_error(tmp_path: Path, number: str) -> None:
+    # was a ValueError (Python's 4300-digit limit) out of ruamel or out of printing the value
+    path = write(tmp_path, BASE.replace("poll_interval: 30s", f"poll_interval: {number}"))
+    with pytest.raises(ConfigError, match=rf"{path}:3: a number of more than|{path}:3: a number of \d+ digits"):
+        load_config(path)
+
+
+def test_an_apps_dir_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> None:
+    # was an OSError (File name too long) out of Path.is_dir
+    path = write(tmp_path, BASE + "apps_dir: /" + "a" * 300 + "\n")
+    with pytest.raises(ConfigError, match=rf"{path}:7: key 'apps_dir': cannot read .*File name too long"):
+        load_config(path)

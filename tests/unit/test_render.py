@@ -184,3 +184,41 @@ def test_infrastructure_images_name_the_private_registry_by_variable() -> None:
     text = "services:\n  proxy:\n    image: ${SWARMOPS_REGISTRY}/mirror/traefik:v3.1.4\n"
     rendered = render(text, images={}, fingerprints={}, registry="198.18.0.2:5000")
     assert rendered.services["proxy"].image == "198.18.0.2:5000/mirror/traefik:v3.1.4"
+
+
+@pytest.mark.parametrize("name", ["1", "~", "true", "? [a]\n  "])
+def test_a_service_name_that_is_not_a_string_is_refused_as_docker_does(name: str) -> None:
+    # was a KeyError: service_names() gave str(key), which is not the key
+    with pytest.raises(StackError, match=r"stack.yml:1: key .* in services is not a string, which Docker refuses"):
+        render(f"services:\n  {name}:\n    image: x\n")
+
+
+@pytest.mark.parametrize("section", ["configs: [motd]", "secrets: db", "configs: 1"])
+def test_top_level_configs_and_secrets_must_be_mappings(section: str) -> None:
+    # was an AttributeError ('CommentedSeq' object has no attribute 'items') in referenced_files
+    with pytest.raises(StackError, match=r"stack.yml:4: '(configs|secrets)' must be a mapping of name to definition"):
+        render(f"services:\n  web:\n    image: x\n{section}\n")
+
+
+@pytest.mark.parametrize("constraints", ["node.labels.role == db", "1", "{a: b}"])
+def test_placement_constraints_must_be_a_list(constraints: str) -> None:
+    # was an AttributeError ('str' object has no attribute 'append') or a TypeError (int is not iterable)
+    text = f"services:\n  web:\n    image: x\n    deploy:\n      placement:\n        constraints: {constraints}\n"
+    with pytest.raises(StackError, match=r"stack.yml:6: services.web.deploy.placement.constraints must be a list"):
+        render(text)
+
+
+def test_a_deploy_section_that_is_not_a_mapping_names_file_and_key() -> None:
+    with pytest.raises(StackError, match=r"stack.yml:4: services.web.deploy must be a mapping"):
+        render("services:\n  web:\n    image: x\n    deploy: [1]\n")
+
+
+def test_deploy_labels_of_the_wrong_shape_are_refused_not_dropped() -> None:
+    with pytest.raises(StackError, match=r"stack.yml:5: services.web.deploy.labels must be a mapping or a list"):
+        render("services:\n  web:\n    image: x\n    deploy:\n      labels: traefik.enable=true\n")
+
+
+def test_a_number_too_long_to_print_is_refused_at_load() -> None:
+    # was a ValueError out of json.dumps in the spec hash (Python prints at most 4300 digits)
+    with pytest.raises(StackError, match=r"stack.yml:4: a number of more than 4096 bits"):
+        render("services:\n  web:\n    image: x\n    stop_grace_period: 0x" + "f" * 2000 + "\n")

@@ -57,3 +57,10 @@ def test_malformed_pushes_are_refused(body: bytes) -> None:
                                  "HTTPS://Git.Example.go.id/Apps/Portal"])
 def test_every_form_of_a_repo_url_normalises_the_same(url: str) -> None:
     assert normalise_url(url) == "git.example.go.id/apps/portal"
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000])
+def test_a_body_nested_too_deeply_is_refused(body: bytes) -> None:
+    # was a RecursionError out of json.loads
+    with pytest.raises(WebhookError, match="nests too deeply"):
+        parse_push("github", {}, body)
