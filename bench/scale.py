@@ -5,9 +5,11 @@ naive baseline (a `git fetch` loop over N clones), all in the same run."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -103,7 +105,7 @@ def run(n: int = 10, idle_seconds: float = 0.0) -> dict[str, Any]:
                 cycle_outcomes: list[Any] = []
                 cycle = timed(lambda: cycle_outcomes.extend(_cycle(rec, cfg)))
                 assert all(o.result == "noop" for o in cycle_outcomes), "a no-change cycle must do nothing"
-                idle = _idle(rec, cfg, idle_seconds) if idle_seconds else None
+                idle = _idle(cfg, Path(tmp), idle_seconds) if idle_seconds else None
             finally:
                 parallel([a.name for a in cfg.apps], lambda name: lab.remove_stack(api, name))
     return {
@@ -122,19 +124,41 @@ def _cycle(rec: Any, cfg: Any) -> list[Any]:
         return list(pool.map(lambda app: rec.reconcile(app, trigger="poll"), cfg.apps))
 
 
-def _idle(rec: Any, cfg: Any, seconds: float) -> dict[str, float]:
-    """The daemon's work for `seconds` with every app checked once per 60 s interval, spread evenly."""
-    start, cpu = time.perf_counter(), _cpu()
-    per_app = 60.0 / max(1, len(cfg.apps))
-    i = 0
-    while time.perf_counter() - start < seconds:
-        rec.reconcile(cfg.apps[i % len(cfg.apps)], trigger="poll")
-        i += 1
-        time.sleep(per_app)
-    wall = time.perf_counter() - start
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": round(wall, 1), "cpu_percent_of_one_core": round(100 * (_cpu() - cpu) / wall, 2),
-            "peak_rss_mb": round(peak_rss_mb, 1)}
+def _idle(cfg: Any, tmp: Path, seconds: float) -> dict[str, float]:
+    """The real daemon (a subprocess) with every app on a 60 s interval: its CPU, its git children's
+    included, as % of one core over `seconds`, and its peak RSS, read from /proc."""
+    path = tmp / "swarmops.json"
+    path.write_text(json.dumps({
+        "registry": lab.REGISTRY, "registry_insecure": True, "state_dir": str(cfg.state_dir),
+        "docker_host": lab.MANAGER, "poll_interval": "60s", "git": {"concurrency": CONCURRENCY},
+        "apps": [{"name": a.name, "repo": a.repo} for a in cfg.apps]}))
+    proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(path), "daemon"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(15)   # first checks within 5 s of the start; the measure begins after them
+        cpu0, wall0 = _proc_cpu(proc.pid), time.perf_counter()
+        time.sleep(seconds)
+        cpu1, wall1 = _proc_cpu(proc.pid), time.perf_counter()
+        peak = _proc_peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    wall = wall1 - wall0
+    return {"seconds": round(wall, 1), "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / wall, 2),
+            "peak_rss_mb": round(peak, 1)}
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def report(result: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ from swarmops.notify import Notifier
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.runtime import make_reconciler
 from swarmops.scheduler import AppScheduler
-from swarmops.statuscache import StatusCache
+from swarmops.statuscache import REFRESH_SECONDS, StatusCache
+from swarmops.swarm.lock import SwarmLock
 
 log = logging.getLogger("swarmops.daemon")
 ONCE_WORKERS = 8
@@ -100,6 +101,7 @@ def run_forever(loaded: LoadedConfig) -> int:
     reconciler = make_reconciler(config, cancel=cancel)
     statuses = StatusCache(config, reconciler)
     reconciler.observers.append(statuses)
+    reconciler.snapshot = statuses.snapshot
     notifier = add_notifier(reconciler, config)
     if notifier is not None:
         statuses.listeners.append(notifier.on_status)
@@ -115,10 +117,17 @@ def run_forever(loaded: LoadedConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    lock = take_lock(config, reconciler, stop)
+    if stop.is_set():
+        reconciler.a.store.close()
+        return 0
     scheduler = AppScheduler(config, reconciler)
+    lost = threading.Event()
+    if lock is not None:
+        scheduler.add_periodic(lambda: keep_lock(lock, stop, lost), max(1.0, config.lock.ttl / 3), "deploy-lock")
     scheduler.add_periodic(lambda: handle_removed_apps(reconciler, loaded), 300, "removed-apps")
     statuses.refresh()
-    scheduler.add_periodic(statuses.refresh, 15, "status-refresh")
+    scheduler.add_periodic(statuses.refresh, REFRESH_SECONDS, "status-refresh")
     http = start_http(config, reconciler, statuses)
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
@@ -132,9 +141,49 @@ def run_forever(loaded: LoadedConfig) -> int:
     if http is not None:
         http.stop()
     _drain(reconciler, config.shutdown_grace, cancel)
+    if lock is not None and not lost.is_set():
+        lock.release()
     reconciler.a.store.close()
     log.info("daemon stopped")
-    return 0
+    return 1 if lost.is_set() else 0   # non-zero: systemd starts it again, as a waiter
+
+
+def take_lock(config: Config, reconciler: Reconciler, stop: threading.Event) -> SwarmLock | None:
+    """Wait for the deploy lock in the Swarm (another daemon may hold it), saying who holds it."""
+    if not config.lock.enabled:
+        return None
+    lock = SwarmLock(reconciler.a.reader.api, config.lock.ttl, config.lock.name)
+    said = 0.0
+    while not stop.is_set():
+        try:
+            holder = lock.try_acquire()
+        except SwarmopsError as e:
+            log.error("cannot take the deploy lock: %s; trying again", e)
+            holder = None
+            stop.wait(max(1.0, config.lock.ttl / 3))
+            continue
+        if holder is None:
+            log.info("holding the deploy lock as %s", lock.holder)
+            return lock
+        if time.monotonic() - said > 60:
+            log.warning("another swarmops holds the deploy lock: %s; waiting for it", holder.describe())
+            notify(f"STATUS=waiting for the deploy lock held by {holder.holder}")
+            said = time.monotonic()
+        stop.wait(max(1.0, config.lock.ttl / 3))
+    return None
+
+
+def keep_lock(lock: SwarmLock, stop: threading.Event, lost: threading.Event) -> None:
+    """Renew the lease; when the lock was taken over, stop deploying (systemd starts us again as a waiter)."""
+    try:
+        if lock.renew():
+            return
+    except SwarmopsError as e:
+        log.warning("cannot renew the deploy lock: %s", e)
+        return
+    log.error("the deploy lock was taken over by another swarmops; stopping so that only one deploys")
+    lost.set()
+    stop.set()
 
 
 def start_http(config: Config, reconciler: Reconciler, statuses: StatusCache) -> HttpServer | None:

@@ -91,6 +91,8 @@ class Reconciler:
         self.attempts: dict[str, int] = {}
         self.observers: list[Observer] = []
         self._locks: dict[str, threading.Lock] = {}
+        # a recent read of an app's live stack shared by every check (the daemon's status cache), or None
+        self.snapshot: Callable[[str], LiveStack | None] = lambda _app: None
         self._locks_guard = threading.Lock()
 
     def source(self, app: AppConfig) -> GitSource:
@@ -189,16 +191,14 @@ class Reconciler:
         if state.pending_check:
             self._resolve_interrupted(app, state.pending_check, self.a.reader.read_app(app.name))
             state = store.app_state(app.name)
-        # the no-change check needs only the services' labels and specs: one Engine call
-        live = self.a.reader.read_app(app.name, services_only=True)
-        if not force and live.deployed_commit() == head and all(s.spec_hash for s in live.services.values()):
-            applied = store.load_applied(app.name)
-            drift = find_drift(live, applied)
-            if drift:   # rare: a full read, so that drift names networks and heals with tasks in view
-                live = self.a.reader.read_app(app.name)
-                drift = find_drift(live, applied)
-            return self._check_drift(app, head, live, drift, dry_run)
+        # the no-change check needs only the services' labels and specs: the daemon's shared snapshot of
+        # every app (a fixed number of Engine calls per refresh), else one Engine call
+        live = (None if force else self.snapshot(app.name)) or self.a.reader.read_app(app.name, services_only=True)
+        if not force and _unchanged(live, head):
+            return self._no_change(app, head, live, dry_run)
         live = self.a.reader.read_app(app.name)
+        if not force and _unchanged(live, head):   # the snapshot was older than the last deploy
+            return self._no_change(app, head, live, dry_run)
         if not force and trigger == "poll" and state.failed_commit == head:
             return Outcome(app.name, "skipped", head, f"commit {head[:12]} failed before; push a new commit or "
                                                       f"run `swarmops sync {app.name}`")
@@ -209,6 +209,14 @@ class Reconciler:
             store.set_app(app.name, last_error="", drift="")
             return Outcome(app.name, "noop", head, prep.plan.summary(), prep.plan)
         return self.execute(app, prep, live, trigger, prep.plan.restarts)
+
+    def _no_change(self, app: AppConfig, head: str, live: LiveStack, dry_run: bool) -> Outcome:
+        applied = self.a.store.load_applied(app.name)
+        drift = find_drift(live, applied)
+        if drift:   # rare: a fresh full read, so that drift names networks and heals with tasks in view
+            live = self.a.reader.read_app(app.name)
+            drift = find_drift(live, applied)
+        return self._check_drift(app, head, live, drift, dry_run)
 
     def _resolve_interrupted(self, app: AppConfig, deploy_id: int, live: LiveStack) -> None:
         """A deploy the previous process left unfinished: finish watching it, or roll it back."""
@@ -351,3 +359,8 @@ class Reconciler:
         store.set_app(app.name, last_error="", drift="")
         return Outcome(app.name, "rolled_back", target.commit_sha,
                        f"running {target.commit_sha[:12]}; auto-sync suspended until `swarmops resume {app.name}`")
+
+
+def _unchanged(live: LiveStack, head: str) -> bool:
+    """What runs is `head`, deployed by swarmops (every service carries its spec hash)."""
+    return live.deployed_commit() == head and all(s.spec_hash for s in live.services.values())

@@ -64,6 +64,7 @@ class Rollout:
         """Deploy and wait; raises ConvergenceError with Docker's words when it does not converge."""
         since = now()
         self.deployer.deploy(app.name, stack_file)
+        self.progress(f"{app.name}: watching {', '.join(watch) or 'nothing'} converge")
         verdict = self.watch(app, tuple(watch), since)
         if verdict.state != "converged":
             raise ConvergenceError(f"did not converge: {verdict.reason}")

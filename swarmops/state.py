@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -104,7 +105,7 @@ class StateStore:
             return conn
         except sqlite3.DatabaseError as e:
             if "not a database" not in str(e) and "malformed" not in str(e):
-                raise StateError(f"{self.path}: {e}") from None
+                raise StateError(self._explain(e)) from None
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.rename(aside)
             log.error("state database %s is corrupt (%s); moved it to %s and started a new one; "
@@ -118,7 +119,18 @@ class StateStore:
                 with self._conn:
                     yield self._conn
             except sqlite3.Error as e:
-                raise StateError(f"state database {self.path}: {e}") from None
+                raise StateError(self._explain(e)) from None
+
+    def _explain(self, e: sqlite3.Error) -> str:
+        """SQLite says "disk I/O error" when the disk is full; the operator needs to hear that."""
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            free = -1
+        if 0 <= free < 1024 * 1024 or "full" in str(e):
+            return (f"state database {self.path}: no space left under {self.path.parent} ({free} bytes free); "
+                    "free some space: nothing was changed, the running version keeps serving")
+        return f"state database {self.path}: {e}"
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
                      render_dir: str) -> int:

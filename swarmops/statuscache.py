@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -16,6 +17,8 @@ from swarmops.reconciler import Observer, Outcome, Reconciler
 from swarmops.state import StateStore
 
 log = logging.getLogger("swarmops.status")
+REFRESH_SECONDS = 15.0
+SNAPSHOT_MAX_AGE = 2 * REFRESH_SECONDS   # a missed refresh falls back to per-app reads, never to old data
 
 
 def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> AppStatus:
@@ -36,6 +39,8 @@ class StatusCache(Observer):
         self.reconciler = reconciler
         self._lock = threading.Lock()
         self._statuses: dict[str, AppStatus] = {}
+        self._live: dict[str, LiveStack] = {}   # the last refresh's live stacks, for the reconciler's checks
+        self._live_at = 0.0
         # told of every status word that changed (old is None the first time), outside the lock
         self.listeners: list[Callable[[AppStatus | None, AppStatus], None]] = []
 
@@ -59,17 +64,29 @@ class StatusCache(Observer):
             return
         with self._lock:
             old, self._statuses = self._statuses, fresh
+            self._live, self._live_at = stacks, time.monotonic()
         self._tell(old, fresh.values())
+
+    def snapshot(self, app: str) -> LiveStack | None:
+        """The app's live stack from the last refresh, if it is recent; None sends the caller to the Engine."""
+        with self._lock:
+            if time.monotonic() - self._live_at > SNAPSHOT_MAX_AGE:
+                return None
+            return self._live.get(app)
 
     def refresh_app(self, app: str) -> None:
         try:
-            status = self._status(app, self.reconciler.a.reader.read_app(app))
+            live = self.reconciler.a.reader.read_app(app)
+            status = self._status(app, live)
         except SwarmopsError as e:
             log.warning("cannot refresh the status of %s: %s", app, e)
+            with self._lock:
+                self._live.pop(app, None)
             return
         with self._lock:
             old = {app: self._statuses[app]} if app in self._statuses else {}
             self._statuses[app] = status
+            self._live[app] = live
         self._tell(old, [status])
 
     def _tell(self, old: dict[str, AppStatus], fresh: Iterable[AppStatus]) -> None:
@@ -91,6 +108,8 @@ class StatusCache(Observer):
                 self._statuses[app] = replace(current, status=PROGRESSING, last_result="running", message=message)
 
     def on_deploy(self, app: str, commit: str, trigger: str) -> None:
+        with self._lock:
+            self._live.pop(app, None)   # about to change: checks read the Engine until the next refresh
         self.mark_progressing(app, f"deploying {commit[:12]} ({trigger})")
 
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:

@@ -122,6 +122,14 @@ class ForgeSettings(Strict):
     api_url: str | None = None                          # default: https://api.github.com or https://HOST/api/v1
 
 
+class LockSettings(Strict):
+    """The deploy lock in the Swarm: one daemon deploys at a time across every manager."""
+
+    enabled: bool = True
+    ttl: Duration = Field(30.0, gt=0)   # a holder that does not renew within this is taken over
+    name: str = Field("swarmops-lock", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")   # one per installation
+
+
 class RetrySettings(Strict):
     """Retries of transient faults (git unreachable, registry 5xx, Docker API errors)."""
 
@@ -187,6 +195,7 @@ class Config(Strict):
     shutdown_grace: Duration = 60.0
     prune_removed_apps: bool = False
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings.model_validate({}))
+    lock: LockSettings = Field(default_factory=lambda: LockSettings.model_validate({}))
     policy: PolicySettings = Field(default_factory=lambda: PolicySettings.model_validate({}))
     templates: TemplateSettings = Field(default_factory=lambda: TemplateSettings.model_validate({}))
     nodes: NodesSettings = Field(default_factory=lambda: NodesSettings.model_validate({}))

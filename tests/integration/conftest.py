@@ -3,6 +3,7 @@ The lab is brought up by scripts/test (lab/swarm-lab up); these fixtures fail, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -10,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.lab import remove_stack
 
 ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "lab" / "swarm-lab"
+MANAGER_IP = "198.18.0.1"
 MANAGER = os.environ.get("LAB_DOCKER_HOST", "unix:///run/swarm-lab/manager.sock")
 REGISTRY = os.environ.get("LAB_REGISTRY", "198.18.0.2:5000")
 BASE_IMAGE = f"{REGISTRY}/base/busybox:1"
@@ -131,8 +135,11 @@ class Swarmops:
         return name
 
     def write(self) -> None:
+        # each test's daemons take their own deploy lock, so that one test's killed daemon never holds up
+        # the next test (test_drills takes one lock with two daemons on purpose)
         config = {"registry": REGISTRY, "registry_insecure": True, "state_dir": str(self.state_dir),
                   "docker_host": MANAGER, "poll_interval": "2s", "settle": "2s", "deploy_timeout": "90s",
+                  "lock": {"name": f"swarmops-lock-{self.dir.name[-40:]}-{self.run_id}"},
                   **self.extra, "apps": self.apps}
         self.config.write_text(json.dumps(config, indent=2))   # JSON is YAML
 
@@ -274,3 +281,66 @@ def daemon(lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_pat
     text = log.read_text()
     for token in tokens.values():
         assert token not in text   # tokens are never logged
+
+
+def served_app(text: str, port: int) -> dict[str, str | None]:
+    """web_app with a host-mode published port, for the prober."""
+    files = web_app(text)
+    files["stack.yml"] = str(files["stack.yml"]).replace(
+        "    stop_grace_period: 1s\n",
+        f"    stop_grace_period: 1s\n    ports:\n      - {{target: 8080, published: {port}, mode: host}}\n")
+    return files
+
+
+class Prober:
+    """Requests the app every 100 ms on the host-mode port of each node that runs one of its tasks, as a
+    load balancer in front of them would; a probe fails when no task answers."""
+
+    def __init__(self, lab: docker.APIClient, app: str, port: int) -> None:
+        self.lab, self.app, self.port = lab, app, port
+        self.ok = self.failed = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._addrs: tuple[float, list[str]] = (0.0, [])
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        wait_for(lambda: self.ok > 0, 30, f"{self.app} to answer the prober")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _addresses(self) -> list[str]:
+        fetched, addrs = self._addrs
+        if time.monotonic() - fetched > 1.0 or not addrs:
+            with contextlib.suppress(docker.errors.APIError, OSError):
+                tasks = self.lab.tasks(filters={"service": f"{self.app}_web", "desired-state": "running"})
+                addrs = [self.lab.inspect_node(t["NodeID"])["Status"]["Addr"] for t in tasks
+                         if t["Status"]["State"] == "running"]
+                self._addrs = (time.monotonic(), addrs)
+        return addrs
+
+    def _answers(self, addr: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{addr}:{self.port}/", timeout=1) as resp:
+                resp.read()
+            return True
+        except OSError:
+            return False
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            addrs = self._addresses()
+            if any(self._answers(a) for a in addrs):
+                self.ok += 1
+            else:
+                self.failed += 1
+                self.failures.append(f"{time.strftime('%H:%M:%S')} no answer from {addrs}")
+
+
+def free_node_port(base: int = 31000) -> int:
+    """A host port for a published service port, different for each test run."""
+    return base + int(uuid.uuid4().int % 1700)   # inside the policy's default port range (to 32767)
