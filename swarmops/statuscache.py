@@ -74,6 +74,16 @@ class StatusCache(Observer):
                 return None
             return self._live.get(app)
 
+    def public_url(self, app: str) -> str | None:
+        """The app's public URL: its config's `url`, else the first host of its proxy rule."""
+        entry = self.config.app(app)
+        if entry is not None and entry.url:
+            return entry.url
+        with self._lock:
+            live = self._live.get(app)
+        hosts = live.public_hosts() if live else []
+        return f"https://{hosts[0]}/" if hosts else None
+
     def refresh_app(self, app: str) -> None:
         try:
             live = self.reconciler.a.reader.read_app(app)

@@ -157,6 +157,7 @@ class AppConfig(Strict):
     forge_repo: str | None = None          # owner/name on the forge; default: from the repo URL
     notify_urls: list[str] = Field(default_factory=list)
     auth: Auth | None = None
+    url: str | None = Field(None, pattern=r"^https?://\S+$")   # the app's public URL; default: its proxy rule
 
     @field_validator("name")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 from swarmops.domain.render import APP_LABEL, COMMIT_LABEL, SPEC_LABEL
 
 _FRACTION = re.compile(r"\.(\d+)")
+_HOST_RULE = re.compile(r"Host\(`([^`]+)`\)")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -103,6 +104,12 @@ class LiveStack:
         """The commit most managed services carry; None when nothing of the app runs."""
         commits = Counter(s.commit for s in self.services.values() if s.managed and s.commit)
         return commits.most_common(1)[0][0] if commits else None
+
+    def public_hosts(self) -> list[str]:
+        """Hosts the proxy routes to this app, from its services' `Host(`...`)` router rules."""
+        hosts = {h for svc in self.services.values() for key, rule in svc.labels.items()
+                 if key.endswith(".rule") for h in _HOST_RULE.findall(rule)}
+        return sorted(hosts)
 
     def node_name(self, node_id: str | None) -> str:
         node = self.nodes.get(node_id or "")

@@ -8,9 +8,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -114,7 +114,37 @@ def build_app(ctx: HttpContext) -> FastAPI:
         status = ctx.statuses.get(entry.name)
         last = ctx.reconciler.a.store.last_deploy(entry.name)
         return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
-                "repo": redact_url(entry.repo), "branch": entry.branch}
+                "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name)}
+
+    @api.get("/api/v1/apps/{app}/commits")
+    def commits(app: str, _: Annotated[str | None, Depends(reader)], since: datetime | None = None,
+                until: datetime | None = None, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+                per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+        """The branch's commit log, newest first, paged and filtered by date; files classed code/docs/other."""
+        entry = ctx.app(app)
+        try:
+            head = ctx.reconciler.a.store.app_state(entry.name).last_head or ctx.reconciler.source(entry).head()
+            log = ctx.reconciler.source(entry).log(head, since, until, (page - 1) * per_page, per_page)
+        except SwarmopsError as e:
+            raise HTTPException(502, str(e)) from None
+        return {"app": entry.name, "branch": entry.branch, "head": head, "page": page, "per_page": per_page,
+                "commits": [c.to_dict() for c in log]}
+
+    @api.get("/api/v1/apps/{app}/docs/{name}")
+    def docs(app: str, name: Literal["usage", "database"], _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+        """docs/USAGE.md or docs/DATABASE.md of the deployed commit, as Markdown (render and sanitise it)."""
+        entry = ctx.app(app)
+        status = ctx.statuses.get(entry.name)
+        if status is None or not status.commit:
+            raise HTTPException(404, f"{entry.name} has no deployed commit yet")
+        path = f"docs/{name.upper()}.md"
+        source = ctx.reconciler.source(entry)
+        try:
+            source.ensure(status.commit)
+            text = source.read(status.commit, path).decode("utf-8", "replace")
+        except SwarmopsError as e:
+            raise HTTPException(404, str(e)) from None
+        return {"app": entry.name, "commit": status.commit, "path": path, "markdown": text}
 
     @api.get("/api/v1/apps/{app}/history")
     def history(app: str, _: Annotated[str | None, Depends(reader)], limit: int = 50) -> list[dict[str, Any]]:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import urllib3
 
-from swarmops.errors import BuildError, RegistryError
+from swarmops.errors import BuildError, EngineError, RegistryError
 
 log = logging.getLogger("swarmops.build")
 
@@ -42,12 +43,17 @@ class ImageBuilder:
             raise BuildError(f"build of {tag} failed: {e.explanation or e}") from None
         except docker.errors.DockerException as e:
             raise BuildError(f"build of {tag} failed: {e}") from None
-        except OSError as e:
-            raise BuildError(f"build of {tag} failed: {e}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as e:   # the Engine went away: not the commit's fault
+            raise EngineError(f"build of {tag} stopped: the Docker engine went away ({e}); it is retried") from None
 
     def tag(self, image: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
-        self.api.tag(image, repo, tag, force=True)
+        try:
+            self.api.tag(image, repo, tag, force=True)
+        except docker.errors.APIError as e:
+            raise BuildError(f"tagging {image} as {ref} failed: {e.explanation or e}") from None
+        except (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError) as e:
+            raise EngineError(f"tagging {image} stopped: the Docker engine went away ({e}); it is retried") from None
 
     def push(self, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
@@ -57,5 +63,5 @@ class ImageBuilder:
             raise RegistryError(str(e)) from None
         except docker.errors.DockerException as e:
             raise RegistryError(f"push of {ref} failed: {e}") from None
-        except OSError as e:
-            raise RegistryError(f"push of {ref} failed: {e}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as e:   # the local Engine went away mid-push
+            raise EngineError(f"push of {ref} stopped: the Docker engine went away ({e}); it is retried") from None

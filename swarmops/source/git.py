@@ -16,6 +16,7 @@ import git
 
 from swarmops import process
 from swarmops.config.models import Auth
+from swarmops.domain.commits import LOG_FORMAT, LogEntry, parse_log
 from swarmops.errors import SourceError
 from swarmops.redact import redact_url
 
@@ -81,13 +82,14 @@ class GitSource:
 
     def _git(self, *args: str, network: bool = False, cwd: Path | None = None) -> str:
         guard = self._slots if (network and self._slots is not None) else nullcontext()
+        verb = next((a for a in args if not a.startswith("-") and "=" not in a), "")
         with guard:
             try:
                 res = process.run(["git", *args], self._env, self.timeout, cwd=cwd)
             except process.Timeout as e:
-                raise SourceError(f"git {args[0]} of {self.shown_url}: {e}") from None
+                raise SourceError(f"git {verb} of {self.shown_url}: {e}") from None
         if res.returncode != 0:
-            raise SourceError(f"git {args[0]} of {self.shown_url} failed: {_cause(res.stderr)}")
+            raise SourceError(f"git {verb} of {self.shown_url} failed: {_cause(res.stderr)}")
         return res.stdout
 
     def head(self) -> str:
@@ -156,6 +158,25 @@ class GitSource:
             return str(tree.hexsha if path in ("", ".") else (tree / path).hexsha)
         except KeyError:
             raise SourceError(f"{path!r} does not exist in commit {commit[:12]}") from None
+
+    def log(self, commit: str, since: datetime | None = None, until: datetime | None = None, skip: int = 0,
+            limit: int = 50) -> list[LogEntry]:
+        """The history reachable from `commit`, newest first, with each commit's files and line counts."""
+        self.ensure(commit)
+        args = ["log", "--numstat", "--no-renames", f"--format={LOG_FORMAT}", f"--skip={max(0, skip)}",
+                f"--max-count={max(1, limit)}"]
+        args += [f"--since={since.isoformat()}"] if since else []
+        args += [f"--until={until.isoformat()}"] if until else []
+        # a bare cache has no work tree: the .mailmap is read from the commit itself
+        mailmap = ["-c", f"mailmap.blob={commit}:.mailmap"] if self._exists(commit, ".mailmap") else []
+        return parse_log(self._git(*mailmap, *args, commit, "--", cwd=self.cache_dir))
+
+    def _exists(self, commit: str, path: str) -> bool:
+        try:
+            self._commit(commit).tree / path
+        except KeyError:
+            return False
+        return True
 
     def read(self, commit: str, path: str) -> bytes:
         try:

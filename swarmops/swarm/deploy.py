@@ -7,9 +7,14 @@ from pathlib import Path
 
 from swarmops import process
 from swarmops.dockerclient import docker_host
-from swarmops.errors import DependencyError, DeployError
+from swarmops.errors import DependencyError, DeployError, EngineError
 from swarmops.images.registry import docker_config_dir
 from swarmops.redact import redact_url
+
+# the CLI's words when the Engine (or the Swarm's control plane) is not there: a fault of the moment
+ENGINE_GONE = ("Cannot connect to the Docker daemon", "connection refused", "context deadline exceeded",
+               "rpc error: code = Unavailable", "rpc error: code = DeadlineExceeded",
+               "The swarm does not have a leader")
 
 
 class StackDeployer:
@@ -44,6 +49,8 @@ class StackDeployer:
             message = f"docker stack deploy {app} failed: {redact_url(lines[-1] if lines else 'no output')}"
             if "declared as external, but could not be found" in message:
                 raise DependencyError(message)
+            if any(words in message for words in ENGINE_GONE):
+                raise EngineError(message)
             raise DeployError(message)
         return res.stdout
 

@@ -15,6 +15,8 @@ import pytest
 
 from tests.integration.conftest import ROOT
 
+pytestmark = pytest.mark.exclusive
+
 ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent
 SSH_DIR = Path("/var/lib/swarm-lab/ssh")

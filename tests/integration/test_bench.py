@@ -4,8 +4,11 @@ asserted: only that each case measures what it says."""
 from __future__ import annotations
 
 import docker
+import pytest
 
 from bench import docs_commit
+
+pytestmark = pytest.mark.exclusive
 
 
 def test_docs_commit_bench_measures_both_cases_and_counts_restarts(lab: docker.APIClient) -> None:

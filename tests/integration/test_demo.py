@@ -8,8 +8,11 @@ import subprocess
 from pathlib import Path
 
 import docker
+import pytest
 
 from tests.integration.conftest import ROOT, remove_stack
+
+pytestmark = pytest.mark.exclusive
 
 
 def test_demo_deploys_rolls_forward_and_reports(lab: docker.APIClient, run_id: str, tmp_path: Path) -> None:

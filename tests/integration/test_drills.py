@@ -32,6 +32,8 @@ from tests.integration.conftest import (
     web_app,
 )
 
+pytestmark = pytest.mark.exclusive
+
 
 def meshed_app(text: str, port: int, slow_build: bool = False) -> dict[str, str | None]:
     files = web_app(text)
@@ -256,3 +258,71 @@ def test_two_daemons_share_one_lock_in_the_swarm_one_deploys_and_the_other_takes
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)
+
+
+def test_a_lost_node_shows_degraded_with_dockers_reason_and_swarmops_does_not_redeploy(
+        lab: docker.APIClient, swarmops: Swarmops, meshed: tuple[GitRepo, str, int, str], tmp_path: Path) -> None:
+    _, app, port, first = meshed
+    deploys = len(swarmops.json("history", app))
+    log = tmp_path / "daemon.log"
+
+    def status_of() -> dict[str, Any]:
+        return dict({s["app"]: s for s in swarmops.json("status")}[app])
+
+    proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        with Prober(lab, app, port) as probe:
+            lab_cmd("node-stop", "app2")                       # one replica per app node: one is lost
+            try:
+                wait_for(lambda: status_of()["status"] == "Degraded", 90, "the app to show Degraded")
+                web = status_of()["services"][0]
+                assert web["running"] == 1 and web["desired"] == 2 and web["last_error"], web   # Docker's words
+                time.sleep(10)                                   # five polls while the node is gone
+                assert len(swarmops.json("history", app)) == deploys   # no redeploy, no loop
+            finally:
+                lab_cmd("up")                                    # the node returns
+            wait_for(lambda: status_of()["status"] == "Synced", 120, "the app to be Synced once the node is back")
+        assert probe.failed == 0, probe.failures                 # the other replica served throughout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert len(swarmops.json("history", app)) == deploys
+    assert '"result": "deployed"' not in log.read_text()
+    check_history(swarmops, app, first)
+
+
+def test_the_engine_restarted_mid_reconcile_fails_that_reconcile_and_the_next_one_converges(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path) -> None:
+    port = free_node_port()
+    repo: GitRepo = repo_factory()
+    repo.commit("first", meshed_app("v1", port, slow_build=True))
+    app = swarmops.add_app(swarmops.name("engine"), repo.url, settle="1s")
+    swarmops.extra.update(retry={"backoff": "2s", "max_backoff": "4s", "limit": 50})
+    swarmops.write()
+    swarmops.run("sync", app)
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        with Prober(lab, app, port) as probe:
+            second = repo.commit("second", {"web/index.html": "v2\n"})
+            wait_for(lambda: ": building web" in log.read_text(), 60, "the build to start")
+            lab_cmd("node-stop", "manager")                   # the manager's engine goes away mid-reconcile
+            try:   # that reconcile fails in plain words (no crash), and is retried
+                wait_for(lambda: '"result": "failed"' in log.read_text(), 60, "the reconcile to fail")
+                failed = next(json.loads(line) for line in log.read_text().splitlines()
+                              if '"result": "failed"' in line)
+                assert not failed["message"].startswith("internal error"), failed
+            finally:
+                lab_cmd("up")                                  # and comes back
+            assert proc.poll() is None                         # the daemon kept running
+            wait_for(lambda: commit_of(lab, app) == second, 120, "the next reconcile to deploy")
+            wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "it to end")
+        assert probe.failed == 0, probe.failures              # app2's replica served throughout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    history = check_history(swarmops, app, second)
+    results = [d["result"] for d in history if d["commit_sha"] == second]
+    assert results[0] == "succeeded" and "failed" in results, history   # the failed one is recorded

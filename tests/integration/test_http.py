@@ -97,3 +97,17 @@ def test_schemathesis_finds_no_server_error_in_the_api(daemon: Daemon, tmp_path:
     # only the webhooks (no signature in generated cases) may answer 401 to every case
     refused = re.findall(r"^\s+- (\S+ \S+)$", result.stdout.partition("Authentication failed")[2], re.M)
     assert set(refused) <= {"POST /hooks/{provider}"}, result.stdout[-4000:]
+
+
+def test_the_read_api_serves_the_commit_log_and_the_deployed_docs_to_a_read_token(daemon: Daemon) -> None:
+    read = daemon.tokens["read"]
+    assert daemon.request("GET", f"/api/v1/apps/{daemon.app}/commits")[0] == 401
+    code, body = daemon.request("GET", f"/api/v1/apps/{daemon.app}/commits?per_page=5", token=read)
+    assert code == 200, body
+    [first] = json.loads(body)["commits"]
+    assert first["title"] == "first" and first["author"] and not first["merge"]
+    assert {(f["path"], f["kind"]) for f in first["files"]} >= {("web/index.html", "code"), ("docs/USAGE.md", "docs")}
+    code, body = daemon.request("GET", f"/api/v1/apps/{daemon.app}/docs/usage", token=read)
+    assert code == 200 and json.loads(body)["markdown"] == "# Usage\n", body
+    assert daemon.request("GET", f"/api/v1/apps/{daemon.app}/docs/database", token=read)[0] == 404   # none
+    assert daemon.request("GET", f"/api/v1/apps/{daemon.app}/docs/secrets", token=read)[0] == 422    # not a doc

@@ -15,6 +15,8 @@ import pytest
 
 from tests.integration.conftest import ROOT, Swarmops
 
+pytestmark = pytest.mark.exclusive
+
 SSH_DIR = Path("/var/lib/swarm-lab/ssh")
 
 

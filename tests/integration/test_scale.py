@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import pytest
 from docker.types import ServiceMode, TaskTemplate
 
 from bench.lab import remove_stack
 from swarmops.swarm.live import SwarmReader
 from tests.integration.conftest import BASE_IMAGE, MANAGER, Swarmops
+
+pytestmark = pytest.mark.exclusive
 
 
 class CountingClient(docker.APIClient):   # type: ignore[misc]

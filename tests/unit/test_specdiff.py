@@ -36,3 +36,17 @@ def test_changed_env_and_replicas_are_named_field_by_field() -> None:
         **LIVE["TaskTemplate"]["ContainerSpec"], "Env": ["MODE=debug", "DEBUG="]}}
     diffs = diff_summaries(summarize_compose("app", COMPOSE, TOP), summarize_live(live, {"n1": "app_back"}))
     assert diffs == [("env.MODE", "prod", "debug"), ("replicas", 2, 5)]
+
+
+def test_the_http_diff_shows_that_an_env_value_changed_but_never_the_value() -> None:
+    from swarmops.actions import ServiceDiff, diff_to_json
+
+    diffs = [ServiceDiff("web", "update", "spec changed",
+                         [("env", {"DB_PASSWORD": "hunter2"}, {"DB_PASSWORD": "swordfish"}), ("replicas", 2, 1)])]
+    shown = diff_to_json("c" * 40, diffs, mask_env=True)
+    text = str(shown)
+    assert "hunter2" not in text and "swordfish" not in text
+    env = shown["services"][0]["fields"][0]
+    assert env["git"]["DB_PASSWORD"] != env["live"]["DB_PASSWORD"]          # the change still shows
+    assert shown["services"][0]["fields"][1] == {"field": "replicas", "git": 2, "live": 1}
+    assert "hunter2" in str(diff_to_json("c" * 40, diffs))                  # the CLI's own diff is unmasked

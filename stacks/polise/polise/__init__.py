@@ -1,0 +1,1 @@
+"""Polise: the office's portal, fed by swarmops' read API (catalog, news, docs, contributions)."""

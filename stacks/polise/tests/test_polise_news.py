@@ -1,0 +1,38 @@
+"""News from swarmops' history: one entry per deployed commit, merges and bots left out, Atom parses."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from polise.news import atom, entries, is_bot
+
+COMMITS = {
+    "a" * 40: {"message": "Add the form\n\nLong text.", "author": "Dev Eloper", "email": "dev@example.org"},
+    "b" * 40: {"message": "Merge branch 'x'", "author": "Dev Eloper", "merge": True},
+    "c" * 40: {"message": "Bump lib", "author": "dependabot[bot]", "email": "49699333+dependabot[bot]@users"},
+    "d" * 40: {"message": "Fix <typo> & more", "author": "Ana", "email": "ana@example.org"},
+}
+HISTORY = [   # newest first, as swarmops serves it
+    {"commit_sha": "d" * 40, "result": "succeeded", "ended": 400.0},
+    {"commit_sha": "a" * 40, "result": "succeeded", "ended": 350.0},   # a rollback to it: not news again
+    {"commit_sha": "e" * 40, "result": "failed", "ended": 300.0},      # never reached users
+    {"commit_sha": "c" * 40, "result": "succeeded", "ended": 250.0},
+    {"commit_sha": "b" * 40, "result": "succeeded", "ended": 200.0},
+    {"commit_sha": "a" * 40, "result": "succeeded", "ended": 100.0},
+]
+
+
+def test_news_has_one_entry_per_deployed_commit_without_merges_or_bots() -> None:
+    news = entries("portal", HISTORY, COMMITS)
+    assert [(e.commit[0], e.title, e.deployed_at) for e in news] == [("d", "Fix <typo> & more", 400.0),
+                                                                   ("a", "Add the form", 100.0)]
+    assert is_bot("renovate-bot") and is_bot("ci", "bot@example.org") and not is_bot("Abbott")
+
+
+def test_the_atom_feed_parses_and_escapes() -> None:
+    feed = atom(entries("portal", HISTORY, COMMITS), "https://polise.example.go.id")
+    root = ET.fromstring(feed)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    titles = [t.text for t in root.findall("a:entry/a:title", ns)]
+    assert titles == ["portal: Fix <typo> & more", "portal: Add the form"]
+    assert root.find("a:updated", ns).text == "1970-01-01T00:06:40Z"   # type: ignore[union-attr]

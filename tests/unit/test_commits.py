@@ -1,0 +1,61 @@
+"""The commit log of the read API: a real repo made here, read through GitSource.log."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from swarmops.domain.commits import classify
+from swarmops.source.git import GitSource
+
+
+def git(cwd: Path, *args: str, date: str = "2026-11-01T10:00:00+00:00") -> str:
+    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date, "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    return subprocess.run(["git", "-c", "user.name=Dev Eloper", "-c", "user.email=dev@example.org", *args],
+                          cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_files_are_classed_as_code_docs_or_other() -> None:
+    assert [classify(p) for p in ("docs/USAGE.md", "README", "notes.txt", "app/main.py", "Dockerfile",
+                                  "stack.yml", "web/logo.png", "data/dump.bin")] == \
+        ["docs", "docs", "docs", "code", "code", "code", "other", "other"]
+
+
+def test_the_log_pages_filters_by_date_and_counts_lines_per_file(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "app.py").write_text("a = 1\nb = 2\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Add the app\n\nWith a body.", date="2026-11-01T10:00:00+00:00")
+    (work / "docs").mkdir()
+    (work / "docs" / "USAGE.md").write_text("# Usage\n")
+    (work / "logo.png").write_bytes(b"\x89PNG\x00\x01")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Document it", date="2026-11-10T10:00:00+00:00")
+    head = git(work, "rev-parse", "HEAD")
+    source = GitSource(f"file://{work}", "main", tmp_path / "cache", None, 30)
+
+    newest, oldest = source.log(head)
+    assert newest.to_dict()["title"] == "Document it" and oldest.message == "Add the app\n\nWith a body."
+    assert {(f.path, f.kind, f.added) for f in newest.files} == {("docs/USAGE.md", "docs", 1),
+                                                                 ("logo.png", "other", None)}
+    assert [(f.path, f.kind, f.added, f.deleted) for f in oldest.files] == [("app.py", "code", 2, 0)]
+    assert oldest.author == "Dev Eloper" and not oldest.merge
+    assert [e.sha for e in source.log(head, skip=1, limit=1)] == [oldest.sha]                       # paged
+    since = datetime(2026, 11, 5, tzinfo=UTC)
+    assert [e.message for e in source.log(head, since=since)] == ["Document it"]                   # by date
+    assert [e.message for e in source.log(head, until=since)] == ["Add the app\n\nWith a body."]
+
+
+def test_authors_are_read_through_the_repos_mailmap(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / ".mailmap").write_text("Dev Eloper <dev@example.org> <old@laptop.local>\n")
+    git(work, "add", "-A")
+    git(work, "-c", "user.email=old@laptop.local", "commit", "-q", "-m", "From the old laptop")
+    source = GitSource(f"file://{work}", "main", tmp_path / "cache", None, 30)
+    [entry] = source.log(git(work, "rev-parse", "HEAD"))
+    assert (entry.author, entry.email) == ("Dev Eloper", "dev@example.org")
