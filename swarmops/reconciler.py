@@ -155,7 +155,8 @@ class Reconciler:
             if outcome.result != "failed":
                 self.attempts.pop(app.name, None)
             self._emit("on_outcome", outcome, trigger, time.monotonic() - started)
-        log.info("reconcile", extra={"fields": {
+        # a no-change check is the common case (1,000 apps: 1,000 a minute): debug, not the journal's noise
+        log.log(logging.DEBUG if outcome.result == "noop" else logging.INFO, "reconcile", extra={"fields": {
             "app": app.name, "trigger": trigger, "result": outcome.result, "commit": outcome.commit,
             "duration_s": round(time.monotonic() - started, 3), "message": outcome.message}})
         return outcome

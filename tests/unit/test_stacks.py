@@ -25,7 +25,8 @@ def app(name: str) -> AppConfig:
 
 
 def test_every_stack_is_covered() -> None:
-    assert sorted(p.name for p in STACKS.iterdir() if (p / "stack.yml").is_file()) == sorted(ROLES)
+    infrastructure = sorted(p.name for p in STACKS.iterdir() if (p / "stack.yml").is_file() and p.name != "polise")
+    assert infrastructure == sorted(ROLES)   # polise is an app: the restricted profile, tested below
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))
@@ -73,3 +74,14 @@ def test_restricted_profile_refuses_the_proxy_stack() -> None:
     text = (STACKS / "proxy" / "stack.yml").read_text()
     found = offline_policy_check(CONFIG, app("proxy"), text, "stacks/proxy/stack.yml", "restricted")
     assert {"SO110", "SO111", "SO113", "SO116"} <= {v.rule for v in found if v.severity == "deny"}
+
+
+def test_polise_passes_the_restricted_profile_and_mounts_no_docker_socket() -> None:
+    text = (STACKS / "polise" / "stack.yml").read_text()
+    polise = AppConfig.model_validate({"name": "polise", "repo": "file:///dev/null", "role": "app",
+                                       "stack": "stacks/polise/stack.yml"})
+    found = offline_policy_check(CONFIG, polise, text, "stacks/polise/stack.yml", "restricted")
+    assert [str(v) for v in found if v.severity == "deny"] == []
+    doc = YAML(typ="safe").load(text)
+    mounts = [str(v) for svc in doc["services"].values() for v in svc.get("volumes", [])]
+    assert not any("docker.sock" in m for m in mounts) and "docker.sock" not in text
