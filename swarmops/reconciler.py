@@ -188,7 +188,8 @@ class Reconciler:
             self._emit("on_git", app.name, False)
             raise
         self._emit("on_git", app.name, True)
-        store.set_app(app.name, last_head=head)
+        if state.last_head != head:   # the common check finds the same head: no second read, no write
+            store.set_app(app.name, last_head=head)
         if state.pending_check:
             self._resolve_interrupted(app, state.pending_check, self.a.reader.read_app(app.name))
             state = store.app_state(app.name)

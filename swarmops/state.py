@@ -85,6 +85,7 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._applied: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}   # one entry per app at most
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -241,11 +242,19 @@ class StateStore:
             raise StateError(f"cannot write {path}: {e.strerror or e}") from None
 
     def load_applied(self, app: str) -> dict[str, Any]:
+        """Read on every no-change check: parsed again only when the file changed (its stat says so)."""
+        path = self.applied_path(app)
         try:
-            data: dict[str, Any] = json.loads(self.applied_path(app).read_text())
-            return data
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size)
+            cached = self._applied.get(app)
+            if cached is not None and cached[0] == key:
+                return dict(cached[1])
+            data: dict[str, Any] = json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
+        self._applied[app] = (key, data)
+        return dict(data)
 
     def close(self) -> None:
         with self._lock:

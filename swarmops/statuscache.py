@@ -17,7 +17,7 @@ from swarmops.reconciler import Observer, Outcome, Reconciler
 from swarmops.state import StateStore
 
 log = logging.getLogger("swarmops.status")
-REFRESH_SECONDS = 15.0
+REFRESH_SECONDS = 30.0   # every app's live state; a deploy refreshes its own app at once
 SNAPSHOT_MAX_AGE = 2 * REFRESH_SECONDS   # a missed refresh falls back to per-app reads, never to old data
 
 
