@@ -130,6 +130,8 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
               f"{s.last_result or '-':11} {svcs}")
         if s.message:
             print(f"{'':20} {s.message}")
+        if s.last_fault and s.fault_cleared_at:
+            print(f"{'':20} last fault {_when(s.last_fault_at)}, cleared {_when(s.fault_cleared_at)}: {s.last_fault}")
         for svc in s.services:
             if svc.last_error:
                 print(f"{'':20} {svc.name}: {svc.last_error}")

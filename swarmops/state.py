@@ -39,7 +39,9 @@ NOTIFIED_KEPT = 200   # per app: enough to dedupe retries and restarts, bounded
 APP_COLUMNS = {"failed_commit": "TEXT NOT NULL DEFAULT ''", "paused": "INTEGER NOT NULL DEFAULT 0",
                "last_error": "TEXT NOT NULL DEFAULT ''", "last_error_at": "REAL NOT NULL DEFAULT 0",
                "last_head": "TEXT NOT NULL DEFAULT ''", "drift": "TEXT NOT NULL DEFAULT ''",
-               "pending_check": "INTEGER NOT NULL DEFAULT 0", "last_error_kind": "TEXT NOT NULL DEFAULT ''"}
+               "pending_check": "INTEGER NOT NULL DEFAULT 0", "last_error_kind": "TEXT NOT NULL DEFAULT ''",
+               "last_fault": "TEXT NOT NULL DEFAULT ''", "last_fault_at": "REAL NOT NULL DEFAULT 0",
+               "fault_cleared_at": "REAL NOT NULL DEFAULT 0"}
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -79,6 +81,9 @@ class AppState:
     drift: str = ""
     pending_check: int = 0       # an interrupted deploy to resolve from the live state
     last_error_kind: str = ""    # the error's class, e.g. PolicyError
+    last_fault: str = ""         # the last error, kept after it cleared (status shows it and when it cleared)
+    last_fault_at: float = 0.0
+    fault_cleared_at: float = 0.0
 
 
 class StateStore:
@@ -204,6 +209,11 @@ class StateStore:
         current = self.app_state(app)
         if all(getattr(current, k) == v for k, v in fields.items()):
             return
+        if fields.get("last_error") and fields["last_error"] != current.last_error:   # a fault seen
+            fields = {**fields, "last_fault": fields["last_error"],
+                      "last_fault_at": fields.get("last_error_at") or time.time(), "fault_cleared_at": 0.0}
+        elif fields.get("last_error") == "" and current.last_error:                   # and now cleared
+            fields = {**fields, "fault_cleared_at": time.time()}
         merged = {**asdict(current), **fields}
         columns = list(APP_COLUMNS)
         values = [int(merged[c]) if c == "paused" else merged[c] for c in columns]

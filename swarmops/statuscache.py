@@ -28,9 +28,11 @@ def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> Ap
     commit = live.deployed_commit() if live else None
     record = store.deploy_of(app, commit) if commit else None
     deployed = Deployed(record.ended, record.author, record.message) if record else None
-    return app_status(app, live, state.paused, last.result if last else None, last.ended if last else None,
-                      state.last_error, head=state.last_head or None, drift=state.drift,
-                      error_kind=state.last_error_kind, deployed=deployed)
+    status = app_status(app, live, state.paused, last.result if last else None, last.ended if last else None,
+                        state.last_error, head=state.last_head or None, drift=state.drift,
+                        error_kind=state.last_error_kind, deployed=deployed)
+    return replace(status, last_fault=state.last_fault, last_fault_at=state.last_fault_at or None,
+                   fault_cleared_at=state.fault_cleared_at or None)
 
 
 class StatusCache(Observer):

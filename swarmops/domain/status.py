@@ -48,6 +48,9 @@ class AppStatus:
     services: list[ServiceStatus] = field(default_factory=list)
     author: str = ""    # of the running commit, from its deploy record
     title: str = ""     # the running commit's message, first line
+    last_fault: str = ""            # the last fault seen, even after it cleared
+    last_fault_at: float | None = None
+    fault_cleared_at: float | None = None   # None while it lasts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -135,6 +135,8 @@ def test_registry_down_during_the_push_deploys_nothing_and_retries_until_it_retu
     assert probe.failed == 0, probe.failures
     history = check_history(swarmops, app, second)
     assert [d["result"] for d in history if d["commit_sha"] == second] == ["succeeded"]
+    status = {s["app"]: s for s in swarmops.json("status")}[app]       # the fault, and when it cleared
+    assert "registry" in status["last_fault"] and status["fault_cleared_at"] > status["last_fault_at"], status
 
 
 def test_a_full_disk_under_state_dir_is_a_clear_error_no_corruption_and_recovers(

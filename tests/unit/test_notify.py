@@ -100,3 +100,4 @@ def test_a_degraded_app_notifies_once_per_episode(receiver: tuple[int, list[dict
     n.flush()
     assert [m["title"] for m in received] == ["swarmops: portal app degraded"] * 2
     assert "cause: web: 1/2 running, task: non-zero exit (1)" in received[0]["message"]
+
