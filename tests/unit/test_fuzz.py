@@ -188,7 +188,7 @@ VALID_CONFIG: dict[str, Any] = {
     "apps_dir": APPS_D, "retry": {"limit": 3, "backoff": "5s", "max_backoff": "3m"},
     "policy": {"profile": "restricted", "allowed_registries": ["registry.local:5000"], "allow_global": False},
     "nodes": {"ssh": {"user": "root", "port": 22}, "max_clock_skew": "2s",
-              "inventory": [{"name": "n1", "address": "10.0.0.1", "role": "app"}]},
+              "inventory": [{"name": "n1", "address": "198.18.0.250", "role": "app"}]},
     "http": {"listen": "127.0.0.1:9480", "public_read": True}, "git": {"concurrency": 4, "timeout": "1m"},
     "apps": [{"name": "polise", "repo": "file:///srv/git/polise.git"}, VALID_APP | {"name": "other"}]}
 CONFIG_SEEDS = [dump(VALID_CONFIG), f"""\
