@@ -19,6 +19,7 @@ from swarmops.config.models import Auth
 from swarmops.domain.commits import LOG_FORMAT, LogEntry, parse_log
 from swarmops.errors import SourceError
 from swarmops.redact import redact_url
+from swarmops.source import gitwire
 
 ASKPASS = Path(__file__).with_name("askpass.sh")
 
@@ -94,11 +95,15 @@ class GitSource:
 
     def head(self) -> str:
         """The branch's commit on the remote, without fetching anything."""
-        out = self._git("ls-remote", "--heads", self.url, f"refs/heads/{self.branch}", network=True)
-        for line in out.splitlines():
-            sha, _, ref = line.partition("\t")
-            if ref == f"refs/heads/{self.branch}":
-                return sha
+        ref = f"refs/heads/{self.branch}"
+        if gitwire.is_git_url(self.url):
+            with self._slots if self._slots is not None else nullcontext():
+                refs = gitwire.advertised_refs(self.url, self.timeout)
+        else:
+            out = self._git("ls-remote", "--heads", self.url, ref, network=True)
+            refs = {name: sha for sha, _, name in (line.partition("\t") for line in out.splitlines())}
+        if ref in refs:
+            return refs[ref]
         raise SourceError(f"branch {self.branch!r} not found at {self.shown_url}")
 
     def _has(self, commit: str) -> bool:

@@ -175,13 +175,15 @@ def repo_factory(tmp_path: Path) -> Any:
     return make
 
 
-def wait_for(predicate: Any, seconds: float, what: str) -> None:
+def wait_for(predicate: Any, seconds: float, what: str, log: Path | None = None) -> None:
+    """Polls predicate; on timeout the error carries the tail of a daemon's log, so a CI failure says why."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}" + (f"\ndaemon log tail:\n{tail}" if tail else ""))
 
 
 def services(api: docker.APIClient, app: str) -> dict[str, dict[str, Any]]:
@@ -273,8 +275,9 @@ def daemon(lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_pat
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     d = Daemon(f"http://127.0.0.1:{port}", app, repo, log, swarmops, tokens)
     try:
-        wait_for(lambda: commit_of(lab, app) == first, 90, "the first deploy")
-        wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "the first deploy to end")
+        wait_for(lambda: commit_of(lab, app) == first, 150, "the first deploy", log)
+        wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "the first deploy to end",
+                 log)
         yield d
     finally:
         proc.terminate()

@@ -121,14 +121,14 @@ def test_registry_down_during_the_push_deploys_nothing_and_retries_until_it_retu
             proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
                                     stdout=log.open("wb"), stderr=subprocess.STDOUT)
             try:
-                wait_for(lambda: log.read_text().count("retrying") >= 2, 60, "two retries with the registry down")
+                wait_for(lambda: log.read_text().count("retrying") >= 2, 60, "two retries with the registry down", log)
                 assert image_commit(lab, app) == first[:12], log.read_text()[-3000:]   # nothing deployed meanwhile
                 status = {s["app"]: s for s in swarmops.json("status")}[app]
                 assert "registry" in status["message"], status
             finally:
                 lab_cmd("up")                                                   # the registry returns
-            wait_for(lambda: image_commit(lab, app) == second[:12], 90, "the retry to deploy")
-            wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "the deploy to end")
+            wait_for(lambda: image_commit(lab, app) == second[:12], 90, "the retry to deploy", log)
+            wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "the deploy to end", log)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
@@ -184,7 +184,7 @@ def test_sigkill_during_build_stack_deploy_and_convergence_leaves_one_entry_each
         proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: marker in log.read_text(), 90, marker)
+            wait_for(lambda: marker in log.read_text(), 90, marker, log)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
@@ -277,14 +277,14 @@ def test_a_lost_node_shows_degraded_with_dockers_reason_and_swarmops_does_not_re
         with Prober(lab, app, port) as probe:
             lab_cmd("node-stop", "app2")                       # one replica per app node: one is lost
             try:
-                wait_for(lambda: status_of()["status"] == "Degraded", 90, "the app to show Degraded")
+                wait_for(lambda: status_of()["status"] == "Degraded", 90, "the app to show Degraded", log)
                 web = status_of()["services"][0]
                 assert web["running"] == 1 and web["desired"] == 2 and web["last_error"], web   # Docker's words
                 time.sleep(10)                                   # five polls while the node is gone
                 assert len(swarmops.json("history", app)) == deploys   # no redeploy, no loop
             finally:
                 lab_cmd("up")                                    # the node returns
-            wait_for(lambda: status_of()["status"] == "Synced", 120, "the app to be Synced once the node is back")
+            wait_for(lambda: status_of()["status"] == "Synced", 120, "the app to be Synced once the node is back", log)
         assert probe.failed == 0, probe.failures                 # the other replica served throughout
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -309,18 +309,18 @@ def test_the_engine_restarted_mid_reconcile_fails_that_reconcile_and_the_next_on
     try:
         with Prober(lab, app, port) as probe:
             second = repo.commit("second", {"web/index.html": "v2\n"})
-            wait_for(lambda: ": building web" in log.read_text(), 60, "the build to start")
+            wait_for(lambda: ": building web" in log.read_text(), 60, "the build to start", log)
             lab_cmd("node-stop", "manager")                   # the manager's engine goes away mid-reconcile
             try:   # that reconcile fails in plain words (no crash), and is retried
-                wait_for(lambda: '"result": "failed"' in log.read_text(), 60, "the reconcile to fail")
+                wait_for(lambda: '"result": "failed"' in log.read_text(), 60, "the reconcile to fail", log)
                 failed = next(json.loads(line) for line in log.read_text().splitlines()
                               if '"result": "failed"' in line)
                 assert not failed["message"].startswith("internal error"), failed
             finally:
                 lab_cmd("up")                                  # and comes back
             assert proc.poll() is None                         # the daemon kept running
-            wait_for(lambda: commit_of(lab, app) == second, 120, "the next reconcile to deploy")
-            wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 60, "it to end")
+            wait_for(lambda: commit_of(lab, app) == second, 120, "the next reconcile to deploy", log)
+            wait_for(lambda: swarmops.json("history", app)[0]["result"] == "succeeded", 240, "it to end", log)
         assert probe.failed == 0, probe.failures              # app2's replica served throughout
     finally:
         proc.send_signal(signal.SIGTERM)

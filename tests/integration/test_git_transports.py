@@ -1,5 +1,6 @@
 """GitSource against real transports on loopback: an OpenSSH sshd, `git http-backend` behind a
-Basic-auth web server, a closed port and a server that never answers. No mocks."""
+Basic-auth web server, `git daemon` (read in-process), a closed port and a server that never answers.
+No mocks."""
 
 from __future__ import annotations
 
@@ -313,6 +314,54 @@ def test_credentials_in_url_are_redacted_from_errors(http_git: HttpGit, tmp_path
         assert "***@127.0.0.1" in str(err.value)
 
 
+# --- git:// read in-process ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def git_daemon(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`git daemon` on loopback serving the origin's directory, with more refs than the branch we ask for
+    and an empty repo beside it."""
+    work = tmp_path_factory.mktemp("refs")
+    _git("clone", "-q", str(origin.bare), str(work))
+    _git("commit", "-q", "--allow-empty", "-m", "other", cwd=work)
+    _git("push", "-q", "origin", "HEAD:refs/heads/main-old", "HEAD:refs/tags/v1", cwd=work)
+    _git("init", "-q", "--bare", str(origin.bare.parent / "empty.git"))
+    port = _free_port()
+    log = work / "daemon.log"
+    with log.open("wb") as logf:
+        proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+                                 f"--port={port}", f"--base-path={origin.bare.parent}", str(origin.bare.parent)],
+                                stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        _wait_listening(port, proc, log)
+        yield f"git://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_git_protocol_head_matches_git_ls_remote_without_spawning_git(
+        git_daemon: str, origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = _git("ls-remote", f"{git_daemon}/repo.git")
+    assert "refs/heads/main-old" in listed and "refs/tags/v1" in listed
+    monkeypatch.setenv("PATH", "/nonexistent")   # no git binary to fall back on
+    src = GitSource(f"{git_daemon}/repo.git", "main", tmp_path / "cache", None, timeout=20)
+    assert src.head() == origin.commit
+    other = GitSource(f"{git_daemon}/repo.git", "main-old", tmp_path / "cache", None, timeout=20).head()
+    assert f"{other}\trefs/heads/main-old" in listed
+
+
+@pytest.mark.parametrize("case", ["missing_branch", "empty_repo", "missing_repo", "closed_port"])
+def test_git_protocol_failures_are_source_errors_in_plain_words(git_daemon: str, tmp_path: Path, case: str) -> None:
+    url = {"empty_repo": f"{git_daemon}/empty.git", "missing_repo": f"{git_daemon}/nope.git",
+           "closed_port": f"git://127.0.0.1:{_free_port()}/repo.git"}.get(case, f"{git_daemon}/repo.git")
+    src = GitSource(url, "nope" if case == "missing_branch" else "main", tmp_path / "cache", None, timeout=5)
+    with pytest.raises(SourceError) as err:
+        src.head()
+    expected = {"missing_repo": "repository not exported", "closed_port": "refused"}.get(case, "not found at")
+    assert expected in str(err.value)
+    assert "no answer" not in str(err.value)   # refused at once, not at the deadline
+
+
 # --- a server that accepts and never answers ---------------------------------------------------------
 
 @pytest.fixture
@@ -323,15 +372,15 @@ def silent_port() -> Iterator[int]:
         yield int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("scheme", ["http", "ssh"])
+@pytest.mark.parametrize("scheme", ["http", "ssh", "git"])
 def test_a_server_that_never_answers_gives_source_error_at_the_deadline(
         silent_port: int, tmp_path: Path, scheme: str) -> None:
     (tmp_path / "kh").write_text("")
-    url = f"ssh://root@127.0.0.1:{silent_port}/x.git" if scheme == "ssh" else f"http://127.0.0.1:{silent_port}/x.git"
+    url = f"ssh://root@127.0.0.1:{silent_port}/x.git" if scheme == "ssh" else f"{scheme}://127.0.0.1:{silent_port}/x.git"
     src = GitSource(url, "main", tmp_path / "cache", Auth(known_hosts_file=tmp_path / "kh"), timeout=2)
     with pytest.raises(SourceError) as err:
         src.head()
-    if scheme == "http":  # git has no deadline of its own here: the adapter's kill is what ends it
+    if scheme != "ssh":  # no deadline of git's own here: the adapter's kill (or socket deadline) ends it
         assert "no answer within 2s" in str(err.value)
     with pytest.raises(SourceError):
         src.ensure("2" * 40)
