@@ -83,6 +83,9 @@ def remove_stack(api: docker.APIClient, app: str) -> None:
     subprocess.run(["docker", "stack", "rm", app], env={**os.environ, "DOCKER_HOST": MANAGER},
                    capture_output=True, check=False)
     label = {"label": f"com.docker.stack.namespace={app}"}
+    for cfg in api.configs(filters={"label": f"io.swarmops.history={app}"}):   # its history copy
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_config(cfg["ID"])
     for _ in range(120):
         if not api.services(filters=label):
             networks = api.networks(filters=label)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from swarmops.config.models import Config
 from swarmops.dockerclient import api_client
+from swarmops.errors import SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import Registry
 from swarmops.reconciler import Adapters, Reconciler
 from swarmops.state import StateStore
 from swarmops.swarm.deploy import StackDeployer
+from swarmops.swarm.history import KEPT, SwarmHistory
 from swarmops.swarm.live import SwarmReader
 from swarmops.swarm.secrets import SwarmSecrets
 
@@ -20,9 +23,40 @@ def open_store(config: Config) -> StateStore:
     return StateStore(config.state_dir / "state.db")
 
 
+log = logging.getLogger("swarmops.runtime")
+
+
+def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[str]) -> None:
+    """Entries this manager's database lacks (a new manager, a lost disk, a manager that was away while
+    another ran swarmops) are read back from the Swarm's copy; every finished deploy entry updates that
+    copy. Neither ever fails a deploy: the local database is the record."""
+    try:
+        restored = {app: store.import_history(app, records) for app, records in history.load(apps).items()}
+    except SwarmopsError as e:
+        log.warning("the history copy in the Swarm cannot be read (history here may miss entries written on "
+                    "another manager): %s", e)
+    else:
+        if any(restored.values()):
+            log.warning("read back %d history entries of %d apps from the Swarm (written on another manager "
+                        "or before this state database)", sum(restored.values()),
+                        sum(1 for n in restored.values() if n))
+
+    def save(app: str) -> None:
+        try:
+            history.save(app, [d.to_dict() for d in store.history(app, KEPT)])
+        except SwarmopsError as e:
+            log.warning("the history copy of %s in the Swarm was not updated: %s", app, e)
+
+    store.on_record = save
+
+
 def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
+    store = store or open_store(config)
+    if config.history.in_swarm:
+        keep_history_in_swarm(store, SwarmHistory(api_client(config.docker_host, config.docker_timeout)),
+                              {a.name for a in config.apps})
     return Adapters(
-        store=store or open_store(config),
+        store=store,
         reader=SwarmReader(api_client(config.docker_host, config.docker_timeout)),
         deployer=StackDeployer(config.docker_host, timeout=config.docker_timeout),
         registry=Registry(config.registry, config.registry_insecure),

@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +91,7 @@ class StateStore:
         self.path = path
         self._lock = threading.Lock()
         self._applied: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}   # one entry per app at most
+        self.on_record: Callable[[str], None] | None = None   # told the app after a deploy entry is written
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -152,6 +153,26 @@ class StateStore:
         with self._tx() as c:
             c.execute("UPDATE deploys SET ended=?, result=?, error=?, rollback_to=?, builds=?, restarted=?"
                       " WHERE id=?", (time.time(), result, error, rollback_to, builds, restarted, deploy_id))
+        self._recorded(deploy_id)
+
+    def _recorded(self, deploy_id: int) -> None:
+        if self.on_record is not None and (d := self.get_deploy(deploy_id)) is not None:
+            self.on_record(d.app)
+
+    def import_history(self, app: str, records: list[dict[str, Any]]) -> int:
+        """Entries read back from elsewhere (newest first) that this database lacks, appended oldest first;
+        an entry is the same when its start time and commit are. Returns how many were added."""
+        columns = [f for f in Deploy.__dataclass_fields__ if f != "id"]
+        with self._tx() as c:
+            have = {(round(r[0], 3), r[1]) for r in
+                    c.execute("SELECT started, commit_sha FROM deploys WHERE app=?", (app,)).fetchall()}
+            rows = [tuple(r.get(k, None if k in ("started", "ended") else "") for k in columns)
+                    for r in reversed(records) if r.get("app") == app and isinstance(r.get("started"), float | int)
+                    and (round(float(r["started"]), 3), r.get("commit_sha")) not in have
+                    and r.get("result") != RUNNING]
+            c.executemany(f"INSERT INTO deploys({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                          rows)
+        return len(rows)
 
     def interrupt_unfinished(self) -> list[Deploy]:
         """Deploys a previous process left running: marked interrupted, returned for resolution."""
@@ -160,7 +181,10 @@ class StateStore:
             c.execute("UPDATE deploys SET result=?, ended=?, error=CASE WHEN error='' THEN "
                       "'the daemon stopped during this deploy' ELSE error END WHERE result=?",
                       (INTERRUPTED, time.time(), RUNNING))
-        return [Deploy(**dict(r)) for r in rows]
+        found = [Deploy(**dict(r)) for r in rows]
+        for d in found:
+            self._recorded(d.id)
+        return found
 
     def get_deploy(self, deploy_id: int) -> Deploy | None:
         with self._tx() as c:
@@ -172,6 +196,7 @@ class StateStore:
         with self._tx() as c:
             c.execute("UPDATE deploys SET error=?, rollback_to=CASE WHEN ?='' THEN rollback_to ELSE ? END "
                       "WHERE id=?", (error, rollback_to, rollback_to, deploy_id))
+        self._recorded(deploy_id)
 
     def history(self, app: str, limit: int = 50) -> list[Deploy]:
         with self._tx() as c:

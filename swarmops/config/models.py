@@ -130,6 +130,13 @@ class LockSettings(Strict):
     name: str = Field("swarmops-lock", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")   # one per installation
 
 
+class HistorySettings(Strict):
+    """Where the deploy history lives: the state database, plus a copy of each app's recent entries in
+    the Swarm (Raft, on every manager) that a daemon starting on another manager reads back."""
+
+    in_swarm: bool = True
+
+
 class RetrySettings(Strict):
     """Retries of transient faults (git unreachable, registry 5xx, Docker API errors)."""
 
@@ -197,6 +204,7 @@ class Config(Strict):
     prune_removed_apps: bool = False
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings.model_validate({}))
     lock: LockSettings = Field(default_factory=lambda: LockSettings.model_validate({}))
+    history: HistorySettings = Field(default_factory=lambda: HistorySettings.model_validate({}))
     policy: PolicySettings = Field(default_factory=lambda: PolicySettings.model_validate({}))
     templates: TemplateSettings = Field(default_factory=lambda: TemplateSettings.model_validate({}))
     nodes: NodesSettings = Field(default_factory=lambda: NodesSettings.model_validate({}))

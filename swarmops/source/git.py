@@ -137,7 +137,7 @@ class GitSource:
         self._git("archive", "--format=tar", "-o", str(archive), treeish, cwd=self.cache_dir)
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(dest, filter="data")
+                _extract(tar, dest)
         except (tarfile.TarError, OSError) as e:
             raise SourceError(f"cannot unpack {path or 'the repo'} of {commit[:12]}: {e}") from None
         finally:
@@ -192,6 +192,22 @@ class GitSource:
             raise SourceError(f"{path!r} in commit {commit[:12]} is a directory, not a file")
         data: bytes = blob.data_stream.read()
         return data
+
+
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Unpack with the "data" filter (no absolute paths, nothing outside dest, no devices). Python 3.11.2,
+    Debian bookworm's, predates extraction filters: there, the same checks are made here first."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else root / member.linkname
+        if (not target.is_relative_to(root) or member.isdev() or member.name.startswith("/")
+                or ((member.issym() or member.islnk()) and not link.resolve().is_relative_to(root))):
+            raise tarfile.TarError(f"{member.name!r} would be written outside the export, or is a device")
+    tar.extractall(dest)   # members checked above
 
 
 def remote_branch_head(url: str, branch: str, auth: Auth | None, timeout: float) -> str | None:

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,14 +175,16 @@ def repo_factory(tmp_path: Path) -> Any:
     return make
 
 
-def wait_for(predicate: Any, seconds: float, what: str, log: Path | None = None) -> None:
-    """Polls predicate; on timeout the error carries the tail of a daemon's log, so a CI failure says why."""
+def wait_for(predicate: Any, seconds: float, what: str, log: Path | Callable[[], str] | None = None) -> None:
+    """Polls predicate; on timeout the error carries the tail of a daemon's log (a file, or a function that
+    reads it), so a CI failure says why."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.3)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log and log.exists() else ""
+    text = log() if callable(log) else (log.read_text(errors="replace") if log and log.exists() else "")
+    tail = "\n".join(text.splitlines()[-40:])
     raise AssertionError(f"timed out waiting for {what}" + (f"\ndaemon log tail:\n{tail}" if tail else ""))
 
 
@@ -296,6 +298,27 @@ def served_app(text: str, port: int) -> dict[str, str | None]:
     return files
 
 
+def meshed_app(text: str, port: int, slow_build: bool = False) -> dict[str, str | None]:
+    files = web_app(text)
+    files["stack.yml"] = f"""version: "3.8"
+services:
+  web:
+    build: ./web
+    stop_grace_period: 1s
+    ports:
+      - {{target: 8080, published: {port}, mode: host}}
+    deploy:
+      replicas: 2
+      placement: {{max_replicas_per_node: 1}}
+      update_config: {{parallelism: 1, order: stop-first, monitor: 1s}}
+"""
+    if slow_build:   # a build that takes a few seconds, so that the daemon can be killed inside it
+        files["web/Dockerfile"] = str(files["web/Dockerfile"]).replace("COPY index.html /www/index.html\n",
+                                                                       "COPY index.html /www/index.html\n"
+                                                                       "RUN sleep 3\n")
+    return files
+
+
 class Prober:
     """Requests the app every 100 ms on the host-mode port of each node that runs one of its tasks, as a
     load balancer in front of them would; a probe fails when no task answers."""
@@ -318,12 +341,16 @@ class Prober:
         self._thread.join(timeout=10)
 
     def _addresses(self) -> list[str]:
+        """Every node address that ran one of the app's tasks since the prober started, the current ones
+        first: a load balancer keeps its backends and health-checks them, whatever the manager's API says
+        while it restarts (it may list no running task for a moment)."""
         fetched, addrs = self._addrs
         if time.monotonic() - fetched > 1.0 or not addrs:
             with contextlib.suppress(Exception):   # the manager's API may be away in a drill: keep the last list
                 tasks = self.lab.tasks(filters={"service": f"{self.app}_web", "desired-state": "running"})
-                addrs = [self.lab.inspect_node(t["NodeID"])["Status"]["Addr"] for t in tasks
-                         if t["Status"]["State"] == "running"]
+                current = [self.lab.inspect_node(t["NodeID"])["Status"]["Addr"] for t in tasks
+                           if t["Status"]["State"] == "running"]
+                addrs = current + [a for a in addrs if a not in current]
                 self._addrs = (time.monotonic(), addrs)
         return addrs
 

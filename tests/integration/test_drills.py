@@ -27,33 +27,13 @@ from tests.integration.conftest import (
     Swarmops,
     commit_of,
     free_node_port,
+    meshed_app,
     services,
     wait_for,
     web_app,
 )
 
 pytestmark = pytest.mark.exclusive
-
-
-def meshed_app(text: str, port: int, slow_build: bool = False) -> dict[str, str | None]:
-    files = web_app(text)
-    files["stack.yml"] = f"""version: "3.8"
-services:
-  web:
-    build: ./web
-    stop_grace_period: 1s
-    ports:
-      - {{target: 8080, published: {port}, mode: host}}
-    deploy:
-      replicas: 2
-      placement: {{max_replicas_per_node: 1}}
-      update_config: {{parallelism: 1, order: stop-first, monitor: 1s}}
-"""
-    if slow_build:   # a build that takes a few seconds, so that the daemon can be killed inside it
-        files["web/Dockerfile"] = str(files["web/Dockerfile"]).replace("COPY index.html /www/index.html\n",
-                                                                       "COPY index.html /www/index.html\n"
-                                                                       "RUN sleep 3\n")
-    return files
 
 
 def check_history(swarmops: Swarmops, app: str, last: str) -> list[dict[str, Any]]:

@@ -25,8 +25,9 @@ def app(name: str) -> AppConfig:
 
 
 def test_every_stack_is_covered() -> None:
-    infrastructure = sorted(p.name for p in STACKS.iterdir() if (p / "stack.yml").is_file() and p.name != "polise")
-    assert infrastructure == sorted(ROLES)   # polise is an app: the restricted profile, tested below
+    infrastructure = sorted(p.name for p in STACKS.iterdir() if (p / "stack.yml").is_file()
+                            and p.name not in ("polise", "swarmops"))
+    assert infrastructure == sorted(ROLES)   # polise is an app, swarmops runs swarmops: both tested below
 
 
 @pytest.mark.parametrize("name", sorted(ROLES))
@@ -85,3 +86,24 @@ def test_polise_passes_the_restricted_profile_and_mounts_no_docker_socket() -> N
     doc = YAML(typ="safe").load(text)
     mounts = [str(v) for svc in doc["services"].values() for v in svc.get("volumes", [])]
     assert not any("docker.sock" in m for m in mounts) and "docker.sock" not in text
+
+
+def test_the_swarmops_service_runs_once_on_a_manager_with_the_engine_socket_and_a_pinned_image(
+        tmp_path: Path) -> None:
+    doc = YAML(typ="safe").load((STACKS / "swarmops" / "stack.yml").read_text())
+    svc = doc["services"]["daemon"]
+    assert svc["deploy"]["replicas"] == 1 and svc["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert "/var/run/docker.sock:/var/run/docker.sock" in svc["volumes"]
+    assert svc["image"] == "${SWARMOPS_REGISTRY}/swarmops/swarmops:${SWARMOPS_VERSION}"
+    assert svc["deploy"]["update_config"]["order"] == "stop-first"   # never two at once from an update
+    assert svc["stop_grace_period"] == "70s"                           # longer than shutdown_grace (60 s)
+    (tmp_path / "swarmops.yml").write_text("registry: registry.local:5000\n")
+    (tmp_path / "webhook.secret").write_text("stand-in")
+    out = subprocess.run(["docker", "stack", "config", "-c", str(STACKS / "swarmops" / "stack.yml")], cwd=tmp_path,
+                         capture_output=True, text=True,
+                         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": "unix:///nope",
+                              "SWARMOPS_REGISTRY": "registry.local:5000", "SWARMOPS_VERSION": "0.1.0",
+                              "SWARMOPS_CONFIG_FILE": str(tmp_path / "swarmops.yml"),
+                              "SWARMOPS_WEBHOOK_SECRET_FILE": str(tmp_path / "webhook.secret")})
+    assert out.returncode == 0, out.stderr
+    assert "registry.local:5000/swarmops/swarmops:0.1.0" in out.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swarmops.runtime import keep_history_in_swarm
 from swarmops.state import StateStore
 
 
@@ -18,3 +19,45 @@ def test_the_state_store_keeps_the_last_fault_and_when_it_cleared(tmp_path: Path
     assert cleared.last_fault == "registry 198.18.0.2:5000 did not answer" and cleared.fault_cleared_at > 100.0
     store.set_app("portal", last_error="build failed", last_error_at=200.0)   # a new fault: not cleared yet
     assert store.app_state("portal").fault_cleared_at == 0.0
+
+
+class FakeHistory:
+    """Honours SwarmHistory's interface: save replaces an app's copy, load returns the copies asked for."""
+
+    def __init__(self) -> None:
+        self.copies: dict[str, list[dict[str, object]]] = {}
+
+    def save(self, app: str, records: list[dict[str, object]]) -> None:
+        self.copies[app] = records
+
+    def load(self, apps: set[str]) -> dict[str, list[dict[str, object]]]:
+        return {a: r for a, r in self.copies.items() if a in apps}
+
+
+def test_a_new_state_database_reads_the_history_back_from_the_swarm_copy(tmp_path: Path) -> None:
+    swarm = FakeHistory()
+    first = StateStore(tmp_path / "a" / "state.db")
+    keep_history_in_swarm(first, swarm, {"web"})     # type: ignore[arg-type]
+    for commit, result, error in (("c1", "succeeded", ""), ("c2", "failed", "boom")):
+        first.finish_deploy(first.start_deploy("web", commit, "Ann", f"add {commit}", "poll", "/d"), result, error)
+    assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c2", "c1"]   # updated after each entry
+
+    second = StateStore(tmp_path / "b" / "state.db")   # another manager: an empty state directory
+    keep_history_in_swarm(second, swarm, {"web", "api"})   # type: ignore[arg-type]
+    got = [(d.commit_sha, d.result, d.author, d.error) for d in second.history("web")]
+    assert got == [("c2", "failed", "Ann", "boom"), ("c1", "succeeded", "Ann", "")]
+    assert second.last_good("web") is not None and second.last_good("web").commit_sha == "c1"  # type: ignore[union-attr]
+
+
+def test_a_database_that_was_away_gets_only_the_entries_it_lacks(tmp_path: Path) -> None:
+    swarm = FakeHistory()
+    a = StateStore(tmp_path / "a" / "state.db")
+    keep_history_in_swarm(a, swarm, {"web"})    # type: ignore[arg-type]
+    a.finish_deploy(a.start_deploy("web", "c1", "Ann", "m", "poll", "/d"), "succeeded")
+    b = StateStore(tmp_path / "b" / "state.db")  # manager a is lost; b carries on
+    keep_history_in_swarm(b, swarm, {"web"})    # type: ignore[arg-type]
+    b.finish_deploy(b.start_deploy("web", "c2", "Ann", "m", "poll", "/d"), "succeeded")
+    keep_history_in_swarm(a, swarm, {"web"})    # a returns and runs swarmops again
+    assert [d.commit_sha for d in a.history("web")] == ["c2", "c1"]
+    keep_history_in_swarm(a, swarm, {"web"})    # and again: nothing doubled
+    assert [d.commit_sha for d in a.history("web")] == ["c2", "c1"]

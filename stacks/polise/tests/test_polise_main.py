@@ -1,0 +1,33 @@
+"""Polise's settings from the environment: each missing or wrong one named with what to do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from polise.main import SettingsError, build
+
+
+def env(tmp_path: Path, **over: str) -> dict[str, str]:
+    (tmp_path / "token").write_text("read-token\n")
+    return {"POLISE_SWARMOPS_URL": "http://127.0.0.1:9", "POLISE_SWARMOPS_TOKEN_FILE": str(tmp_path / "token"),
+            "POLISE_PUBLIC_URL": "https://polise.example.go.id", **over}
+
+
+@pytest.mark.parametrize(("var", "value", "words"), [
+    ("POLISE_SWARMOPS_URL", "", "POLISE_SWARMOPS_URL is not set"),
+    ("POLISE_SWARMOPS_URL", "swarmops:9480", "write it as http(s)://host:port"),
+    ("POLISE_SWARMOPS_TOKEN_FILE", "/nonexistent/token", "mount the swarmops read token"),
+    ("POLISE_PUBLIC_URL", " ", "POLISE_PUBLIC_URL is not set"),
+])
+def test_a_missing_or_wrong_setting_is_named(tmp_path: Path, var: str, value: str, words: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        build(env(tmp_path, **{var: value}))
+
+
+def test_the_app_built_from_the_environment_says_503_when_swarmops_is_away(tmp_path: Path) -> None:
+    page = TestClient(build(env(tmp_path))).get("/")   # port 9 on loopback: nothing listens
+    assert page.status_code == 503 and "swarmops did not answer" in page.text
