@@ -1,0 +1,130 @@
+"""Problem and security reports: the rules a report must pass, the issue it becomes, and the queue that
+files it at the forge (GitHub, or Gitea/Forgejo) and retries while the forge is down. A report is stored
+before anything is sent, so a forge that is away loses nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import httpx
+
+from polise.store import Report, Store
+
+log = logging.getLogger("polise.reports")
+KINDS = ("problem", "security")
+MAX_TITLE = 200
+MAX_BODY = 10_000
+PER_HOUR = 5                     # reports a user may file in an hour
+FIRST_RETRY = 30.0               # seconds; doubled after each failure, up to an hour
+LAST_RETRY = 3600.0
+
+
+class ReportRefused(Exception):
+    """A report that breaks a rule: the message tells the user what to change."""
+
+
+@dataclass(frozen=True)
+class ForgeSettings:
+    kind: Literal["github", "gitea"]
+    api_url: str                       # https://api.github.com, or https://git.example.go.id/api/v1
+    token: str
+    security_repo: str | None = None   # owner/name of a private repo; without it, a label on the app's repo
+    security_label: str = "security"
+
+
+def check(kind: str, title: str, body: str, filed_last_hour: int) -> None:
+    if kind not in KINDS:
+        raise ReportRefused(f"unknown report kind {kind!r}: choose problem or security")
+    if not title.strip() or not body.strip():
+        raise ReportRefused("a report needs a title and a description")
+    if len(title) > MAX_TITLE:
+        raise ReportRefused(f"the title is {len(title)} characters long: at most {MAX_TITLE}")
+    if len(body) > MAX_BODY:
+        raise ReportRefused(f"the description is {len(body)} characters long: at most {MAX_BODY}")
+    if filed_last_hour >= PER_HOUR:
+        raise ReportRefused(f"you filed {filed_last_hour} reports in the last hour: wait a while (at most "
+                            f"{PER_HOUR} an hour)")
+
+
+_REPO = re.compile(r"^(?:https?://[^/]+/|ssh://[^/]+/|[^@/]+@[^:/]+:)(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/?$")
+
+
+def owner_repo(url: str) -> str:
+    """`owner/name` of a repo URL (https, ssh:// or scp-like)."""
+    found = _REPO.match(url.strip())
+    if not found:
+        raise ReportRefused(f"cannot tell the forge repository from {url!r}")
+    return f"{found['owner']}/{found['name']}"
+
+
+def issue_for(report: Report, forge: ForgeSettings) -> tuple[str, dict[str, Any]]:
+    """The repo (owner/name) the issue goes to and the issue's JSON."""
+    security = report.kind == "security"
+    repo = forge.security_repo if security and forge.security_repo else owner_repo(report.repo)
+    who = f"{report.user_name} <{report.user_email}>" if report.user_email else report.user_name
+    body = (f"{report.body}\n\n---\n"
+            f"Reported through Polise by {who} (`{report.user_sub}`)\n"
+            f"App: `{report.app}`, deployed commit `{report.commit_sha or 'unknown'}`\n"
+            f"Page: {report.page or '-'}\n")
+    title = f"[{report.app}] {report.title}" if repo != owner_repo(report.repo) else report.title
+    issue: dict[str, Any] = {"title": title, "body": body}
+    if security and not forge.security_repo and forge.kind == "github":
+        issue["labels"] = [forge.security_label]
+    return repo, issue
+
+
+class Forge(Protocol):
+    def create_issue(self, repo: str, issue: dict[str, Any]) -> tuple[str, int]: ...
+
+
+class ForgeError(Exception):
+    """The forge refused or did not answer; the report stays queued."""
+
+
+class ForgeClient:
+    def __init__(self, settings: ForgeSettings, timeout: float = 10.0) -> None:
+        auth = f"Bearer {settings.token}" if settings.kind == "github" else f"token {settings.token}"
+        self._http = httpx.Client(base_url=settings.api_url.rstrip("/"), timeout=timeout, trust_env=False,
+                                  headers={"Authorization": auth, "Accept": "application/json"})
+
+    def create_issue(self, repo: str, issue: dict[str, Any]) -> tuple[str, int]:
+        try:
+            resp = self._http.post(f"/repos/{repo}/issues", json=issue)
+        except httpx.HTTPError as e:
+            raise ForgeError(f"the forge did not answer: {type(e).__name__}") from None
+        if resp.status_code != 201:
+            raise ForgeError(f"the forge answered {resp.status_code} for {repo}")
+        found = resp.json()
+        return str(found["html_url"]), int(found["number"])
+
+
+def submit(store: Store, *, app: str, kind: str, user_sub: str, user_name: str, user_email: str, title: str,
+           body: str, page: str, commit_sha: str, repo: str, now: datetime | None = None) -> int:
+    """Check the rules and store the report (queued); the filer sends it."""
+    now = now or datetime.now(UTC)
+    check(kind, title, body, store.reports_since(user_sub, now - timedelta(hours=1)))
+    return store.add_report(app=app, kind=kind, user_sub=user_sub, user_name=user_name, user_email=user_email,
+                            title=title.strip(), body=body, page=page, commit_sha=commit_sha, repo=repo)
+
+
+def file_due(store: Store, forge: Forge, settings: ForgeSettings, now: datetime | None = None) -> int:
+    """File every queued report that is due; a failure is retried later with a longer wait. Returns how
+    many were filed."""
+    now = now or datetime.now(UTC)
+    filed = 0
+    for report in store.due(now):
+        try:
+            repo, issue = issue_for(report, settings)
+            url, number = forge.create_issue(repo, issue)
+        except (ForgeError, ReportRefused) as e:
+            wait = min(LAST_RETRY, FIRST_RETRY * 2 ** report.attempts)
+            store.retry_later(report.id, str(e), now + timedelta(seconds=wait))
+            log.warning("report %s of %s not filed (%s); next try in %.0f s", report.id, report.app, e, wait)
+            continue
+        store.filed(report.id, url, number)
+        filed += 1
+    return filed

@@ -1,0 +1,170 @@
+"""Polise's data in PostgreSQL (the db node's stack): ratings, and reports with their queue to the forge.
+The one module that speaks SQL. A connection per call: the database may restart under a running Polise
+(a redeploy of the postgres stack), and the next call simply connects again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ratings (
+  app TEXT NOT NULL,
+  target TEXT NOT NULL CHECK (target IN ('app', 'docs')),
+  user_sub TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  stars SMALLINT NOT NULL CHECK (stars BETWEEN 1 AND 5),
+  comment TEXT NOT NULL DEFAULT '',
+  updated TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (app, target, user_sub)
+);
+CREATE TABLE IF NOT EXISTS reports (
+  id BIGSERIAL PRIMARY KEY,
+  app TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('problem', 'security')),
+  user_sub TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  user_email TEXT NOT NULL DEFAULT '',
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  page TEXT NOT NULL DEFAULT '',
+  commit_sha TEXT NOT NULL DEFAULT '',
+  repo TEXT NOT NULL DEFAULT '',
+  created TIMESTAMPTZ NOT NULL DEFAULT now(),
+  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'filed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_try TIMESTAMPTZ NOT NULL DEFAULT now(),
+  last_error TEXT NOT NULL DEFAULT '',
+  issue_url TEXT NOT NULL DEFAULT '',
+  issue_number INTEGER
+);
+CREATE INDEX IF NOT EXISTS reports_due ON reports (next_try) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS reports_user ON reports (user_sub, created);
+"""
+
+
+class StoreUnavailable(Exception):
+    """The database did not answer: pages say so; a report is not accepted rather than lost."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    average: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Report:
+    id: int
+    app: str
+    kind: str
+    user_sub: str
+    user_name: str
+    user_email: str
+    title: str
+    body: str
+    page: str
+    commit_sha: str
+    repo: str
+    created: datetime
+    state: str
+    attempts: int
+    next_try: datetime
+    last_error: str
+    issue_url: str
+    issue_number: int | None
+
+
+class Store:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        try:
+            with psycopg.connect(self._dsn, row_factory=dict_row, connect_timeout=5) as conn:
+                yield conn
+        except psycopg.OperationalError as e:
+            raise StoreUnavailable(f"the database did not answer: {str(e).splitlines()[0]}") from None
+
+    def migrate(self) -> None:
+        with self._conn() as c:
+            c.execute(SCHEMA)
+
+    # ratings -------------------------------------------------------------------------------------
+
+    def rate(self, app: str, target: str, user_sub: str, user_name: str, stars: int, comment: str) -> None:
+        """One rating per user, app and target: a second one replaces the first."""
+        with self._conn() as c:
+            c.execute("INSERT INTO ratings (app, target, user_sub, user_name, stars, comment) "
+                      "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (app, target, user_sub) DO UPDATE SET "
+                      "user_name = EXCLUDED.user_name, stars = EXCLUDED.stars, comment = EXCLUDED.comment, "
+                      "updated = now()", (app, target, user_sub, user_name, stars, comment))
+
+    def summaries(self) -> dict[tuple[str, str], Summary]:
+        """(app, target) -> average and count, for the catalog."""
+        with self._conn() as c:
+            rows = c.execute("SELECT app, target, avg(stars)::float AS average, count(*) AS count FROM ratings "
+                             "GROUP BY app, target").fetchall()
+        return {(r["app"], r["target"]): Summary(round(r["average"], 2), r["count"]) for r in rows}
+
+    def rating_of(self, app: str, target: str, user_sub: str) -> dict[str, Any] | None:
+        with self._conn() as c:
+            return c.execute("SELECT stars, comment, updated FROM ratings WHERE app = %s AND target = %s AND "
+                             "user_sub = %s", (app, target, user_sub)).fetchone()
+
+    def comments(self, app: str) -> list[dict[str, Any]]:
+        """What the app's owners read: every rating with a comment, lowest first."""
+        with self._conn() as c:
+            return c.execute("SELECT target, user_name, stars, comment, updated FROM ratings WHERE app = %s AND "
+                             "comment <> '' ORDER BY stars, updated DESC", (app,)).fetchall()
+
+    # reports -------------------------------------------------------------------------------------
+
+    def add_report(self, *, app: str, kind: str, user_sub: str, user_name: str, user_email: str, title: str,
+                   body: str, page: str, commit_sha: str, repo: str) -> int:
+        with self._conn() as c:
+            row = c.execute("INSERT INTO reports (app, kind, user_sub, user_name, user_email, title, body, page, "
+                            "commit_sha, repo) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                            (app, kind, user_sub, user_name, user_email, title, body, page, commit_sha,
+                             repo)).fetchone()
+        assert row is not None
+        return int(row["id"])
+
+    def reports_since(self, user_sub: str, since: datetime) -> int:
+        with self._conn() as c:
+            row = c.execute("SELECT count(*) AS n FROM reports WHERE user_sub = %s AND created >= %s",
+                            (user_sub, since)).fetchone()
+        return int(row["n"]) if row else 0
+
+    def report(self, report_id: int) -> Report | None:
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM reports WHERE id = %s", (report_id,)).fetchone()
+        return Report(**row) if row else None
+
+    def reports_of(self, user_sub: str) -> list[Report]:
+        with self._conn() as c:
+            rows = c.execute("SELECT * FROM reports WHERE user_sub = %s ORDER BY id DESC", (user_sub,)).fetchall()
+        return [Report(**r) for r in rows]
+
+    def due(self, now: datetime, limit: int = 20) -> list[Report]:
+        with self._conn() as c:
+            rows = c.execute("SELECT * FROM reports WHERE state = 'queued' AND next_try <= %s ORDER BY id LIMIT %s",
+                             (now, limit)).fetchall()
+        return [Report(**r) for r in rows]
+
+    def filed(self, report_id: int, issue_url: str, issue_number: int) -> None:
+        with self._conn() as c:
+            c.execute("UPDATE reports SET state = 'filed', issue_url = %s, issue_number = %s, last_error = '', "
+                      "attempts = attempts + 1 WHERE id = %s", (issue_url, issue_number, report_id))
+
+    def retry_later(self, report_id: int, error: str, next_try: datetime) -> None:
+        with self._conn() as c:
+            c.execute("UPDATE reports SET attempts = attempts + 1, last_error = %s, next_try = %s WHERE id = %s",
+                      (error[:500], next_try, report_id))
