@@ -7,6 +7,7 @@ still go through the git binary, with its credential handling."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from urllib.parse import urlsplit
@@ -70,7 +71,8 @@ def advertised_refs(url: str, timeout: float) -> dict[str, str]:
         with socket.create_connection((host, port), timeout=min(timeout, 15)) as sock:
             sock.sendall(request)
             refs = _read_advertisement(_Reader(sock, deadline))
-            sock.sendall(b"0000")   # no wants: the server ends the session
+            with contextlib.suppress(OSError):   # no wants: the server ends the session (if still there)
+                sock.sendall(b"0000")
             return refs
     except TimeoutError:
         raise SourceError(f"git ls-remote of {url}: no answer within {timeout:g}s") from None

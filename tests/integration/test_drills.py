@@ -64,7 +64,7 @@ def lab_cmd(*args: str) -> None:
     subprocess.run(["bash", str(LAB), *args], check=True, capture_output=True, timeout=180)
 
 
-def test_a_git_server_that_never_answers_times_out_prunes_nothing_and_status_says_why(
+def test_a_git_server_that_never_answers_or_is_down_prunes_nothing_and_status_says_why(
         lab: docker.APIClient, swarmops: Swarmops, meshed: tuple[GitRepo, str, int, str]) -> None:
     repo, app, port, first = meshed
     before = services(lab, app)
@@ -81,6 +81,14 @@ def test_a_git_server_that_never_answers_times_out_prunes_nothing_and_status_say
         status = {s["app"]: s for s in swarmops.json("status")}[app]
         assert status["status"] == "Failed" and "no answer within 3s" in status["message"], status
         assert services(lab, app).keys() == before.keys()                   # nothing pruned
+        with socket.socket() as closed:                                     # the git server is down
+            closed.bind(("127.0.0.1", 0))
+            swarmops.apps[-1]["repo"] = f"git://127.0.0.1:{closed.getsockname()[1]}/app.git"
+        swarmops.write()
+        assert swarmops.run("daemon", "--once", check=False).returncode != 0
+        status = {s["app"]: s for s in swarmops.json("status")}[app]
+        assert status["status"] == "Failed" and "refused" in status["message"], status
+        assert services(lab, app).keys() == before.keys()
         swarmops.apps[-1]["repo"] = repo.url
         swarmops.write()
         assert f"{app}: noop" in swarmops.run("daemon", "--once").stdout
