@@ -3,19 +3,42 @@ stack sets, so the image holds no configuration."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from psycopg.conninfo import make_conninfo
 
+from polise import auth, reports
+from polise.store import Store, StoreUnavailable
 from polise.swarmops_api import SwarmopsClient
 from polise.web import create_app
+
+log = logging.getLogger("polise")
+FILE_EVERY = 30.0   # seconds between runs of the report filer
 
 
 class SettingsError(Exception):
     """A setting is missing or wrong: the message names the variable and what to set."""
+
+
+def _need(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is not set: the Polise stack file sets it (see stacks/polise/README.md)")
+    return value
+
+
+def _file(env: Mapping[str, str], name: str) -> Path:
+    path = Path(_need(env, name))
+    if not path.is_file():
+        raise SettingsError(f"{name}={path}: no such file; mount it as that Swarm secret")
+    return path
 
 
 @dataclass(frozen=True)
@@ -23,28 +46,77 @@ class Settings:
     swarmops_url: str
     swarmops_token_file: Path
     public_url: str
+    session_secret: str
+    dsn: str | None                       # None: no ratings or reports (POLISE_DB_HOST unset)
+    oidc: auth.OidcSettings | None        # None: nobody can sign in (POLISE_OIDC_DISCOVERY_URL unset)
+    forge: reports.ForgeSettings | None   # None: reports stay queued (POLISE_FORGE_KIND unset)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        def need(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise SettingsError(f"{name} is not set: the Polise stack file sets it (see stacks/polise/README.md)")
-            return value
-
-        token_file = Path(need("POLISE_SWARMOPS_TOKEN_FILE"))
-        if not token_file.is_file():
-            raise SettingsError(f"POLISE_SWARMOPS_TOKEN_FILE={token_file}: no such file; mount the swarmops read "
-                                "token as that Swarm secret")
-        url = need("POLISE_SWARMOPS_URL")
+        url = _need(env, "POLISE_SWARMOPS_URL")
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"POLISE_SWARMOPS_URL={url!r}: write it as http(s)://host:port")
-        return cls(url, token_file, need("POLISE_PUBLIC_URL"))
+        public = _need(env, "POLISE_PUBLIC_URL").rstrip("/")
+        return cls(url, _file(env, "POLISE_SWARMOPS_TOKEN_FILE"), public,
+                   _file(env, "POLISE_SESSION_SECRET_FILE").read_text().strip(), _dsn(env), _oidc(env, public),
+                   _forge(env))
+
+
+def _dsn(env: Mapping[str, str]) -> str | None:
+    if not env.get("POLISE_DB_HOST"):
+        return None
+    password = _file(env, "POLISE_DB_PASSWORD_FILE").read_text().strip() if env.get("POLISE_DB_PASSWORD_FILE") else None
+    return make_conninfo(host=env["POLISE_DB_HOST"], port=env.get("POLISE_DB_PORT", "5432"),
+                         dbname=env.get("POLISE_DB_NAME", "polise"), user=env.get("POLISE_DB_USER", "polise"),
+                         password=password)
+
+
+def _oidc(env: Mapping[str, str], public_url: str) -> auth.OidcSettings | None:
+    if not env.get("POLISE_OIDC_DISCOVERY_URL"):
+        return None
+    return auth.OidcSettings(env["POLISE_OIDC_DISCOVERY_URL"], _need(env, "POLISE_OIDC_CLIENT_ID"),
+                             _file(env, "POLISE_OIDC_CLIENT_SECRET_FILE"), f"{public_url}/auth/callback")
+
+
+def _forge(env: Mapping[str, str]) -> reports.ForgeSettings | None:
+    kind = env.get("POLISE_FORGE_KIND", "")
+    if not kind:
+        return None
+    if kind not in ("github", "gitea"):
+        raise SettingsError(f"POLISE_FORGE_KIND={kind!r}: github or gitea")
+    return reports.ForgeSettings(kind, _need(env, "POLISE_FORGE_API_URL"),  # type: ignore[arg-type]
+                                 _file(env, "POLISE_FORGE_TOKEN_FILE").read_text().strip(),
+                                 security_repo=env.get("POLISE_SECURITY_REPO") or None)
+
+
+def _filer(store: Store, forge: reports.ForgeSettings, stop: threading.Event) -> None:
+    client = reports.ForgeClient(forge)
+    while not stop.wait(FILE_EVERY):
+        try:
+            reports.file_due(store, client, forge)
+        except StoreUnavailable as e:
+            log.warning("reports not filed this time: %s", e)
 
 
 def build(env: Mapping[str, str]) -> FastAPI:
     settings = Settings.from_env(env)
-    return create_app(SwarmopsClient(settings.swarmops_url, settings.swarmops_token_file), settings.public_url)
+    store = Store(settings.dsn) if settings.dsn else None
+    app = create_app(SwarmopsClient(settings.swarmops_url, settings.swarmops_token_file), settings.public_url,
+                     store)
+    auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"))
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if store is not None:
+            store.migrate()
+            if settings.forge is not None:
+                threading.Thread(target=_filer, args=(store, settings.forge, stop), daemon=True).start()
+        yield
+        stop.set()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def __getattr__(name: str) -> FastAPI:   # `polise.main:app`, built when uvicorn asks for it

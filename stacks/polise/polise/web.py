@@ -1,5 +1,6 @@
-"""Polise's public pages: the catalog, the news (page, JSON, Atom), each app's docs, contributions.
-Rendered on the server from swarmops' read API; reports, ratings and sign-in come in later slices."""
+"""Polise's pages: the catalog, the news (page, JSON, Atom), each app's docs, contributions (public), and
+for a signed-in user each app's page with its rating and report forms and their own reports. Rendered on
+the server from swarmops' read API and Polise's store."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from polise import contrib, markdown, news
+from polise import contrib, markdown, news, ratings, reports
+from polise.auth import current_user, require_user
+from polise.store import Store, StoreUnavailable
 from polise.swarmops_api import ReadApi, SwarmopsUnavailable
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -20,8 +23,13 @@ TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftim
 DOCS = {"usage": "How to use it", "database": "Its database"}
 
 
-def create_app(api: ReadApi, public_url: str) -> FastAPI:
+def create_app(api: ReadApi, public_url: str, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="Polise", docs_url=None, redoc_url=None)
+
+    def need_store() -> Store:
+        if store is None:
+            raise HTTPException(503, "ratings and reports are not configured (POLISE_DB_* settings)")
+        return store
 
     def all_news() -> list[news.Entry]:
         out: list[news.Entry] = []
@@ -32,14 +40,60 @@ def create_app(api: ReadApi, public_url: str) -> FastAPI:
         return sorted(out, key=lambda e: e.deployed_at, reverse=True)
 
     @app.exception_handler(SwarmopsUnavailable)
-    def unavailable(request: Request, exc: SwarmopsUnavailable) -> Response:
+    @app.exception_handler(StoreUnavailable)
+    def unavailable(request: Request, exc: Exception) -> Response:
         return TEMPLATES.TemplateResponse(request, "error.html", {"message": str(exc)}, status_code=503)
+
+    @app.exception_handler(ratings.RatingRefused)
+    @app.exception_handler(reports.ReportRefused)
+    def refused(request: Request, exc: Exception) -> Response:
+        return TEMPLATES.TemplateResponse(request, "error.html", {"message": str(exc)}, status_code=400)
 
     @app.get("/", response_class=HTMLResponse)
     def catalog(request: Request, q: str = "") -> HTMLResponse:
         apps = [a for a in api.apps() if q.lower() in a["app"].lower() or q.lower() in (a.get("title") or "").lower()]
-        rows = [{**a, "url": api.app(a["app"]).get("url")} for a in apps]
-        return TEMPLATES.TemplateResponse(request, "catalog.html", {"apps": rows, "q": q, "docs": DOCS})
+        stars = store.summaries() if store is not None else {}
+        rows = [{**a, "url": api.app(a["app"]).get("url"), "rating": stars.get((a["app"], "app")),
+                 "docs_rating": stars.get((a["app"], "docs"))} for a in apps]
+        return TEMPLATES.TemplateResponse(request, "catalog.html", {"apps": rows, "q": q, "docs": DOCS,
+                                                                    "user": current_user(request)})
+
+    @app.get("/apps/{name}", response_class=HTMLResponse)
+    def app_page(request: Request, name: str) -> HTMLResponse:
+        found = api.app(name)
+        if not found:
+            raise HTTPException(404, f"no app {name}")
+        user = current_user(request)
+        mine = {t: store.rating_of(name, t, user.sub) for t in ratings.TARGETS} if user and store else {}
+        return TEMPLATES.TemplateResponse(request, "app.html", {"a": found, "name": name, "user": user,
+                                                                "mine": mine, "docs": DOCS})
+
+    @app.post("/apps/{name}/rate")
+    def rate(request: Request, name: str, target: Annotated[str, Form()], stars: Annotated[int, Form()],
+             comment: Annotated[str, Form()] = "") -> RedirectResponse:
+        user = require_user(request)
+        if not api.app(name):
+            raise HTTPException(404, f"no app {name}")
+        ratings.rate(need_store(), name, target, user.sub, user.name, stars, comment)
+        return RedirectResponse(f"/apps/{name}?rated={target}", status_code=303)
+
+    @app.post("/apps/{name}/report")
+    def report(request: Request, name: str, kind: Annotated[str, Form()], title: Annotated[str, Form()],
+               body: Annotated[str, Form()], page: Annotated[str, Form()] = "") -> RedirectResponse:
+        user = require_user(request)
+        found = api.app(name)
+        if not found:
+            raise HTTPException(404, f"no app {name}")
+        reports.submit(need_store(), app=name, kind=kind, user_sub=user.sub, user_name=user.name,
+                       user_email=user.email, title=title, body=body, page=page or f"{public_url}/apps/{name}",
+                       commit_sha=str(found.get("commit") or ""), repo=str(found.get("repo") or ""))
+        return RedirectResponse("/me/reports", status_code=303)
+
+    @app.get("/me/reports", response_class=HTMLResponse)
+    def my_reports(request: Request) -> HTMLResponse:
+        user = require_user(request)   # security reports are shown to their reporter only
+        return TEMPLATES.TemplateResponse(request, "reports.html", {"user": user,
+                                                                    "reports": need_store().reports_of(user.sub)})
 
     @app.get("/news", response_class=HTMLResponse)
     def news_page(request: Request) -> HTMLResponse:

@@ -13,14 +13,18 @@ from polise.main import SettingsError, build
 
 def env(tmp_path: Path, **over: str) -> dict[str, str]:
     (tmp_path / "token").write_text("read-token\n")
+    (tmp_path / "session").write_text("session-secret\n")
     return {"POLISE_SWARMOPS_URL": "http://127.0.0.1:9", "POLISE_SWARMOPS_TOKEN_FILE": str(tmp_path / "token"),
-            "POLISE_PUBLIC_URL": "https://polise.example.go.id", **over}
+            "POLISE_PUBLIC_URL": "https://polise.example.go.id",
+            "POLISE_SESSION_SECRET_FILE": str(tmp_path / "session"), **over}
 
 
 @pytest.mark.parametrize(("var", "value", "words"), [
     ("POLISE_SWARMOPS_URL", "", "POLISE_SWARMOPS_URL is not set"),
     ("POLISE_SWARMOPS_URL", "swarmops:9480", "write it as http(s)://host:port"),
-    ("POLISE_SWARMOPS_TOKEN_FILE", "/nonexistent/token", "mount the swarmops read token"),
+    ("POLISE_SWARMOPS_TOKEN_FILE", "/nonexistent/token", "mount it as that Swarm secret"),
+    ("POLISE_SESSION_SECRET_FILE", "", "POLISE_SESSION_SECRET_FILE is not set"),
+    ("POLISE_FORGE_KIND", "gitlab", "github or gitea"),
     ("POLISE_PUBLIC_URL", " ", "POLISE_PUBLIC_URL is not set"),
 ])
 def test_a_missing_or_wrong_setting_is_named(tmp_path: Path, var: str, value: str, words: str) -> None:

@@ -1,0 +1,76 @@
+"""Sign-in with OpenID Connect (authorization code with PKCE) against the office's identity provider,
+through Authlib: it fetches the provider's metadata and keys, checks the ID token's signature, issuer,
+audience and nonce. The identity kept in the signed session cookie is the ID token's sub, name and email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from starlette.middleware.sessions import SessionMiddleware
+
+
+@dataclass(frozen=True)
+class User:
+    sub: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    discovery_url: str            # https://auth.example.go.id/.well-known/openid-configuration
+    client_id: str
+    client_secret_file: Path      # a Swarm secret
+    redirect_url: str             # https://polise.../auth/callback, registered at the provider
+
+
+def current_user(request: Request) -> User | None:
+    found = request.session.get("user") if "session" in request.scope else None
+    return User(**found) if isinstance(found, dict) else None
+
+
+def require_user(request: Request) -> User:
+    user = current_user(request)
+    if user is None:
+        raise HTTPException(401, "sign in first")
+    return user
+
+
+def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, secure_cookie: bool) -> None:
+    """The session cookie always; /login, /auth/callback and /logout when a provider is configured."""
+    app.add_middleware(SessionMiddleware, secret_key=session_secret, same_site="lax", https_only=secure_cookie,
+                       max_age=8 * 3600)
+    if settings is None:
+        return
+    oauth = OAuth()
+    oauth.register("idp", server_metadata_url=settings.discovery_url, client_id=settings.client_id,
+                   client_secret=settings.client_secret_file.read_text().strip(),
+                   client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"})
+
+    @app.get("/login")
+    async def login(request: Request, next: str = "/") -> Any:
+        request.session["next"] = next if next.startswith("/") and not next.startswith("//") else "/"
+        return await oauth.idp.authorize_redirect(request, settings.redirect_url)
+
+    @app.get("/auth/callback")
+    async def callback(request: Request) -> RedirectResponse:
+        try:
+            token = await oauth.idp.authorize_access_token(request)
+        except OAuthError as e:
+            raise HTTPException(401, f"sign-in failed: {e.error}") from None
+        claims = token.get("userinfo") or {}
+        if not claims.get("sub"):
+            raise HTTPException(401, "sign-in failed: the ID token has no subject")
+        request.session["user"] = {"sub": str(claims["sub"]), "name": str(claims.get("name") or claims["sub"]),
+                                   "email": str(claims.get("email") or "")}
+        return RedirectResponse(request.session.pop("next", "/"), status_code=303)
+
+    @app.get("/logout")
+    def logout(request: Request) -> RedirectResponse:
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)

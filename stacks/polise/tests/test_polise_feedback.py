@@ -1,0 +1,96 @@
+"""Rating and reporting through Polise's pages, with a real PostgreSQL and a session cookie signed the way
+Starlette's session middleware signs it (the OpenID Connect sign-in that sets it is tested on its own)."""
+
+from __future__ import annotations
+
+import json
+from base64 import b64encode
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
+from test_polise_web import FakeReadApi
+
+from polise import auth
+from polise.store import Store
+from polise.web import create_app
+
+SECRET = "test-session-secret"
+
+
+class Api(FakeReadApi):
+    def app(self, name: str) -> dict[str, object]:
+        known = {a["app"]: a for a in self.apps_}
+        if name not in known:
+            return {}
+        return {**known[name], "url": f"https://{name}.apps.example.go.id/",
+                "repo": f"https://git.example.go.id/apps/{name}.git"}
+
+
+@pytest.fixture
+def store(dsn: str) -> Store:
+    s = Store(dsn)
+    s.migrate()
+    return s
+
+
+def client(store: Store, user: dict[str, str] | None = None) -> TestClient:
+    app = create_app(Api(), "https://polise.example.go.id", store)
+    auth.install(app, None, SECRET, secure_cookie=False)
+    c = TestClient(app, follow_redirects=False)
+    if user:
+        data = b64encode(json.dumps({"user": user}).encode())
+        c.cookies.set("session", TimestampSigner(SECRET).sign(data).decode())
+    return c
+
+
+ANA = {"sub": "sub-ana", "name": "Ana", "email": "ana@example.go.id"}
+
+
+def test_without_a_session_rating_and_reporting_are_refused_and_the_page_offers_sign_in(store: Store) -> None:
+    c = client(store)
+    assert "Sign in" in c.get("/apps/portal").text
+    assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5"}).status_code == 401
+    assert c.post("/apps/portal/report", data={"kind": "problem", "title": "t", "body": "b"}).status_code == 401
+    assert store.summaries() == {}
+
+
+def test_a_forged_session_cookie_is_not_a_session(store: Store) -> None:
+    c = client(store)
+    c.cookies.set("session", TimestampSigner("another-secret").sign(b64encode(json.dumps({"user": ANA}).encode()))
+                  .decode())
+    assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5"}).status_code == 401
+
+
+def test_a_signed_in_user_rates_and_the_catalog_shows_averages(store: Store) -> None:
+    c = client(store, ANA)
+    assert c.post("/apps/portal/rate", data={"target": "app", "stars": "4"}).status_code == 303
+    assert c.post("/apps/portal/rate", data={"target": "docs", "stars": "3"}).status_code == 303
+    low = c.post("/apps/portal/rate", data={"target": "app", "stars": "1"})
+    assert low.status_code == 400 and "needs a comment" in low.text
+    client(store, {"sub": "sub-budi", "name": "Budi", "email": ""}).post(
+        "/apps/portal/rate", data={"target": "app", "stars": "5"})
+    row = next(line for line in c.get("/").text.split("<tr") if 'data-app="portal"' in line)
+    assert "4.5 (2)" in row and "3.0 (1)" in row
+    assert "your rating: 4" in c.get("/apps/portal").text
+
+
+def test_a_report_is_queued_with_the_deployed_commit_and_a_security_report_is_shown_to_its_reporter_only(
+        store: Store) -> None:
+    c = client(store, ANA)
+    sent = c.post("/apps/portal/report", data={"kind": "security", "title": "Session fixation",
+                                               "body": "The login keeps the old cookie."})
+    assert sent.status_code == 303 and sent.headers["location"] == "/me/reports"
+    [queued] = store.reports_of("sub-ana")
+    assert (queued.kind, queued.commit_sha, queued.repo, queued.state) == (
+        "security", "a" * 40, "https://git.example.go.id/apps/portal.git", "queued")
+    assert "Session fixation" in c.get("/me/reports").text
+    budi = client(store, {"sub": "sub-budi", "name": "Budi", "email": ""})
+    assert "Session fixation" not in budi.get("/me/reports").text
+    for page in ("/", "/apps/portal", "/news", "/news.json", "/news.atom", "/contributions"):
+        assert "Session fixation" not in client(store).get(page).text
+
+
+def test_polise_has_no_route_that_lists_reports_publicly(store: Store) -> None:
+    paths = {getattr(r, "path", "") for r in client(store).app.routes}  # type: ignore[attr-defined]
+    assert sorted(p for p in paths if "report" in p) == ["/apps/{name}/report", "/me/reports"]

@@ -1,0 +1,123 @@
+"""Sign-in through a real OpenID Connect provider (Debian's LemonLDAP::NG, `lab/oidc-provider`, on
+loopback), driven in headless Chromium: sign in, rate an app, file a report; the report is then filed at
+a forge stand-in. Polise runs in uvicorn with a real PostgreSQL; swarmops' read API is the small fake of
+test_polise_web (its adapter's interface)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, expect, sync_playwright
+from test_polise_feedback import Api
+from test_polise_store import StandIn
+
+from polise import auth, reports
+from polise.reports import ForgeClient, ForgeSettings
+from polise.store import Store
+from polise.web import create_app
+
+ROOT = Path(__file__).resolve().parents[3]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "test-output"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def polise_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def provider(polise_port: int) -> Iterator[str]:
+    env = {**os.environ, "OIDC_REDIRECT_URIS": f"http://127.0.0.1:{polise_port}/auth/callback"}
+    res = subprocess.run(["bash", str(ROOT / "lab" / "oidc-provider"), "up"], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr + res.stdout
+    yield "http://127.0.0.1:8480/.well-known/openid-configuration"
+    subprocess.run(["bash", str(ROOT / "lab" / "oidc-provider"), "down"], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def polise(provider: str, polise_port: int, dsn: str) -> Iterator[tuple[str, Store]]:
+    store = Store(dsn)
+    store.migrate()
+    public = f"http://127.0.0.1:{polise_port}"
+    app = create_app(Api(), public, store)
+    auth.install(app, auth.OidcSettings(provider, "polise", Path("/run/oidc-provider/polise.secret"),
+                                        f"{public}/auth/callback"), "login-test-session-secret", False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=polise_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield public, store
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_sign_in_with_the_provider_then_rate_and_report_in_chromium(polise: tuple[str, Store], browser: Browser,
+                                                                  tmp_path: Path) -> None:
+    public, store = polise
+    page = browser.new_page()
+    page.goto(f"{public}/apps/portal")
+    page.click("text=Sign in")
+    expect(page.locator("input[name=user]")).to_be_visible()   # LemonLDAP::NG's own login form
+    assert page.url.startswith("http://127.0.0.1:8480/")
+    page.fill("input[name=user]", "dwho")
+    page.fill("input[name=password]", "dwho")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{public}/apps/portal")          # back where the user started, signed in
+    expect(page.locator("header")).to_contain_text("Doctor Who")
+    page.locator("form.rate[data-target=app] select[name=stars]").select_option("4")
+    page.click("form.rate[data-target=app] button")
+    expect(page.locator("form.rate[data-target=app] .mine")).to_have_text("your rating: 4")
+    page.fill("#report input[name=title]", "The export button does nothing")
+    page.fill("#report textarea[name=body]", "Clicking Export on the water levels page shows no file.")
+    page.click("#report button")
+    expect(page).to_have_url(f"{public}/me/reports")
+    expect(page.locator("#reports .report .state")).to_have_text("queued")
+    page.screenshot(path=str(SHOTS / "polise-report-queued.png"))
+    assert store.rating_of("portal", "app", "dwho")["stars"] == 4   # type: ignore[index]   # the ID token's sub
+
+    forge = StandIn()
+    forge.start()
+    try:
+        settings = ForgeSettings("gitea", f"http://127.0.0.1:{forge.port}", "forge-token")
+        assert reports.file_due(store, ForgeClient(settings), settings) == 1
+    finally:
+        forge.stop()
+    assert "Doctor Who <dwho@badwolf.org>" in forge.calls[0][2]["body"]
+    page.reload()
+    expect(page.locator("#reports .report a")).to_have_attribute("href", "https://forge.test/apps/portal/issues/1")
+
+
+def test_a_tampered_callback_is_refused(polise: tuple[str, Store], browser: Browser) -> None:
+    public, _ = polise
+    page = browser.new_page()
+    answer = page.goto(f"{public}/auth/callback?code=forged&state=forged")
+    assert answer is not None and answer.status == 401
+    assert "sign-in failed" in page.content()
