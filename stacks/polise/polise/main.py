@@ -50,6 +50,7 @@ class Settings:
     dsn: str | None                       # None: no ratings or reports (POLISE_DB_HOST unset)
     oidc: auth.OidcSettings | None        # None: nobody can sign in (POLISE_OIDC_DISCOVERY_URL unset)
     forge: reports.ForgeSettings | None   # None: reports stay queued (POLISE_FORGE_KIND unset)
+    owners: dict[str, set[str]]           # POLISE_OWNERS="portal=ana@x.go.id,budi@x.go.id;awdi=citra@x.go.id"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -59,7 +60,17 @@ class Settings:
         public = _need(env, "POLISE_PUBLIC_URL").rstrip("/")
         return cls(url, _file(env, "POLISE_SWARMOPS_TOKEN_FILE"), public,
                    _file(env, "POLISE_SESSION_SECRET_FILE").read_text().strip(), _dsn(env), _oidc(env, public),
-                   _forge(env))
+                   _forge(env), _owners(env.get("POLISE_OWNERS", "")))
+
+
+def _owners(text: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        app, sep, people = part.partition("=")
+        if not sep or not app.strip() or not people.strip():
+            raise SettingsError(f"POLISE_OWNERS: {part!r} is not app=email,email (entries separated by ;)")
+        out[app.strip()] = {p.strip() for p in people.split(",") if p.strip()}
+    return out
 
 
 def _dsn(env: Mapping[str, str]) -> str | None:
@@ -102,7 +113,7 @@ def build(env: Mapping[str, str]) -> FastAPI:
     settings = Settings.from_env(env)
     store = Store(settings.dsn) if settings.dsn else None
     app = create_app(SwarmopsClient(settings.swarmops_url, settings.swarmops_token_file), settings.public_url,
-                     store)
+                     store, settings.owners)
     auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"))
     stop = threading.Event()
 

@@ -23,7 +23,9 @@ TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftim
 DOCS = {"usage": "How to use it", "database": "Its database"}
 
 
-def create_app(api: ReadApi, public_url: str, store: Store | None = None) -> FastAPI:
+def create_app(api: ReadApi, public_url: str, store: Store | None = None,
+               owners: dict[str, set[str]] | None = None) -> FastAPI:
+    """`owners`: app -> the emails (or subjects) of the people who read its rating comments."""
     app = FastAPI(title="Polise", docs_url=None, redoc_url=None)
 
     def need_store() -> Store:
@@ -88,6 +90,14 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None) -> Fas
                        user_email=user.email, title=title, body=body, page=page or f"{public_url}/apps/{name}",
                        commit_sha=str(found.get("commit") or ""), repo=str(found.get("repo") or ""))
         return RedirectResponse("/me/reports", status_code=303)
+
+    @app.get("/apps/{name}/feedback", response_class=HTMLResponse)
+    def feedback(request: Request, name: str) -> HTMLResponse:
+        user = require_user(request)
+        if not ({user.email, user.sub} & (owners or {}).get(name, set())):
+            raise HTTPException(403, f"only the owners of {name} read its rating comments")
+        return TEMPLATES.TemplateResponse(request, "feedback.html", {"user": user, "name": name,
+                                                                     "comments": need_store().comments(name)})
 
     @app.get("/me/reports", response_class=HTMLResponse)
     def my_reports(request: Request) -> HTMLResponse:

@@ -35,7 +35,7 @@ def store(dsn: str) -> Store:
 
 
 def client(store: Store, user: dict[str, str] | None = None) -> TestClient:
-    app = create_app(Api(), "https://polise.example.go.id", store)
+    app = create_app(Api(), "https://polise.example.go.id", store, {"portal": {"ana@example.go.id"}})
     auth.install(app, None, SECRET, secure_cookie=False)
     c = TestClient(app, follow_redirects=False)
     if user:
@@ -94,3 +94,12 @@ def test_a_report_is_queued_with_the_deployed_commit_and_a_security_report_is_sh
 def test_polise_has_no_route_that_lists_reports_publicly(store: Store) -> None:
     paths = {getattr(r, "path", "") for r in client(store).app.routes}  # type: ignore[attr-defined]
     assert sorted(p for p in paths if "report" in p) == ["/apps/{name}/report", "/me/reports"]
+
+
+def test_the_owners_read_the_comments_and_nobody_else(store: Store) -> None:
+    budi = client(store, {"sub": "sub-budi", "name": "Budi", "email": "budi@example.go.id"})
+    budi.post("/apps/portal/rate", data={"target": "docs", "stars": "2", "comment": "no word on the export"})
+    page = client(store, ANA).get("/apps/portal/feedback")
+    assert page.status_code == 200 and "no word on the export" in page.text and "Budi" in page.text
+    assert budi.get("/apps/portal/feedback").status_code == 403
+    assert client(store).get("/apps/portal/feedback").status_code == 401

@@ -25,6 +25,7 @@ def env(tmp_path: Path, **over: str) -> dict[str, str]:
     ("POLISE_SWARMOPS_TOKEN_FILE", "/nonexistent/token", "mount it as that Swarm secret"),
     ("POLISE_SESSION_SECRET_FILE", "", "POLISE_SESSION_SECRET_FILE is not set"),
     ("POLISE_FORGE_KIND", "gitlab", "github or gitea"),
+    ("POLISE_OWNERS", "portal:ana@x", "is not app=email,email"),
     ("POLISE_PUBLIC_URL", " ", "POLISE_PUBLIC_URL is not set"),
 ])
 def test_a_missing_or_wrong_setting_is_named(tmp_path: Path, var: str, value: str, words: str) -> None:
