@@ -25,7 +25,7 @@ from swarmops.errors import BusyError, SourceError, SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import FINGERPRINT_TAG, SOURCE_TAG_LABEL, Registry
 from swarmops.prepare import Prepared, Preparer
-from swarmops.rollout import Interrupted, Rollout, write_deploy_dir
+from swarmops.rollout import Interrupted, Rollout, deploy_dir, write_deploy_dir
 from swarmops.source.git import GitSource
 from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED, StateStore
 from swarmops.swarm.deploy import StackDeployer
@@ -289,6 +289,7 @@ class Reconciler:
         except SwarmopsError as e:
             rollback_to, note = ("", "")
             if deployed:
+                self._render_again(app, live.deployed_commit(), live)
                 rollback_to, note = self.rollout.roll_back(app, prep.commit, live.deployed_commit(),
                                                            tuple(live.services))
             error = f"{e}{note}"
@@ -301,6 +302,20 @@ class Reconciler:
         store.set_app(app.name, failed_commit="", last_error="")
         self._prune_secrets(app)
         return Outcome(app.name, "deployed", prep.commit, prep.plan.summary(), prep.plan)
+
+    def _render_again(self, app: AppConfig, commit: str | None, live: LiveStack) -> None:
+        """The rendered stack of what ran before, rendered again from git when this manager's disk does not
+        have it (swarmops moved here from a lost manager, or state_dir was lost), so that a rollback can
+        still redeploy it. Its images are already in the registry."""
+        if not commit or (deploy_dir(self.config, app.name, commit) / "stack.yml").is_file():
+            return
+        try:
+            prep = self.prepare(app, commit, live)
+            src = self.source(app)
+            write_deploy_dir(prep.deploy_dir, prep.rendered.text,
+                             ((rel, src.read(commit, rel)) for rel in prep.rendered.files))
+        except SwarmopsError as e:
+            log.warning("cannot render %s of %s again for the rollback: %s", commit[:12], app.name, e)
 
     def _prune_secrets(self, app: AppConfig) -> None:
         try:

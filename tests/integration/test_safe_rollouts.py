@@ -4,6 +4,7 @@ rollback, pause, resume, dry-run and diff."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from typing import Any
@@ -59,6 +60,20 @@ def test_a_commit_whose_healthcheck_never_passes_is_rolled_back(
     assert swarmops.run("sync", app, check=False).returncode != 0
     last = assert_rolled_back(lab, swarmops, app, bad, good)
     assert "healthcheck failed" in last["error"]
+
+
+def test_a_failed_commit_is_rolled_back_even_when_the_rendered_stacks_are_gone(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    """As after a failover: the rendered stacks stayed on the lost manager's disk."""
+    repo, app, good = deployed(swarmops, repo_factory, "rerender", failure_threshold=2)
+    shutil.rmtree(swarmops.state_dir / "deploys")
+    stack = web_app()["stack.yml"] or ""
+    bad = repo.commit("healthcheck that fails", {"stack.yml": stack.replace(
+        "    build: ./web\n", "    build: ./web\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n"
+        "      interval: 1s\n      retries: 1\n      timeout: 1s\n")})
+    assert swarmops.run("sync", app, check=False).returncode != 0
+    assert_rolled_back(lab, swarmops, app, bad, good)
+    assert (swarmops.state_dir / "deploys" / app / good[:12] / "stack.yml").is_file()   # rendered again
 
 
 def test_a_commit_asking_for_a_role_no_node_has_fails_with_dockers_words_and_is_rolled_back(
