@@ -14,6 +14,7 @@ from typing import Any
 from swarmops.errors import SwarmopsError
 
 MAX_BODY = 1024 * 1024
+DRAIN_LIMIT = 32 * MAX_BODY      # GitHub's own cap on a delivery is 25 MB
 PROVIDERS = ("github", "gitea", "gitlab")
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from swarmops import actions
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.webhook import (
+    DRAIN_LIMIT,
     MAX_BODY,
     PROVIDERS,
     WebhookError,
@@ -198,15 +199,21 @@ def build_app(ctx: HttpContext) -> FastAPI:
 
 
 async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None when it is over MAX_BODY. An oversized body is still read (and dropped) up to
+    DRAIN_LIMIT: answering 413 while the sender is mid-upload makes its write fail with a broken pipe,
+    so it would never see the 413."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+    if declared and declared.isdigit() and int(declared) > DRAIN_LIMIT:
         return None
-    body = b""
+    body = bytearray()
+    read = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
+        read += len(chunk)
+        if read > DRAIN_LIMIT:
             return None
-    return body
+        if read <= MAX_BODY:
+            body += chunk
+    return bytes(body) if read <= MAX_BODY else None
 
 
 async def _webhook(ctx: HttpContext, provider: str, request: Request) -> JSONResponse:
