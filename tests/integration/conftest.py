@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.lab import remove_stack
+from swarmops import secrets as age_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "swarm-lab"
@@ -375,3 +377,31 @@ class Prober:
 def free_node_port(base: int = 31000) -> int:
     """A host port for a published service port, different for each test run."""
     return base + int(uuid.uuid4().int % 1700)   # inside the policy's default port range (to 32767)
+
+
+def lab_images(*names: str) -> None:
+    """Base images made locally (lab/base-images), e.g. "python", "postgres"; a lock makes parallel callers
+    wait for the one that builds."""
+    subprocess.run(["bash", str(ROOT / "lab" / "base-images"), *names], check=True, capture_output=True,
+                   env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+
+
+def ops_stacks(repo: GitRepo, state_dir: Path, names: list[str], secrets: dict[str, dict[str, bytes]],
+               replace: dict[str, str] | None = None) -> None:
+    """This project's stacks/<name> copied into the ops team's repo as they would set them up: their registry
+    in the Dockerfiles, `replace` applied to stack files and Dockerfiles, and the secrets each stack names
+    age-encrypted for the lab daemon's key (`swarmops keygen` first)."""
+    public = age_secrets.parse_recipient((state_dir / age_secrets.PUB_FILE).read_text(), "lab key")
+    edits = {"registry.local:5000": REGISTRY, **(replace or {})}
+    for name in names:
+        dest = repo.work / "stacks" / name
+        shutil.copytree(ROOT / "stacks" / name, dest, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+        for path in (dest / "stack.yml", dest / "Dockerfile"):
+            if path.is_file():
+                text = path.read_text()
+                for old, new in edits.items():
+                    text = text.replace(old, new)
+                path.write_text(text)
+        for secret, value in secrets.get(name, {}).items():
+            (dest / "secrets").mkdir(exist_ok=True)
+            (dest / "secrets" / f"{secret}.age").write_bytes(age_secrets.encrypt(public, value))

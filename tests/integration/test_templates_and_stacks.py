@@ -1,11 +1,11 @@
 """Issue 5 on the lab: infrastructure stacks land on their nodes; `swarmops new` makes a repo the daemon
-deploys; the static template answers HTTP through the proxy stack. No image can be pulled here: the
-infrastructure images are stand-ins pushed under the real names (lab/stand-ins says what each is)."""
+deploys; the static template answers HTTP through the proxy stack. No image can be pulled here: PostgreSQL
+is built for real from Debian's packages (lab/base-images postgres); the other infrastructure images are
+stand-ins pushed under the real names (lab/stand-ins says what each is)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -15,8 +15,17 @@ from typing import Any
 import docker
 import pytest
 
-from swarmops import secrets
-from tests.integration.conftest import MANAGER, REGISTRY, ROOT, GitRepo, Swarmops, remove_stack, running_tasks
+from tests.integration.conftest import (
+    MANAGER,
+    REGISTRY,
+    ROOT,
+    GitRepo,
+    Swarmops,
+    lab_images,
+    ops_stacks,
+    remove_stack,
+    running_tasks,
+)
 
 ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db", "postgres": "db", "awdi": "awdi"}
 
@@ -25,20 +34,17 @@ ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db"
 def stand_ins(lab: docker.APIClient) -> None:
     subprocess.run(["bash", str(ROOT / "lab" / "stand-ins")], check=True, capture_output=True,
                    env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+    lab_images("postgres")   # the postgres stack is built for real from Debian's packages
 
 
 def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
     """This project's stacks/ as the ops team's repo, with stand-in secrets encrypted for the lab daemon."""
-    shutil.copytree(ROOT / "stacks", repo.work / "stacks")
+    ops_stacks(repo, state_dir, sorted(ROLES), {
+        "minio": {"minio_root_user": b"stand-in-user", "minio_root_password": b"stand-in-value"},
+        "mysql": {"mysql_root_password": b"stand-in-value"},
+        "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"}})
     registry = repo.work / "stacks" / "registry" / "stack.yml"   # the lab's own registry holds 5000 there
     registry.write_text(registry.read_text().replace("published: 5000", "published: 5002"))
-    public = secrets.parse_recipient((state_dir / secrets.PUB_FILE).read_text(), "lab key")
-    for stack, names in {"minio": ["minio_root_user", "minio_root_password"], "mysql": ["mysql_root_password"],
-                         "postgres": ["postgres_password"]}.items():
-        for name in names:
-            path = repo.work / "stacks" / stack / "secrets" / f"{name}.age"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(secrets.encrypt(public, b"stand-in-value"))
     repo.commit("infrastructure stacks", {})
     return repo
 

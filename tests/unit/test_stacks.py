@@ -3,7 +3,9 @@ registry, and passes the privileged profile (and, being infrastructure, not the 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -37,9 +39,14 @@ def test_stack_passes_the_privileged_profile_and_pins_private_images(name: str) 
     assert [str(v) for v in found if v.severity == "deny"] == []
     doc = YAML(typ="safe").load(text)
     for svc in doc["services"].values():
-        image = svc["image"]
-        assert image.startswith("${SWARMOPS_REGISTRY}/") and ":" in image.rsplit("/", 1)[1]
-        assert not image.endswith(":latest")
+        if "build" in svc:   # built here FROM a base in the private registry, pinned
+            base = re.search(r"^ARG BASE=(\S+)$", (STACKS / name / "Dockerfile").read_text(), re.M)
+            assert base and base[1].startswith("registry.local:5000/base/"), name
+            image = base[1]
+        else:
+            image = svc["image"]
+            assert image.startswith("${SWARMOPS_REGISTRY}/")
+        assert ":" in image.rsplit("/", 1)[1] and not image.endswith(":latest")
         assert (svc["deploy"]["resources"]["limits"])
     assert (STACKS / name / "README.md").is_file()
 
@@ -68,7 +75,8 @@ def test_docker_reads_the_stack(tmp_path: Path, name: str) -> None:
                          text=True, env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": "unix:///nope",
                                          "SWARMOPS_REGISTRY": "registry.local:5000"})
     assert out.returncode == 0, out.stderr
-    assert "registry.local:5000/" in out.stdout
+    if any("image" in svc for svc in doc["services"].values()):   # a built one gets its image from swarmops
+        assert "registry.local:5000/" in out.stdout
 
 
 def test_restricted_profile_refuses_the_proxy_stack() -> None:
@@ -86,6 +94,13 @@ def test_polise_passes_the_restricted_profile_and_mounts_no_docker_socket() -> N
     doc = YAML(typ="safe").load(text)
     mounts = [str(v) for svc in doc["services"].values() for v in svc.get("volumes", [])]
     assert not any("docker.sock" in m for m in mounts) and "docker.sock" not in text
+
+
+def test_polise_builds_from_the_runtime_image_of_its_requirements() -> None:
+    """The Dockerfile's runtime tag is the hash build-runtime gives requirements.txt: they cannot drift."""
+    digest = hashlib.sha256((STACKS / "polise" / "requirements.txt").read_bytes()).hexdigest()[:12]
+    dockerfile = (STACKS / "polise" / "Dockerfile").read_text()
+    assert f"ARG RUNTIME=registry.local:5000/polise/runtime:{digest}\n" in dockerfile
 
 
 def test_the_swarmops_service_runs_once_on_a_manager_with_the_engine_socket_and_a_pinned_image(
