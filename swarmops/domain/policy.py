@@ -195,7 +195,7 @@ def _externals(doc: dict[str, Any], ctx: PolicyContext) -> list[Violation]:
             if not name.startswith(f"{ctx.app}_") and name not in ctx.allowed_external:
                 out.append(Violation("SO115", "-", f"{section}.{key}", f"external {section[:-1]} {name!r} belongs "
                                      "to another app", f"declare your own {section[:-1]}, or ask the ops team "
-                                     "to share it (allow_external)"))
+                                     "to add it to policy.allowed_external"))
     return out
 
 

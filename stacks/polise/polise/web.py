@@ -51,6 +51,12 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
     def refused(request: Request, exc: Exception) -> Response:
         return TEMPLATES.TemplateResponse(request, "error.html", {"message": str(exc)}, status_code=400)
 
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness for the stack's healthcheck: the process serves. It asks neither swarmops nor the
+        database, so that their outages show as 503 pages instead of Swarm restarting Polise."""
+        return {"status": "ok"}
+
     @app.get("/", response_class=HTMLResponse)
     def catalog(request: Request, q: str = "") -> HTMLResponse:
         apps = [a for a in api.apps() if q.lower() in a["app"].lower() or q.lower() in (a.get("title") or "").lower()]

@@ -87,3 +87,13 @@ def test_swarmops_down_gives_a_plain_page_not_a_crash() -> None:
     api.down = True
     resp = client(api).get("/")
     assert resp.status_code == 503 and "did not answer" in resp.text
+
+
+def test_healthz_answers_without_asking_swarmops() -> None:
+    class Down(FakeReadApi):
+        def apps(self) -> list[dict[str, Any]]:
+            raise SwarmopsUnavailable("swarmops did not answer: ConnectError")
+
+    c = client(Down())
+    assert c.get("/healthz").json() == {"status": "ok"}
+    assert c.get("/").status_code == 503
