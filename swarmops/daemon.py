@@ -81,7 +81,7 @@ def add_notifier(reconciler: Reconciler, config: Config) -> Notifier | None:
 
 
 def run_once(loaded: LoadedConfig) -> list[Outcome]:
-    reconciler = make_reconciler(loaded.config)
+    reconciler = make_reconciler(loaded.config, restore_history=True)
     notifier = add_notifier(reconciler, loaded.config)
     _report_config_errors(loaded)
     resolve_interrupted(reconciler)
@@ -98,7 +98,7 @@ def run_forever(loaded: LoadedConfig) -> int:
     config = loaded.config
     cancel = threading.Event()
     stop = threading.Event()
-    reconciler = make_reconciler(config, cancel=cancel)
+    reconciler = make_reconciler(config, cancel=cancel, restore_history=True)
     statuses = StatusCache(config, reconciler)
     reconciler.observers.append(statuses)
     reconciler.snapshot = statuses.snapshot

@@ -26,20 +26,31 @@ def open_store(config: Config) -> StateStore:
 log = logging.getLogger("swarmops.runtime")
 
 
-def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[str]) -> None:
+def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[str], restore_all: bool) -> None:
     """Entries this manager's database lacks (a new manager, a lost disk, a manager that was away while
-    another ran swarmops) are read back from the Swarm's copy; every finished deploy entry updates that
-    copy. Neither ever fails a deploy: the local database is the record."""
-    try:
-        restored = {app: store.import_history(app, records) for app, records in history.load(apps).items()}
-    except SwarmopsError as e:
-        log.warning("the history copy in the Swarm cannot be read (history here may miss entries written on "
-                    "another manager): %s", e)
-    else:
-        if any(restored.values()):
+    another ran swarmops) are read back from the Swarm's copy: for every app when the daemon starts
+    (`restore_all`), else only for an app this process is about to record, so that a CLI command reads
+    one app's copy, not all of them. Every finished deploy entry then updates that app's copy. Neither
+    ever fails a deploy: the local database is the record."""
+    restored: set[str] = set()
+
+    def restore(names: set[str]) -> None:
+        try:
+            counts = {app: store.import_history(app, records) for app, records in history.load(names).items()}
+        except SwarmopsError as e:
+            log.warning("the history copy in the Swarm cannot be read (history here may miss entries written on "
+                        "another manager): %s", e)
+            return
+        restored.update(names)
+        if any(counts.values()):
             log.warning("read back %d history entries of %d apps from the Swarm (written on another manager "
-                        "or before this state database)", sum(restored.values()),
-                        sum(1 for n in restored.values() if n))
+                        "or before this state database)", sum(counts.values()), sum(1 for n in counts.values() if n))
+
+    def before_start(app: str) -> None:
+        # before this process writes the app's first entry: else the copy it writes would drop what only the
+        # Swarm's copy held, and the older entries read back later would sort after the new one
+        if app not in restored:
+            restore({app})
 
     def save(app: str) -> None:
         try:
@@ -47,14 +58,18 @@ def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[st
         except SwarmopsError as e:
             log.warning("the history copy of %s in the Swarm was not updated: %s", app, e)
 
+    if restore_all and apps:
+        restore(apps)
+    store.before_start = before_start
     store.on_record = save
 
 
-def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
+def make_adapters(config: Config, store: StateStore | None = None, restore_history: bool = False) -> Adapters:
+    """`restore_history`: read back every app's history copy now (the daemon, at start)."""
     store = store or open_store(config)
     if config.history.in_swarm:
         keep_history_in_swarm(store, SwarmHistory(api_client(config.docker_host, config.docker_timeout)),
-                              {a.name for a in config.apps})
+                              {a.name for a in config.apps}, restore_history)
     return Adapters(
         store=store,
         reader=SwarmReader(api_client(config.docker_host, config.docker_timeout)),
@@ -66,5 +81,6 @@ def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
 
 
 def make_reconciler(config: Config, cancel: threading.Event | None = None,
-                    progress: Callable[[str], None] | None = None) -> Reconciler:
-    return Reconciler(config, make_adapters(config), cancel=cancel, progress=progress)
+                    progress: Callable[[str], None] | None = None, restore_history: bool = False) -> Reconciler:
+    return Reconciler(config, make_adapters(config, restore_history=restore_history), cancel=cancel,
+                      progress=progress)

@@ -92,6 +92,7 @@ class StateStore:
         self._lock = threading.Lock()
         self._applied: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}   # one entry per app at most
         self.on_record: Callable[[str], None] | None = None   # told the app after a deploy entry is written
+        self.before_start: Callable[[str], None] | None = None   # told the app before its entry is started
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -141,6 +142,8 @@ class StateStore:
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
                      render_dir: str) -> int:
+        if self.before_start is not None:
+            self.before_start(app)
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir)"

@@ -49,7 +49,9 @@ class SwarmHistory:
     def load(self, apps: set[str]) -> dict[str, list[dict[str, Any]]]:
         """The latest copy of each of `apps` (newest record first); apps without one are left out."""
         latest: dict[str, dict[str, Any]] = {}
-        for cfg in self._engine(lambda: self.api.configs(filters={"label": LABEL})):
+        # one app: only its copies cross the socket; several: one call for all of them
+        label = f"{LABEL}={next(iter(apps))}" if len(apps) == 1 else LABEL
+        for cfg in self._engine(lambda: self.api.configs(filters={"label": label})):
             app = (cfg["Spec"].get("Labels") or {}).get(LABEL, "")
             if app in apps and (app not in latest or cfg["Spec"]["Name"] > latest[app]["Spec"]["Name"]):
                 latest[app] = cfg

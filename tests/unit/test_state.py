@@ -26,24 +26,26 @@ class FakeHistory:
 
     def __init__(self) -> None:
         self.copies: dict[str, list[dict[str, object]]] = {}
+        self.loads: list[set[str]] = []
 
     def save(self, app: str, records: list[dict[str, object]]) -> None:
         self.copies[app] = records
 
     def load(self, apps: set[str]) -> dict[str, list[dict[str, object]]]:
+        self.loads.append(set(apps))
         return {a: r for a, r in self.copies.items() if a in apps}
 
 
 def test_a_new_state_database_reads_the_history_back_from_the_swarm_copy(tmp_path: Path) -> None:
     swarm = FakeHistory()
     first = StateStore(tmp_path / "a" / "state.db")
-    keep_history_in_swarm(first, swarm, {"web"})     # type: ignore[arg-type]
+    keep_history_in_swarm(first, swarm, {"web"}, True)     # type: ignore[arg-type]
     for commit, result, error in (("c1", "succeeded", ""), ("c2", "failed", "boom")):
         first.finish_deploy(first.start_deploy("web", commit, "Ann", f"add {commit}", "poll", "/d"), result, error)
     assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c2", "c1"]   # updated after each entry
 
     second = StateStore(tmp_path / "b" / "state.db")   # another manager: an empty state directory
-    keep_history_in_swarm(second, swarm, {"web", "api"})   # type: ignore[arg-type]
+    keep_history_in_swarm(second, swarm, {"web", "api"}, True)   # type: ignore[arg-type]
     got = [(d.commit_sha, d.result, d.author, d.error) for d in second.history("web")]
     assert got == [("c2", "failed", "Ann", "boom"), ("c1", "succeeded", "Ann", "")]
     assert second.last_good("web") is not None and second.last_good("web").commit_sha == "c1"  # type: ignore[union-attr]
@@ -52,12 +54,30 @@ def test_a_new_state_database_reads_the_history_back_from_the_swarm_copy(tmp_pat
 def test_a_database_that_was_away_gets_only_the_entries_it_lacks(tmp_path: Path) -> None:
     swarm = FakeHistory()
     a = StateStore(tmp_path / "a" / "state.db")
-    keep_history_in_swarm(a, swarm, {"web"})    # type: ignore[arg-type]
+    keep_history_in_swarm(a, swarm, {"web"}, True)    # type: ignore[arg-type]
     a.finish_deploy(a.start_deploy("web", "c1", "Ann", "m", "poll", "/d"), "succeeded")
     b = StateStore(tmp_path / "b" / "state.db")  # manager a is lost; b carries on
-    keep_history_in_swarm(b, swarm, {"web"})    # type: ignore[arg-type]
+    keep_history_in_swarm(b, swarm, {"web"}, True)    # type: ignore[arg-type]
     b.finish_deploy(b.start_deploy("web", "c2", "Ann", "m", "poll", "/d"), "succeeded")
-    keep_history_in_swarm(a, swarm, {"web"})    # a returns and runs swarmops again
+    keep_history_in_swarm(a, swarm, {"web"}, True)    # a returns and runs swarmops again
     assert [d.commit_sha for d in a.history("web")] == ["c2", "c1"]
-    keep_history_in_swarm(a, swarm, {"web"})    # and again: nothing doubled
+    keep_history_in_swarm(a, swarm, {"web"}, True)    # and again: nothing doubled
     assert [d.commit_sha for d in a.history("web")] == ["c2", "c1"]
+
+
+def test_a_cli_process_reads_only_the_copy_of_the_app_it_records_and_keeps_the_older_entries(
+        tmp_path: Path) -> None:
+    swarm = FakeHistory()
+    daemon = StateStore(tmp_path / "a" / "state.db")
+    keep_history_in_swarm(daemon, swarm, {"web", "api"}, True)   # type: ignore[arg-type]
+    daemon.finish_deploy(daemon.start_deploy("web", "c1", "Ann", "m", "poll", "/d"), "succeeded")
+    swarm.loads.clear()
+    cli = StateStore(tmp_path / "b" / "state.db")   # `swarmops sync web` on a manager with a new state dir
+    keep_history_in_swarm(cli, swarm, {"web", "api"}, False)   # type: ignore[arg-type]
+    assert swarm.loads == []                                    # nothing read at start
+    cli.finish_deploy(cli.start_deploy("web", "c2", "Ann", "m", "cli", "/d"), "succeeded")
+    assert swarm.loads == [{"web"}]                             # that app's copy, once, before writing it
+    assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c2", "c1"]   # c1 is not dropped
+    assert [d.commit_sha for d in cli.history("web")] == ["c2", "c1"]       # and sorts before c2
+    cli.finish_deploy(cli.start_deploy("web", "c3", "Ann", "m", "cli", "/d"), "succeeded")
+    assert swarm.loads == [{"web"}]
