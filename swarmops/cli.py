@@ -21,7 +21,7 @@ from swarmops.errors import StackError, SwarmopsError, UnknownAppError
 from swarmops.policycheck import offline_policy_check
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.redact import redact_url
-from swarmops.runtime import make_adapters, make_reconciler, open_store
+from swarmops.runtime import make_adapters, make_reconciler, store_with_history
 from swarmops.statuscache import status_from_store
 from swarmops.tokens import TokenStore
 
@@ -140,7 +140,8 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 def cmd_history(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     app = _app(loaded, args.app)
-    store = open_store(loaded.config)
+    store = store_with_history(loaded.config)
+    store.refresh_app(app.name)   # with what other managers recorded (the Swarm's history copy)
     deploys = store.history(app.name, args.limit)
     if args.json:
         print(json.dumps([d.to_dict() for d in deploys], indent=2))

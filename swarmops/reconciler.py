@@ -348,6 +348,7 @@ class Reconciler:
 
     def _manual_rollback(self, app: AppConfig, commit: str | None) -> Outcome:
         store = self.a.store
+        store.refresh_app(app.name)   # the targets another manager deployed count too
         live = self.a.reader.read_app(app.name)
         current = live.deployed_commit()
         good = [d for d in store.history(app.name, 500) if d.result == SUCCEEDED]

@@ -27,12 +27,13 @@ log = logging.getLogger("swarmops.runtime")
 
 
 def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[str], restore_all: bool) -> None:
-    """Entries this manager's database lacks (a new manager, a lost disk, a manager that was away while
-    another ran swarmops) are read back from the Swarm's copy: for every app when the daemon starts
-    (`restore_all`), else only for an app this process is about to record, so that a CLI command reads
-    one app's copy, not all of them. Every finished deploy entry then updates that app's copy. Neither
-    ever fails a deploy: the local database is the record."""
-    restored: set[str] = set()
+    """Entries this manager's database lacks (a new manager, a lost disk, a manager that was away or stood
+    by while another ran swarmops) are read back from the Swarm's copy: every app's when the daemon starts
+    (`restore_all`, for its page and API), and one app's each time its history is about to decide or be
+    written (a deploy starts, a rollback picks its target, `swarmops history`). That last read is one
+    Engine call per deploy; it keeps a daemon that took over after standing by from writing a copy that
+    drops the other's entries. Every finished deploy entry then updates that app's copy. Neither ever
+    fails a deploy: the local database is the record."""
 
     def restore(names: set[str]) -> None:
         try:
@@ -41,16 +42,9 @@ def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[st
             log.warning("the history copy in the Swarm cannot be read (history here may miss entries written on "
                         "another manager): %s", e)
             return
-        restored.update(names)
         if any(counts.values()):
             log.warning("read back %d history entries of %d apps from the Swarm (written on another manager "
                         "or before this state database)", sum(counts.values()), sum(1 for n in counts.values() if n))
-
-    def before_start(app: str) -> None:
-        # before this process writes the app's first entry: else the copy it writes would drop what only the
-        # Swarm's copy held, and the older entries read back later would sort after the new one
-        if app not in restored:
-            restore({app})
 
     def save(app: str) -> None:
         try:
@@ -60,8 +54,21 @@ def keep_history_in_swarm(store: StateStore, history: SwarmHistory, apps: set[st
 
     if restore_all and apps:
         restore(apps)
-    store.before_start = before_start
+    store.refresh = lambda app: restore({app})
     store.on_record = save
+
+
+def store_with_history(config: Config) -> StateStore:
+    """The state database for a read-only command, reading an app's entries from the Swarm's copy when it
+    is asked for them; with the Engine away, this manager's entries alone (said in a warning)."""
+    store = open_store(config)
+    if config.history.in_swarm:
+        try:
+            keep_history_in_swarm(store, SwarmHistory(api_client(config.docker_host, config.docker_timeout)),
+                                  set(), False)
+        except SwarmopsError as e:
+            log.warning("history from this manager's database only: %s", e)
+    return store
 
 
 def make_adapters(config: Config, store: StateStore | None = None, restore_history: bool = False) -> Adapters:

@@ -92,7 +92,8 @@ class StateStore:
         self._lock = threading.Lock()
         self._applied: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}   # one entry per app at most
         self.on_record: Callable[[str], None] | None = None   # told the app after a deploy entry is written
-        self.before_start: Callable[[str], None] | None = None   # told the app before its entry is started
+        # reads the app's entries written elsewhere (the Swarm's history copy) into this database
+        self.refresh: Callable[[str], None] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -142,8 +143,7 @@ class StateStore:
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
                      render_dir: str) -> int:
-        if self.before_start is not None:
-            self.before_start(app)
+        self.refresh_app(app)
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir)"
@@ -200,6 +200,12 @@ class StateStore:
             c.execute("UPDATE deploys SET error=?, rollback_to=CASE WHEN ?='' THEN rollback_to ELSE ? END "
                       "WHERE id=?", (error, rollback_to, rollback_to, deploy_id))
         self._recorded(deploy_id)
+
+    def refresh_app(self, app: str) -> None:
+        """Before this database's view of an app's history is used to decide or to write: what another
+        manager recorded since is read in first."""
+        if self.refresh is not None:
+            self.refresh(app)
 
     def history(self, app: str, limit: int = 50) -> list[Deploy]:
         with self._tx() as c:

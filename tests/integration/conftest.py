@@ -382,8 +382,16 @@ def free_node_port(base: int = 31000) -> int:
 def lab_images(*names: str) -> None:
     """Base images made locally (lab/base-images), e.g. "python", "postgres"; a lock makes parallel callers
     wait for the one that builds."""
-    subprocess.run(["bash", str(ROOT / "lab" / "base-images"), *names], check=True, capture_output=True,
-                   env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+    run_lab_script(ROOT / "lab" / "base-images", *names)
+
+
+def run_lab_script(script: Path, *args: str) -> str:
+    """A lab or build script against the lab's engine and registry; its output is the error when it fails."""
+    res = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+    assert res.returncode == 0, f"{script.name} {' '.join(args)} exited {res.returncode}:\n{res.stdout[-2000:]}" \
+                                f"\n{res.stderr[-3000:]}"
+    return res.stdout
 
 
 def ops_stacks(repo: GitRepo, state_dir: Path, names: list[str], secrets: dict[str, dict[str, bytes]],

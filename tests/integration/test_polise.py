@@ -27,7 +27,6 @@ from itsdangerous import TimestampSigner
 from tests.integration.conftest import (
     MANAGER,
     MANAGER_IP,
-    REGISTRY,
     ROOT,
     GitRepo,
     Swarmops,
@@ -35,6 +34,7 @@ from tests.integration.conftest import (
     free_port,
     lab_images,
     ops_stacks,
+    run_lab_script,
     running_tasks,
     wait_for,
     web_app,
@@ -81,11 +81,9 @@ def row(page: str, app: str) -> str:
 
 @pytest.fixture
 def images(lab: docker.APIClient) -> None:
-    subprocess.run(["bash", str(ROOT / "lab" / "stand-ins")], check=True, capture_output=True,
-                   env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})   # the proxy's
+    run_lab_script(ROOT / "lab" / "stand-ins")   # the proxy's
     lab_images("python", "postgres")
-    subprocess.run(["bash", str(ROOT / "stacks" / "polise" / "build-runtime")], check=True, capture_output=True,
-                   env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+    run_lab_script(ROOT / "stacks" / "polise" / "build-runtime")
 
 
 @pytest.fixture
@@ -185,3 +183,8 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
     proc.terminate()
     proc.wait(timeout=90)
     assert token not in daemon_log.read_text() and db_password.decode() not in daemon_log.read_text()
+    for service in (f"{postgres}_postgres", f"{polise}_web"):   # nor in the services' own logs
+        logs = subprocess.run(["docker", "-H", MANAGER, "service", "logs", "--raw", service], capture_output=True,
+                              text=True, timeout=60)
+        assert "ready" in logs.stdout + logs.stderr or "Uvicorn" in logs.stdout + logs.stderr, service
+        assert db_password.decode() not in logs.stdout + logs.stderr and token not in logs.stdout + logs.stderr

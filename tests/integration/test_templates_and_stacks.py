@@ -5,7 +5,6 @@ stand-ins pushed under the real names (lab/stand-ins says what each is)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import urllib.request
@@ -16,14 +15,13 @@ import docker
 import pytest
 
 from tests.integration.conftest import (
-    MANAGER,
-    REGISTRY,
     ROOT,
     GitRepo,
     Swarmops,
     lab_images,
     ops_stacks,
     remove_stack,
+    run_lab_script,
     running_tasks,
 )
 
@@ -32,8 +30,7 @@ ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db"
 
 @pytest.fixture(scope="module")
 def stand_ins(lab: docker.APIClient) -> None:
-    subprocess.run(["bash", str(ROOT / "lab" / "stand-ins")], check=True, capture_output=True,
-                   env={**os.environ, "DOCKER_HOST": MANAGER, "LAB_REGISTRY": REGISTRY})
+    run_lab_script(ROOT / "lab" / "stand-ins")
     lab_images("postgres")   # the postgres stack is built for real from Debian's packages
 
 

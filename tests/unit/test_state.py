@@ -76,8 +76,20 @@ def test_a_cli_process_reads_only_the_copy_of_the_app_it_records_and_keeps_the_o
     keep_history_in_swarm(cli, swarm, {"web", "api"}, False)   # type: ignore[arg-type]
     assert swarm.loads == []                                    # nothing read at start
     cli.finish_deploy(cli.start_deploy("web", "c2", "Ann", "m", "cli", "/d"), "succeeded")
-    assert swarm.loads == [{"web"}]                             # that app's copy, once, before writing it
+    assert swarm.loads == [{"web"}]                             # that app's copy, before writing its entry
     assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c2", "c1"]   # c1 is not dropped
     assert [d.commit_sha for d in cli.history("web")] == ["c2", "c1"]       # and sorts before c2
-    cli.finish_deploy(cli.start_deploy("web", "c3", "Ann", "m", "cli", "/d"), "succeeded")
-    assert swarm.loads == [{"web"}]
+
+
+def test_a_daemon_that_stood_by_keeps_what_the_active_one_recorded_meanwhile(tmp_path: Path) -> None:
+    swarm = FakeHistory()
+    active, standby = StateStore(tmp_path / "a" / "state.db"), StateStore(tmp_path / "b" / "state.db")
+    keep_history_in_swarm(active, swarm, {"web"}, True)    # type: ignore[arg-type]
+    keep_history_in_swarm(standby, swarm, {"web"}, True)   # type: ignore[arg-type]   # starts, waits on the lock
+    for commit in ("c1", "c2"):
+        active.finish_deploy(active.start_deploy("web", commit, "Ann", "m", "poll", "/d"), "succeeded")
+    # the active manager is lost; the standby takes the lock and deploys
+    standby.finish_deploy(standby.start_deploy("web", "c3", "Ann", "m", "poll", "/d"), "failed", "boom")
+    assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c3", "c2", "c1"]
+    good = standby.last_good("web", before_commit="c3")
+    assert good is not None and good.commit_sha == "c2"   # its rollback target is what ran before
