@@ -239,10 +239,16 @@ def test_two_daemons_share_one_lock_in_the_swarm_one_deploys_and_the_other_takes
         time.sleep(3)                                                    # its first checks of the app
         third = repo.commit("third", {"web/index.html": "v3\n"})
         wait_for(lambda: image_commit(lab, app) == third[:12], 90, "daemon b to deploy the next commit")
-        other_history = subprocess.run(
-            [sys.executable, "-m", "swarmops", "--config", str(other_config), "history", app, "--json"],
-            capture_output=True, text=True, check=True).stdout
-        assert [d["commit_sha"] for d in json.loads(other_history)] == [third]   # no redeploy of `second`
+        def b_history() -> Any:
+            return json.loads(subprocess.run(
+                [sys.executable, "-m", "swarmops", "--config", str(other_config), "history", app, "--json"],
+                capture_output=True, text=True, check=True).stdout)
+
+        wait_for(lambda: b_history()[0]["result"] == "succeeded", 60, "daemon b's deploy to end", logs["b"])
+        other_history = json.dumps(b_history())
+        # b's own entry, after a's two read back from the Swarm's copy before b recorded: no redeploy of `second`
+        assert [d["commit_sha"] for d in json.loads(other_history)] == [third, second, first]
+        assert [d["commit_sha"] for d in swarmops.json("history", app)] == [third, second, first]   # a's view too
     finally:
         for proc in procs.values():
             if proc.poll() is None:
