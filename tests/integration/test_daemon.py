@@ -31,10 +31,10 @@ def test_daemon_deploys_new_commits_and_finishes_a_deploy_on_sigterm(
     log = tmp_path / "daemon.log"
     proc = start_daemon(swarmops, log)
     try:
-        wait_for(lambda: image_of(lab, app).endswith(first[:12]), 90, "the first commit to be deployed")
+        wait_for(lambda: image_of(lab, app).endswith(first[:12]), 90, "the first commit to be deployed", log)
+        wait_for(lambda: '"result": "deployed"' in log.read_text(), 120, "the first deploy to converge", log)
         second = repo.commit("second", {"web/index.html": "v2\n"})
-        wait_for(lambda: "docker stack deploy" in log.read_text() and second[:12] in image_of(lab, app), 60,
-                 "the second deploy to start")
+        wait_for(lambda: second[:12] in image_of(lab, app), 60, "the second deploy to start", log)
         proc.send_signal(signal.SIGTERM)   # the deploy is now in its convergence watch (settle 4s)
         assert proc.wait(timeout=90) == 0
     finally:
