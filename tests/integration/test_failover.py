@@ -26,7 +26,9 @@ from tests.integration.conftest import (
     Swarmops,
     commit_of,
     free_node_port,
+    lab_images,
     meshed_app,
+    run_lab_script,
     services,
     wait_for,
     web_app,
@@ -42,11 +44,8 @@ CONFIG_PATH = "/etc/swarmops/swarmops.yml"
 @pytest.fixture(scope="module")
 def swarmops_image() -> str:
     """The swarmops image, built FROM the locally made Python base and pushed to the lab registry."""
-    for cmd in (["bash", str(ROOT / "lab" / "base-images"), "python"],
-                ["bash", str(ROOT / "stacks" / "swarmops" / "build"), "drill"]):
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        assert res.returncode == 0, f"{cmd} failed:\n{res.stdout}\n{res.stderr}"
-    return res.stdout.strip().splitlines()[-1]
+    lab_images("python")
+    return run_lab_script(ROOT / "stacks" / "swarmops" / "build", "drill").strip().splitlines()[-1]
 
 
 @pytest.fixture
