@@ -277,6 +277,7 @@ class Reconciler:
             src = self.source(app)
             write_deploy_dir(prep.deploy_dir, prep.rendered.text,
                              ((rel, src.read(prep.commit, rel)) for rel in prep.rendered.files))
+            self.rollout.await_replicas(app, watch)
             self.progress(f"{app.name}: docker stack deploy ({prep.plan.summary()})")
             deployed = True
             t0 = time.monotonic()

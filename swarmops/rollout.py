@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.domain.convergence import Verdict, judge
+from swarmops.domain.convergence import Verdict, judge, recovering
 from swarmops.domain.drift import applied_record
 from swarmops.domain.live import now
 from swarmops.errors import ConvergenceError, DeployError, SwarmopsError
@@ -59,6 +59,22 @@ class Rollout:
         self.deployer = deployer
         self.cancel = cancel
         self.progress = progress
+
+    def await_replicas(self, app: AppConfig, services: tuple[str, ...]) -> None:
+        """Before a rolling update, let Swarm finish bringing back replicas of the services it will update,
+        within the deploy timeout; past it the update goes ahead (git stays the truth) with a warning."""
+        since, deadline = now(), time.monotonic() + self.config.timeout_for(app)
+        told = False
+        while services and (reason := recovering(self.reader.read_app(app.name), services, since)):
+            if self.cancel.is_set():
+                raise Interrupted("the daemon stopped while waiting for replicas to come back")
+            if time.monotonic() > deadline:
+                log.warning("%s: updating although Swarm has not brought back every replica: %s", app.name, reason)
+                return
+            if not told:
+                self.progress(f"{app.name}: waiting for Swarm to bring back replicas before the update: {reason}")
+                told = True
+            self.cancel.wait(0.5)
 
     def apply(self, app: AppConfig, stack_file: Path, watch: Iterable[str]) -> None:
         """Deploy and wait; raises ConvergenceError with Docker's words when it does not converge."""

@@ -16,6 +16,8 @@ FAILED_STATES = {"failed", "rejected"}
 # healthcheck after trapping SIGTERM ends "complete" with exit code 0)
 ENDED_STATES = FAILED_STATES | {"complete"}
 BAD_UPDATE_STATES = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
+# a task Swarm has placed on a node and is bringing up ("pending" is not one: the scheduler found no node)
+COMING_STATES = {"new", "allocated", "assigned", "accepted", "preparing", "ready", "starting"}
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,31 @@ def judge(live: LiveStack, services: Iterable[str], since: datetime, failure_thr
         if found:
             return Verdict(found[0].state, "; ".join(v.reason for v in found))
     return Verdict("converged", "; ".join(v.reason for v in verdicts) or "no services")
+
+
+def _recovering(live: LiveStack, service: LiveService, since: datetime) -> str | None:
+    tasks = live.tasks_of(service)
+    if any(t.state in ENDED_STATES and t.timestamp and t.timestamp >= since for t in tasks):
+        return None   # failing, not recovering: waiting would not help, the update may be the fix
+    wanted = [t for t in tasks if t.desired == "running"]
+    running = sum(t.state == "running" for t in wanted)
+    expected = desired_tasks(live, service)
+    if running >= expected:
+        return None
+    coming = [t for t in wanted if t.state in COMING_STATES]
+    if coming:
+        t = coming[0]
+        return f"{service.short}: {running}/{expected} running, a task {t.state} on {live.node_name(t.node_id)}"
+    if len(wanted) < expected:   # a task ended and its replacement is not created yet
+        return f"{service.short}: {running}/{expected} running, Swarm is replacing a task"
+    return None   # the missing ones are pending: no node can take them, waiting would not help
+
+
+def recovering(live: LiveStack, services: Iterable[str], since: datetime) -> str | None:
+    """Why a rolling update of `services` should wait: Swarm is still bringing back a replica (say on a
+    node whose engine just restarted). A stop-first update would take down a serving replica while that
+    one is not up yet. None when every replica runs, or when the missing ones are not coming (pending
+    on no suitable node) or keep failing (a task ended since `since`)."""
+    reasons = [r for name in services if (svc := live.services.get(name)) is not None
+               and (r := _recovering(live, svc, since))]
+    return "; ".join(reasons) or None

@@ -314,10 +314,11 @@ services:
       placement: {{max_replicas_per_node: 1}}
       update_config: {{parallelism: 1, order: stop-first, monitor: 1s}}
 """
-    if slow_build:   # a build that takes a few seconds, so that the daemon can be killed inside it
-        files["web/Dockerfile"] = str(files["web/Dockerfile"]).replace("COPY index.html /www/index.html\n",
-                                                                       "COPY index.html /www/index.html\n"
-                                                                       "RUN sleep 3\n")
+    if slow_build:   # a build that takes a few seconds, so that a drill can strike inside it; the nonce keeps
+        # the engine's build cache (shared by every test on the lab) from making it instant
+        files["web/Dockerfile"] = str(files["web/Dockerfile"]).replace(
+            "COPY index.html /www/index.html\n",
+            f"COPY index.html /www/index.html\nRUN sleep 3 && echo {uuid.uuid4().hex[:12]} >/dev/null\n")
     return files
 
 

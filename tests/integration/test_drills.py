@@ -310,6 +310,8 @@ def test_the_engine_restarted_mid_reconcile_fails_that_reconcile_and_the_next_on
                 failed = next(json.loads(line) for line in log.read_text().splitlines()
                               if '"result": "failed"' in line)
                 assert not failed["message"].startswith("internal error"), failed
+                assert ": docker stack deploy" not in log.read_text().split('"result": "failed"')[0], \
+                    "the engine was meant to stop during the build, before anything was deployed"
             finally:
                 lab_cmd("up")                                  # and comes back
             assert proc.poll() is None                         # the daemon kept running

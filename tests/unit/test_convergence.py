@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from swarmops.domain.convergence import judge
+from swarmops.domain.convergence import judge, recovering
 from tests.unit.fakes import T0, service, stack, task
 
 
@@ -84,3 +84,41 @@ def test_a_global_service_needs_a_running_task_on_every_eligible_node() -> None:
     assert judge(live, ["web"], T0, 3).state == "progressing"   # between restarts: no task is not done
     both = replace(live, tasks=[task(web, node="n1"), task(web, node="n2", at=2)])
     assert judge(both, ["web"], T0, 3).state == "converged"
+
+
+def test_a_replica_swarm_is_bringing_back_holds_the_update() -> None:
+    web = service("web", replicas=2)
+    live = stack([web], [task(web, at=1, node="n1"), task(web, state="starting", at=2, node="n1")])
+    reason = recovering(live, ["web"], T0 + timedelta(seconds=5))
+    assert reason == "web: 1/2 running, a task starting on vm"
+
+
+def test_a_replacement_not_created_yet_holds_the_update() -> None:
+    web = service("web", replicas=2)
+    live = stack([web], [task(web), task(web, state="shutdown", desired="shutdown", at=2)])
+    assert "Swarm is replacing a task" in (recovering(live, ["web"], T0 + timedelta(seconds=5)) or "")
+
+
+def test_every_replica_running_does_not_hold_the_update() -> None:
+    web = service("web", replicas=2)
+    assert recovering(stack([web], [task(web, at=1), task(web, at=2)]), ["web"], T0) is None
+
+
+def test_an_unschedulable_replica_does_not_hold_the_update() -> None:
+    web = service("web", replicas=2)
+    live = stack([web], [task(web), task(web, state="pending", at=2, error="no suitable node")])
+    assert recovering(live, ["web"], T0) is None
+
+
+def test_a_crash_looping_service_does_not_hold_the_update_that_may_fix_it() -> None:
+    web = service("web", replicas=2)
+    live = stack([web], [task(web, at=1), task(web, state="failed", desired="shutdown", at=6, exit_code=1),
+                         task(web, state="starting", at=7)])
+    assert recovering(live, ["web"], T0 + timedelta(seconds=5)) is None
+
+
+def test_only_the_services_to_update_are_waited_for() -> None:
+    web, db = service("web", replicas=1), service("db", replicas=1)
+    live = stack([web, db], [task(web), task(db, state="preparing", at=2)])
+    assert recovering(live, ["web", "new"], T0) is None
+    assert recovering(live, ["db"], T0) == "db: 0/1 running, a task preparing on vm"
