@@ -6,10 +6,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from swarmops import yamlio
 from swarmops.config.models import AppConfig
 from swarmops.domain.specdiff import diff_summaries, summarize_compose, summarize_live
-from swarmops.errors import StackError
 from swarmops.reconciler import Outcome, Reconciler
 
 
@@ -44,7 +42,7 @@ def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]
     head = reconciler.source(app).head()
     live = reconciler.a.reader.read_app(app.name)
     prep = reconciler.prepare(app, head, live)
-    doc = yamlio.to_plain(yamlio.load(prep.rendered.text, "rendered stack", StackError))
+    doc = prep.rendered.doc
     builds = {b.service: b for b in prep.plan.builds}
     out = []
     for change in prep.plan.changes:

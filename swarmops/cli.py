@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from swarmops import __version__, actions, bootstrap, logs, nodeops, secrets
+from swarmops.cli_stacks import cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
-from swarmops.config.models import AppConfig, Config
-from swarmops.domain.stackfile import load_stack
+from swarmops.config.models import AppConfig
 from swarmops.domain.status import AppStatus, app_status
-from swarmops.errors import StackError, SwarmopsError, UnknownAppError
-from swarmops.policycheck import offline_policy_check
+from swarmops.errors import SwarmopsError, UnknownAppError
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.redact import redact_url
 from swarmops.runtime import make_adapters, make_reconciler, store_with_history
@@ -158,33 +157,6 @@ def cmd_history(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    problems = [str(e) for e in loaded.app_errors]
-    apps = [_app(loaded, args.app)] if args.app else (loaded.config.apps if args.stacks else [])
-    for app in apps:
-        try:
-            reconciler = make_reconciler(loaded.config)
-            source = reconciler.source(app)
-            head = source.head()
-            source.ensure(head)
-            text = source.read(head, app.stack).decode("utf-8")
-            load_stack(text, app.stack, app.allow_empty)
-            found = offline_policy_check(loaded.config, app, text, app.stack, None)
-            for v in found:
-                print(f"{app.name}: {'error' if v.severity == 'deny' else 'warning'}: {v}")
-            if any(v.severity == "deny" for v in found):
-                problems.append(f"{app.name}: stack {app.stack} at {head[:12]} breaks the policy")
-                continue
-            print(f"{app.name}: stack {app.stack} at {head[:12]} is valid and passes the policy")
-        except SwarmopsError as e:
-            problems.append(f"{app.name}: {e}")
-    for p in problems:
-        print(f"error: {p}", file=sys.stderr)
-    if not problems:
-        print(f"{loaded.path}: valid ({len(loaded.config.apps)} app(s))")
-    return 2 if problems else 0
-
-
 def cmd_keygen(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     public = secrets.keygen(loaded.config.state_dir, force=args.force)
     print(f"private key: {loaded.config.state_dir / secrets.KEY_FILE} (mode 0600, stays on the manager)")
@@ -211,27 +183,6 @@ def cmd_secret(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
     print(out)
     print(f"reference it in the stack: secrets: {{{args.name}: {{file: {out}}}}}", file=sys.stderr)
     return 0
-
-
-def cmd_policy(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
-    """Offline policy check of a stack file, the same rules the daemon applies."""
-    path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise StackError(f"{path}: cannot read: {e.strerror}") from None
-    app_name = args.app or path.resolve().parent.name.lower()
-    app = loaded.config.app(app_name) if loaded else None
-    config = loaded.config if loaded else Config.model_validate({"registry": args.registry or "registry.local:5000"})
-    if app is None:
-        app = AppConfig.model_validate({"name": app_name, "repo": "file:///dev/null", "role": args.role})
-    shown = args.file if not (path.is_absolute() or ".." in path.parts) else path.name   # repo-relative
-    found = offline_policy_check(config, app, text, shown, args.profile)
-    for v in found:
-        print(f"{'error' if v.severity == 'deny' else 'warning'}: {v}")
-    denied = [v for v in found if v.severity == "deny"]
-    print(f"{path}: {len(denied)} violation(s), {len(found) - len(denied)} warning(s)")
-    return 1 if denied else 0
 
 
 def cmd_templates(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
@@ -372,6 +323,9 @@ def parser() -> argparse.ArgumentParser:
     tok.add_parser("list", help="the tokens' names and scopes")
     tr = tok.add_parser("revoke", help="delete a token")
     tr.add_argument("name")
+    rd = sub.add_parser("render", help="print the stack file a deploy would hand to docker, without deploying")
+    rd.add_argument("app")
+    rd.add_argument("--commit", help="a commit of the app's branch (default: its head)")
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
@@ -381,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
                             "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen,
-                            "new": cmd_new, "nodes": cmd_nodes, "token": cmd_token}
+                            "new": cmd_new, "nodes": cmd_nodes, "token": cmd_token, "render": cmd_render}
 # commands that work without a config file (developers run them in their own checkout or CI)
 OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "templates": cmd_templates}
 

@@ -9,14 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swarmops import secrets, yamlio
+from swarmops import secrets
 from swarmops.config.models import AppConfig, Config
+from swarmops.domain.compose import schema
+from swarmops.domain.compose.load import MAX_BYTES
+from swarmops.domain.compose.model import Stack
+from swarmops.domain.compose.schema import Version
 from swarmops.domain.fingerprint import fingerprint
 from swarmops.domain.live import LiveStack
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.policy import check, published_ports
 from swarmops.domain.render import Rendered, RenderRequest, age_secrets, referenced_files, render_stack
-from swarmops.domain.stackfile import BuildSpec, Stack, build_specs, load_stack
+from swarmops.domain.stackfile import BuildSpec, Variables, build_specs, dotenv_path, load_stack, parse_dotenv
 from swarmops.errors import PolicyError, SourceError, StackError
 from swarmops.images.registry import Registry
 from swarmops.policyctx import policy_context
@@ -36,42 +40,70 @@ class Prepared:
     secret_values: dict[str, bytes] = field(default_factory=dict, repr=False)   # plaintext: memory only
 
 
+# Swarm keeps a config or secret to 500 KB; env files are read whole into the environment
+FILE_LIMIT = 512 * 1024
+
+
+def git_source(config: Config, app: AppConfig, slots: threading.Semaphore) -> GitSource:
+    return GitSource(app.repo, app.branch, config.state_dir / "repos" / f"{app.name}.git", config.auth_for(app),
+                     config.git.timeout, slots)
+
+
+def read_stack(config: Config, app: AppConfig, src: GitSource, commit: str) -> Stack:
+    """The app's stack file at `commit` as its effective model, with the app's declared variables and
+    the repo's .env beside the stack file."""
+    try:
+        text = src.read(commit, app.stack, MAX_BYTES).decode("utf-8")
+    except SourceError:
+        raise StackError(f"{app.stack}: not found in commit {commit[:12]}; a deploy without it would "
+                         "remove every service, so it is refused") from None
+    except UnicodeDecodeError:
+        raise StackError(f"{app.stack}: not UTF-8 text") from None
+    env_path = dotenv_path(app.stack)
+    try:
+        dotenv = parse_dotenv(src.read(commit, env_path, FILE_LIMIT).decode("utf-8", "replace"), env_path)
+    except SourceError:
+        dotenv = {}
+    variables = Variables(config.builtin_variables(app), app.variables, dotenv)
+
+    def read_file(rel: str) -> bytes:
+        try:
+            return src.read(commit, rel, FILE_LIMIT)
+        except SourceError:
+            raise StackError(f"{rel}: not in commit {commit[:12]}; add it or fix the path") from None
+    return load_stack(text, app.stack, variables, read_file, app.allow_empty)
+
+
 class Preparer:
     def __init__(self, config: Config, reader: SwarmReader, registry: Registry, git_slots: threading.Semaphore,
-                 progress: Callable[[str], None]) -> None:
+                 progress: Callable[[str], None],
+                 schema_versions: Callable[[], tuple[Version, ...]] = lambda: schema.CLI_28) -> None:
         self.config = config
+        self.schema_versions = schema_versions
         self.reader = reader
         self.progress = progress
         self.registry = registry
         self.git_slots = git_slots
 
     def source(self, app: AppConfig) -> GitSource:
-        return GitSource(app.repo, app.branch, self.config.state_dir / "repos" / f"{app.name}.git",
-                         self.config.auth_for(app), self.config.git.timeout, self.git_slots)
+        return git_source(self.config, app, self.git_slots)
 
     def prepare(self, app: AppConfig, commit: str, live: LiveStack) -> Prepared:
         """Everything the decision needs, read from git and the registry; then the pure plan."""
         src = self.source(app)
         src.ensure(commit)
         info = src.info(commit)
-        try:
-            text = src.read(commit, app.stack).decode("utf-8")
-        except SourceError:
-            raise StackError(f"{app.stack}: not found in commit {commit[:12]}; a deploy without it would "
-                             "remove every service, so it is refused") from None
-        except UnicodeDecodeError:
-            raise StackError(f"{app.stack}: not UTF-8 text") from None
-        stack = load_stack(text, app.stack, allow_empty=app.allow_empty)
+        stack = read_stack(self.config, app, src, commit)
         specs = build_specs(stack)
         images, fingerprints, builds = self._resolve_images(app, commit, src, specs)
-        digests = {p: hashlib.sha256(src.read(commit, p)).hexdigest() for p in referenced_files(stack)}
+        digests = {p: hashlib.sha256(src.read(commit, p, FILE_LIMIT)).hexdigest() for p in referenced_files(stack)}
         secret_names, secret_values = self._decrypt_secrets(app, commit, src, stack)
         target = deploy_dir(self.config, app.name, commit)
         rendered = render_stack(stack, RenderRequest(
             app=app.name, commit=commit, role=app.role, allowed_roles=app.roles(),
             role_label=self.config.role_label, images=images, fingerprints=fingerprints,
             file_digests=digests, deploy_dir=str(target), secret_names=secret_names,
-            registry=self.config.registry))
+            cli_versions=self.schema_versions()))
         self._check_policy(app, stack, rendered)
         plan = make_plan(app.name, commit, rendered, live, tuple(builds))
         return Prepared(commit, info, specs, rendered, plan, target, secret_values)
@@ -86,7 +118,7 @@ class Preparer:
         names: dict[str, str] = {}
         values: dict[str, bytes] = {}
         for key, rel in encrypted.items():
-            plaintext = secrets.decrypt(identity, src.read(commit, rel), rel)
+            plaintext = secrets.decrypt(identity, src.read(commit, rel, FILE_LIMIT), rel)
             names[key] = secrets.versioned_name(identity, app.name, key, plaintext)
             values[names[key]] = plaintext
         return names, values
@@ -96,8 +128,7 @@ class Preparer:
         others = {name: [s.spec for s in st.services.values()] for name, st in self.reader.read_all().items()
                   if name != app.name}
         ctx = policy_context(self.config, app, published_ports(others))
-        doc = yamlio.to_plain(yamlio.load(rendered.text, app.stack, StackError))
-        found = check(doc, ctx, where=lambda path: stack.where(*path))
+        found = check(rendered.doc, ctx, where=lambda path: stack.where(*path))
         for v in found:
             if v.severity != "deny":
                 self.progress(f"{app.name}: policy warning: {v}")

@@ -87,7 +87,8 @@ class Reconciler:
                                self.progress)
         self.build_slots = threading.Semaphore(config.build.concurrency)
         self.preparer = Preparer(config, adapters.reader, adapters.registry,
-                                 threading.Semaphore(config.git.concurrency), self.progress)
+                                 threading.Semaphore(config.git.concurrency), self.progress,
+                                 adapters.deployer.schema_versions)
         self.attempts: dict[str, int] = {}
         self.observers: list[Observer] = []
         self._locks: dict[str, threading.Lock] = {}

@@ -13,6 +13,7 @@ from swarmops.config.duration import Duration
 
 # A stack name is also the image repository path component: Docker needs lowercase.
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+VARIABLE = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 
 
 class Strict(BaseModel):
@@ -165,6 +166,17 @@ class AppConfig(Strict):
     notify_urls: list[str] = Field(default_factory=list)
     auth: Auth | None = None
     url: str | None = Field(None, pattern=r"^https?://\S+$")   # the app's public URL; default: its proxy rule
+    variables: dict[str, str] = Field(default_factory=dict)   # ${VAR} values for the stack file (ops-controlled)
+
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not VARIABLE.match(key):
+                raise ValueError(f"{key!r} is not a variable name: letters, digits and '_', not starting with a digit")
+            if key.startswith("SWARMOPS_"):
+                raise ValueError(f"{key} is set by swarmops itself; choose another name")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -197,6 +209,7 @@ class Config(Strict):
     docker_host: str | None = None
     docker_timeout: Duration = 120.0
     role_label: str = "role"
+    domain: str | None = Field(None, pattern=r"^[a-z0-9.-]+$")   # apps answer at <app>.<domain>; ${SWARMOPS_DOMAIN}
     apps_dir: Path | None = None
     deploy_timeout: Duration = 300.0
     settle: Duration = 5.0
@@ -259,3 +272,10 @@ class Config(Strict):
 
     def auth_for(self, app: AppConfig) -> Auth | None:
         return app.auth or self.auth
+
+    def builtin_variables(self, app: AppConfig) -> dict[str, str]:
+        """What swarmops itself gives `${SWARMOPS_*}` in a stack file."""
+        found = {"SWARMOPS_REGISTRY": self.registry, "SWARMOPS_APP": app.name, "SWARMOPS_STACK": app.name}
+        if self.domain:
+            found["SWARMOPS_DOMAIN"] = self.domain
+        return found

@@ -9,12 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarmops.domain.compose.model import Constraint
+from swarmops.domain.compose.normalize import parse_constraint
+from swarmops.errors import StackError
+
 RESTRICTED, PRIVILEGED = "restricted", "privileged"
 ALWAYS_FORBIDDEN_MOUNTS = ("/var/run/docker.sock", "/run/docker.sock", "/", "/etc", "/proc", "/sys",
                            "/var/lib/docker")
-_ROLE = re.compile(r"^\s*node\.labels\.(?P<label>[\w.-]+)\s*==\s*(?P<value>\S+)\s*$")
-_NODE_PIN = re.compile(r"^\s*node\.(hostname|id)\s*(==|!=)")
-_MANAGER = re.compile(r"^\s*node\.role\s*==\s*manager\s*$")
 _UNCONFINED = re.compile(r"^(seccomp|apparmor)[:=]unconfined$|^label[:=]disable$|^no-new-privileges[:=]false$")
 
 
@@ -111,26 +112,40 @@ def _mounts(svc: str, s: dict[str, Any], _doc: dict[str, Any], ctx: PolicyContex
     return out
 
 
+_NODE_KEYS = ("node.role", "node.id", "node.hostname", "node.ip", "node.platform.")
+
+
 def _placement(svc: str, s: dict[str, Any], _doc: dict[str, Any], ctx: PolicyContext) -> list[Violation]:
+    """Constraints as swarmkit reads them: keys case-insensitive, values compared case-insensitively."""
     out = []
     placement = (s.get("deploy") or {}).get("placement") or {}
-    for i, c in enumerate(placement.get("constraints") or []):
-        text, key = str(c), f"deploy.placement.constraints.{i}"
-        m = _ROLE.match(text)
-        if m and m.group("label") == ctx.role_label and m.group("value").strip("\"'") not in ctx.allowed_roles:
-            out.append(_v("SO111", svc, key, f"role {m.group('value')!r} is not allowed for this app",
-                          f"use one of {', '.join(ctx.allowed_roles)}, or ask the ops team to allow the role"))
-        elif _MANAGER.match(text):
-            out.append(_v("SO111", svc, key, "services may not ask for manager nodes", "remove the constraint"))
-        elif _NODE_PIN.match(text):
-            out.append(_v("SO111", svc, key, "pinning a node by hostname or id is not allowed",
-                          f"place by role (node.labels.{ctx.role_label})"))
+    role_key = f"node.labels.{ctx.role_label}"
+    allowed = {r.lower() for r in ctx.allowed_roles}
+    for i, text in enumerate(placement.get("constraints") or []):
+        key = f"deploy.placement.constraints.{i}"
+        c = _constraint(str(text))
+        if c is None:
+            out.append(_v("SO111", svc, key, f"constraint {text!r} is not one Swarm reads", "remove it"))
+        elif c.key == role_key and (c.op != "==" or c.value.lower() not in allowed):
+            out.append(_v("SO111", svc, key, f"role constraint {text!r} is not allowed for this app",
+                          f"use {role_key} == one of {', '.join(ctx.allowed_roles)}, or ask the ops team to allow "
+                          "the role"))
+        elif c.key.startswith(_NODE_KEYS) or c.key.startswith("engine.labels."):
+            out.append(_v("SO111", svc, key, f"constraint {text!r} targets managers or particular nodes",
+                          f"place by role ({role_key})"))
     for i, pref in enumerate(placement.get("preferences") or []):
         spread = str((pref or {}).get("spread", "")) if isinstance(pref, dict) else str(pref)
-        if spread.startswith(("node.hostname", "node.id", "node.role")):
+        if spread.strip().lower().startswith((*_NODE_KEYS, "engine.labels.")):
             out.append(_v("SO111", svc, f"deploy.placement.preferences.{i}", f"preference {spread} targets nodes",
                           "remove it or spread over a node label"))
     return out
+
+
+def _constraint(text: str) -> Constraint | None:
+    try:
+        return parse_constraint(text, StackError)
+    except StackError:
+        return None
 
 
 def _image(svc: str, s: dict[str, Any], _doc: dict[str, Any], ctx: PolicyContext) -> list[Violation]:

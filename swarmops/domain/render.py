@@ -1,22 +1,20 @@
-"""Render an app's stack for deploy: image tags, role placement, tracking labels, self-contained
-file references. The render never changes a value Docker reads beyond what it must set; the same
-inputs always give the same bytes."""
+"""Render an app's effective stack for deploy: image tags, role placement, tracking labels, versioned
+and external object names, files in the deploy directory. Pure: the same inputs give the same bytes,
+and the file leaves the docker CLI nothing to interpret (see compose/emit.py)."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import posixpath
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString as Quoted
-
-from swarmops import yamlio
-from swarmops.domain.stackfile import Stack
+from swarmops.domain.compose import schema
+from swarmops.domain.compose.emit import dump, object_doc, service_doc
+from swarmops.domain.compose.model import Constraint, ObjectRef, Service, Stack, TopObject, Version
 from swarmops.errors import StackError
 
 LABEL_PREFIX = "io.swarmops."
@@ -25,9 +23,6 @@ COMMIT_LABEL = "io.swarmops.commit"
 SPEC_LABEL = "io.swarmops.spec"
 FINGERPRINT_LABEL = "io.swarmops.fingerprint"
 STACK_NAMESPACE = "com.docker.stack.namespace"
-DEFAULT_VERSION = "3.8"
-# infrastructure stacks name mirrored images in the private registry without knowing its address
-REGISTRY_VAR = "${SWARMOPS_REGISTRY}"
 NAME_LIMIT = 64
 
 
@@ -43,7 +38,7 @@ class RenderRequest:
     file_digests: Mapping[str, str]      # repo-relative path -> sha256 hex of its content
     deploy_dir: str                      # absolute directory the deploy's files are copied to
     secret_names: Mapping[str, str] = field(default_factory=dict)   # .age secret key -> Swarm secret name
-    registry: str = ""                   # replaces ${SWARMOPS_REGISTRY} in image references
+    cli_versions: tuple[Version, ...] = schema.CLI_28                 # schema versions the deploy CLI knows
 
 
 @dataclass(frozen=True)
@@ -59,160 +54,20 @@ class Rendered:
     text: str
     services: dict[str, RenderedService]
     files: dict[str, str] = field(default_factory=dict)   # repo-relative source -> absolute copy
+    doc: dict[str, Any] = field(default_factory=dict)     # the rendered stack as plain data, unescaped
+    version: Version = (3, 8)
 
 
 def referenced_files(stack: Stack) -> list[str]:
-    """Repo-relative paths of every file the stack reads at deploy (env_file, configs, plain secrets);
-    age-encrypted secrets are not among them: they never reach the deploy directory."""
-    paths: list[str] = []
-    for name in stack.service_names():
-        for env_file in _as_list(stack.doc["services"][name].get("env_file")):
-            paths.append(_repo_path(stack, str(env_file), stack.where("services", name, "env_file")))
-    for section in ("configs", "secrets"):
-        for key, spec in (stack.doc.get(section) or {}).items():
-            if isinstance(spec, dict) and "file" in spec and not _is_age(section, spec):
-                paths.append(_repo_path(stack, str(spec["file"]), stack.where(section, key, "file")))
-    return sorted(set(paths))
+    """Repo-relative paths of the config and plain secret files the deploy directory needs; env files
+    are merged into the environment, and age secrets never reach the disk."""
+    return sorted({obj.file for section in ("configs", "secrets") for obj in stack.section(section).values()
+                   if obj.file and not obj.encrypted})
 
 
 def age_secrets(stack: Stack) -> dict[str, str]:
     """Top-level secrets kept encrypted in the repo: key -> repo-relative path of the .age file."""
-    return {str(key): _repo_path(stack, str(spec["file"]), stack.where("secrets", key, "file"))
-            for key, spec in (stack.doc.get("secrets") or {}).items() if _is_age("secrets", spec)}
-
-
-def _is_age(section: str, spec: Any) -> bool:
-    return section == "secrets" and isinstance(spec, dict) and str(spec.get("file", "")).endswith(".age")
-
-
-def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
-    doc: CommentedMap = yamlio.detach(stack.doc)
-    if "version" not in doc:
-        doc.insert(0, "version", Quoted(DEFAULT_VERSION))
-    files = {path: posixpath.join(req.deploy_dir, "files", path) for path in referenced_files(stack)}
-    object_names = _version_file_objects(stack, doc, req, files)
-    services: dict[str, RenderedService] = {}
-    for name in stack.service_names():
-        svc = doc["services"][name]
-        _set_image(stack, name, svc, req)
-        _place(stack, name, svc, req)
-        env_digests = _rewrite_env_files(stack, name, svc, files, req)
-        labels = _own_labels(stack, name, svc)
-        spec = yamlio.to_plain(svc)
-        spec_hash = _spec_hash(spec, svc, object_names, env_digests)
-        labels[APP_LABEL] = Quoted(req.app)
-        labels[COMMIT_LABEL] = Quoted(req.commit)
-        labels[SPEC_LABEL] = Quoted(spec_hash)
-        if name in req.fingerprints:
-            labels[FINGERPRINT_LABEL] = Quoted(req.fingerprints[name])
-        services[name] = RenderedService(name=name, image=str(svc["image"]), spec_hash=spec_hash, spec=spec)
-    return Rendered(text=yamlio.dump(doc), services=services, files=files)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _repo_path(stack: Stack, path: str, where: str) -> str:
-    norm = posixpath.normpath(posixpath.join(stack.directory, path))
-    if norm.startswith("../") or norm == ".." or posixpath.isabs(path):
-        raise StackError(f"{where}: {path!r} points outside the repo; keep referenced files in the repo")
-    return norm
-
-
-def _set_image(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -> None:
-    if "build" in svc:
-        del svc["build"]
-    if name in req.images:
-        svc["image"] = Quoted(req.images[name])
-    elif "image" in svc and REGISTRY_VAR in str(svc["image"]):
-        svc["image"] = Quoted(str(svc["image"]).replace(REGISTRY_VAR, req.registry))
-    elif "image" not in svc:
-        raise StackError(f"{stack.where('services', name)}: service {name!r} has neither image nor build; "
-                         "add one of them")
-
-
-def _place(stack: Stack, name: str, svc: CommentedMap, req: RenderRequest) -> None:
-    """Constrain the service to the app's role unless it names a role itself."""
-    deploy = _mapping(stack, svc, ("services", name, "deploy"))
-    placement = _mapping(stack, deploy, ("services", name, "deploy", "placement"))
-    constraints = placement.get("constraints")
-    if constraints is None:
-        constraints = placement["constraints"] = CommentedSeq()
-    if not isinstance(constraints, list):
-        raise StackError(f"{stack.where('services', name, 'deploy', 'placement', 'constraints')}: "
-                         f"services.{name}.deploy.placement.constraints must be a list, like "
-                         "[node.labels.role == app]")
-    role_expr = re.compile(rf"^\s*node\.labels\.{re.escape(req.role_label)}\s*==")
-    if any(role_expr.match(str(c)) for c in constraints):
-        return   # the service names its role itself; policy decides whether it may
-    constraints.append(Quoted(f"node.labels.{req.role_label} == {req.role}"))
-
-
-def _mapping(stack: Stack, parent: CommentedMap, path: tuple[str, ...]) -> CommentedMap:
-    """parent[path[-1]], made an empty mapping if absent; `path` from the top names it in errors."""
-    value = parent.get(path[-1])
-    if value is None:
-        value = parent[path[-1]] = CommentedMap()
-    if not isinstance(value, CommentedMap):
-        raise StackError(f"{stack.where(*path)}: {'.'.join(path)} must be a mapping")
-    return value
-
-
-def _own_labels(stack: Stack, name: str, svc: CommentedMap) -> CommentedMap:
-    """deploy.labels as a mapping, without any io.swarmops.* label the file tried to set."""
-    deploy = _mapping(stack, svc, ("services", name, "deploy"))
-    raw = deploy.get("labels")
-    labels = CommentedMap()
-    if isinstance(raw, dict):
-        for k, v in raw.items():
-            labels[k] = v
-    elif isinstance(raw, list):
-        for item in raw:
-            k, _, v = str(item).partition("=")
-            labels[k] = Quoted(v)
-    elif raw is not None:
-        raise StackError(f"{stack.where('services', name, 'deploy', 'labels')}: services.{name}.deploy.labels "
-                         "must be a mapping or a list of key=value")
-    for k in [k for k in labels if str(k).startswith(LABEL_PREFIX)]:
-        del labels[k]
-    deploy["labels"] = labels
-    return labels
-
-
-def _rewrite_env_files(stack: Stack, name: str, svc: CommentedMap, files: Mapping[str, str],
-                       req: RenderRequest) -> dict[str, str]:
-    if "env_file" not in svc:
-        return {}
-    where = stack.where("services", name, "env_file")
-    rel = [_repo_path(stack, str(p), where) for p in _as_list(svc["env_file"])]
-    svc["env_file"] = CommentedSeq([Quoted(files[p]) for p in rel])
-    return {p: req.file_digests.get(p, "") for p in rel}
-
-
-def _version_file_objects(stack: Stack, doc: CommentedMap, req: RenderRequest,
-                          files: Mapping[str, str]) -> dict[str, str]:
-    """Give file-based configs and secrets a content-derived name: Swarm objects are immutable."""
-    names: dict[str, str] = {}
-    for section in ("configs", "secrets"):
-        for key, spec in (doc.get(section) or {}).items():
-            if not isinstance(spec, dict) or "file" not in spec:
-                continue
-            if _is_age(section, spec):
-                if str(key) not in req.secret_names:
-                    raise StackError(f"{stack.where(section, key)}: secret {key!r} was not decrypted")
-                doc[section][key] = CommentedMap([("external", True), ("name", Quoted(req.secret_names[str(key)]))])
-                names[f"{section}/{key}"] = req.secret_names[str(key)]
-                continue
-            rel = _repo_path(stack, str(spec["file"]), stack.where(section, key, "file"))
-            digest = req.file_digests.get(rel, "")
-            spec["file"] = Quoted(files[rel])
-            if "name" not in spec:
-                spec["name"] = Quoted(versioned_name(req.app, str(key), digest))
-            names[f"{section}/{key}"] = str(spec["name"])
-    return names
+    return {key: obj.file for key, obj in stack.secrets.items() if obj.file and obj.encrypted}
 
 
 def versioned_name(app: str, key: str, digest: str) -> str:
@@ -220,17 +75,134 @@ def versioned_name(app: str, key: str, digest: str) -> str:
     return f"{base}_{digest[:8]}"
 
 
-def _spec_hash(spec: dict[str, Any], svc: CommentedMap, object_names: Mapping[str, str],
-               env_digests: Mapping[str, str]) -> str:
-    """Hash of what Docker runs: the service (tracking labels and file paths aside), the names of the
-    configs and secrets it uses, and the content of its env files."""
-    spec = dict(spec)
-    spec.pop("env_file", None)
-    used = {}
-    for section in ("configs", "secrets"):
-        for ref in _as_list(svc.get(section)):
-            key = str(ref.get("source")) if isinstance(ref, dict) else str(ref)
-            used[f"{section}/{key}"] = object_names.get(f"{section}/{key}", key)
-    material = {"service": spec, "objects": used, "env_files": sorted(env_digests.values())}
-    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
+    renames, objects = _objects(stack, req)
+    services = {name: _service(stack, svc, req, renames) for name, svc in stack.services.items()}
+    version = _version(stack, req)
+    docs = {name: service_doc(svc, version) for name, svc in services.items()}
+    rendered: dict[str, RenderedService] = {}
+    for name, svc in services.items():
+        spec = copy.deepcopy(docs[name])
+        spec_hash = _spec_hash(spec)
+        docs[name].setdefault("deploy", {}).setdefault("labels", {}).update(_tracking(name, req, spec_hash))
+        rendered[name] = RenderedService(name, str(svc.image), spec_hash, spec)
+    doc: dict[str, Any] = {"services": docs}
+    for section, entries in objects.items():
+        if entries:
+            doc[section] = {key: object_doc(obj) for key, obj in entries.items()}
+    final = version or schema.lowest_version(doc, req.cli_versions)
+    if final is None:
+        raise StackError(f"{stack.filename}: no compose version the deploy CLI knows "
+                         f"(up to {_text(req.cli_versions[-1])}) allows every key of this stack")
+    _check_keys(stack, doc, final)
+    files = {path: posixpath.join(req.deploy_dir, "files", path) for path in referenced_files(stack)}
+    header = f"rendered by swarmops from {stack.filename} at {req.commit[:12]}"
+    if version is None:
+        header += f"; the file has no version: {_text(final)} is the lowest that has every key it uses"
+    return Rendered(text=dump(doc, final, header), services=rendered, files=files, doc=doc, version=final)
+
+
+def _version(stack: Stack, req: RenderRequest) -> Version | None:
+    if stack.version is not None and stack.version not in req.cli_versions:
+        raise StackError(f"{stack.where('version')}: version {_text(stack.version)} is not one the deploy CLI "
+                         f"knows ({_text(req.cli_versions[0])} to {_text(req.cli_versions[-1])}); change version:")
+    return stack.version
+
+
+def _check_keys(stack: Stack, doc: dict[str, Any], version: Version) -> None:
+    problems = schema.key_problems(doc, version)
+    if problems:
+        path, message = problems[0]
+        raise StackError(f"{stack.where(*path)}: {'.'.join(str(p) for p in path)}: {message}")
+
+
+def _text(version: Version) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _objects(stack: Stack, req: RenderRequest) -> tuple[dict[tuple[str, str], str], dict[str, dict[str, TopObject]]]:
+    """Top-level objects as written to the render, and the key each one takes there: an external
+    object's key is its real name, a file-based one gets a content-derived suffix (Swarm objects are
+    immutable), an age secret becomes the external secret swarmops creates."""
+    renames: dict[tuple[str, str], str] = {}
+    out: dict[str, dict[str, TopObject]] = {}
+    for section in ("networks", "volumes", "secrets", "configs"):
+        entries: dict[str, TopObject] = {}
+        for key, obj in stack.section(section).items():
+            new_key, new_obj = _object(stack, section, key, obj, req)
+            if new_key in entries:
+                raise StackError(f"{stack.where(section, key)}: {section}.{key} would take the name {new_key!r}, "
+                                 "which another entry has; rename one")
+            entries[new_key] = new_obj
+            renames[(section, key)] = new_key
+        out[section] = entries
+    return renames, out
+
+
+def _object(stack: Stack, section: str, key: str, obj: TopObject, req: RenderRequest) -> tuple[str, TopObject]:
+    if obj.encrypted:
+        if key not in req.secret_names:
+            raise StackError(f"{stack.where(section, key)}: secret {key!r} was not decrypted")
+        name = req.secret_names[key]
+        return name, TopObject(key=name, external=True, name=name)
+    if obj.external:
+        return str(obj.name), obj.model_copy(update={"key": str(obj.name)})
+    if obj.file is None:
+        return key, obj
+    digest = req.file_digests.get(obj.file, "")[:8]
+    copy = posixpath.join(req.deploy_dir, "files", obj.file)
+    if obj.name is not None:
+        return key, obj.model_copy(update={"file": copy, "name": f"{obj.name[:NAME_LIMIT - 9]}_{digest}"})
+    new_key = f"{key[: max(1, NAME_LIMIT - 9 - len(req.app) - 1)]}_{digest}"
+    return new_key, obj.model_copy(update={"key": new_key, "file": copy})
+
+
+def _service(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tuple[str, str], str]) -> Service:
+    image = req.images.get(svc.name, svc.image)
+    if image is None:
+        raise StackError(f"{stack.where('services', svc.name)}: service {svc.name!r} has neither image nor build; "
+                         "add one of them")
+    labels = {k: v for k, v in svc.deploy.labels.items() if not k.startswith(LABEL_PREFIX)}
+    deploy = svc.deploy.model_copy(update={"labels": labels, "placement": _placed(svc, req)})
+    networks = None if svc.networks is None else tuple(
+        n.model_copy(update={"key": renames.get(("networks", n.key), n.key)}) for n in svc.networks)
+    volumes = tuple(m.model_copy(update={"source": renames.get(("volumes", m.source or ""), m.source)})
+                    if m.type == "volume" else m for m in svc.volumes)
+    return svc.model_copy(update={
+        "image": image, "build": None, "deploy": deploy, "networks": networks, "volumes": volumes,
+        "secrets": tuple(_ref(r, renames.get(("secrets", r.source), r.source), r.source) for r in svc.secrets),
+        "configs": tuple(_ref(r, renames.get(("configs", r.source), r.source), "/" + r.source)
+                         for r in svc.configs)})
+
+
+def _ref(ref: ObjectRef, key: str, default_target: str) -> ObjectRef:
+    """A reference to a renamed object keeps the target the original key gave it."""
+    if key == ref.source:
+        return ref
+    return ref.model_copy(update={"source": key, "target": ref.target or default_target})
+
+
+def _placed(svc: Service, req: RenderRequest) -> Any:
+    """The app's role constraint, unless the service names a role itself (the policy decides whether
+    it may)."""
+    placement = svc.deploy.placement
+    role_key = f"node.labels.{req.role_label}"
+    if any(c.key == role_key and c.op == "==" for c in placement.constraints):
+        return placement
+    text = f"{role_key} == {req.role}"
+    added = Constraint(text=text, key=role_key, op="==", value=req.role)
+    return placement.model_copy(update={"constraints": (*placement.constraints, added)})
+
+
+def _tracking(name: str, req: RenderRequest, spec_hash: str) -> dict[str, str]:
+    labels = {APP_LABEL: req.app, COMMIT_LABEL: req.commit, SPEC_LABEL: spec_hash}
+    if name in req.fingerprints:
+        labels[FINGERPRINT_LABEL] = req.fingerprints[name]
+    return labels
+
+
+def _spec_hash(doc: dict[str, Any]) -> str:
+    """Hash of what Docker runs: the rendered service without tracking labels. Names of versioned
+    configs and secrets, and the environment from env files, are part of it."""
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,35 +1,26 @@
-"""The app's stack file as Docker reads it: loading, shape checks, and the build sections."""
+"""The app's stack file as Docker reads it: strict load, interpolation from declared variables only,
+the effective model, and the build sections. The only way into a stack file."""
 
 from __future__ import annotations
 
+import io
 import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
+from dotenv import dotenv_values
 
-from swarmops import yamlio
+from swarmops.domain.compose import schema
+from swarmops.domain.compose.gofmt import go_string
+from swarmops.domain.compose.interpolate import InterpolationError, interpolate
+from swarmops.domain.compose.load import Loaded, load
+from swarmops.domain.compose.model import Stack
+from swarmops.domain.compose.normalize import normalize
 from swarmops.errors import StackError
 
-
-@dataclass
-class Stack:
-    """A loaded stack file: the round-trip document (to render from) and where it came from."""
-
-    doc: CommentedMap
-    filename: str
-
-    @property
-    def directory(self) -> str:
-        """Repo-relative directory of the stack file ('' for the repo root)."""
-        return posixpath.dirname(self.filename)
-
-    def service_names(self) -> list[str]:
-        return [str(k) for k in self.doc.get("services", {}) or {}]
-
-    def where(self, *path: str | int) -> str:
-        line = yamlio.line_of(self.doc, path)
-        return f"{self.filename}:{line}" if line else self.filename
+ReadFile = Callable[[str], bytes]
+BUILTIN_PREFIX = "SWARMOPS_"
 
 
 @dataclass(frozen=True)
@@ -43,86 +34,66 @@ class BuildSpec:
     target: str | None
 
 
-def load_stack(text: str, filename: str, allow_empty: bool = False) -> Stack:
-    doc = yamlio.load(text, filename, StackError)
-    if not isinstance(doc, CommentedMap):
-        raise StackError(f"{filename}: a stack file must be a mapping with a 'services:' key")
-    services = doc.get("services")
-    if services is None or (isinstance(services, dict) and not services):
-        if not allow_empty:
-            raise StackError(
-                f"{filename}: the stack has no services; deploying it would remove every running "
-                "service (set allow_empty: true on the app if that is really wanted)")
-        if services is None:
-            doc["services"] = CommentedMap()
-    elif not isinstance(services, dict):
-        raise StackError(f"{filename}: 'services' must be a mapping of service name to definition")
-    stack = Stack(doc=doc, filename=filename)
-    _string_keys(stack, doc, ())
-    for name in stack.service_names():
-        if not isinstance(doc["services"][name], dict):
-            raise StackError(f"{stack.where('services', name)}: service {name!r} must be a mapping")
-    for section in ("configs", "secrets"):
-        if not isinstance(doc.get(section) or {}, dict):
-            raise StackError(f"{stack.where(section)}: {section!r} must be a mapping of name to definition")
-    return stack
+@dataclass(frozen=True)
+class Variables:
+    """Where `${VAR}` takes its value: swarmops' built-ins, then the app entry's `variables:` (ops),
+    then the repo's `.env` (developers). Never the daemon's environment."""
+
+    builtins: Mapping[str, str]
+    app: Mapping[str, str]
+    dotenv: Mapping[str, str]
+
+    def lookup(self, name: str) -> str | None:
+        for source in (self.builtins, self.app, self.dotenv):
+            if name in source:
+                return source[name]
+        return None
 
 
-def _string_keys(stack: Stack, node: Any, path: tuple[str | int, ...]) -> None:
-    """Docker refuses a key that is not a string (`1:`, `null:`, `true:`, `? [a]`) anywhere in the file."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if not isinstance(key, str):
-                keypath = ".".join(str(p) for p in path) or "the top level"
-                raise StackError(f"{stack.where(*path)}: key {key!r} in {keypath} is not a string, which Docker "
-                                 "refuses; quote it")
-            _string_keys(stack, value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            _string_keys(stack, value, (*path, i))
+def dotenv_path(stack_file: str) -> str:
+    return posixpath.join(posixpath.dirname(stack_file), ".env")
 
 
-def _inside_repo(path: str, what: str, where: str) -> str:
-    norm = posixpath.normpath(path)
-    if norm.startswith("../") or norm == ".." or posixpath.isabs(norm):
-        raise StackError(f"{where}: {what} {path!r} points outside the repo; use a path inside it")
-    return "" if norm == "." else norm
+def parse_dotenv(text: str, filename: str) -> dict[str, str]:
+    """The repo's .env, read as written: no interpolation from this process's environment."""
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    out = {k: v for k, v in values.items() if v is not None}
+    for key in out:
+        if key.startswith(BUILTIN_PREFIX):
+            raise StackError(f"{filename}: {key} is set by swarmops itself; remove it from .env")
+    return out
 
 
-def _build_args(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+def load_stack(text: str, filename: str, variables: Variables, read_file: ReadFile,
+               allow_empty: bool = False) -> Stack:
+    """Load, interpolate and normalise; every error names file, line and key."""
+    loaded = load(text, filename)
+    version = _file_version(loaded)
+    try:
+        tree = interpolate(loaded.tree, variables.lookup)
+    except InterpolationError as e:
+        raise StackError(f"{loaded.where(*e.path)}: {e}") from e
+    if version is not None:
+        problems = schema.key_problems(tree, version)
+        if problems:
+            path, message = problems[0]
+            raise StackError(f"{loaded.where(*path)}: {'.'.join(str(p) for p in path)}: {message}")
+    return normalize(Loaded(tree, filename, loaded.lines), version, variables.lookup, read_file, allow_empty)
+
+
+def _file_version(loaded: Loaded) -> schema.Version | None:
+    raw: Any = loaded.tree.get("version")
     if raw is None:
-        return ()
-    if isinstance(raw, dict):
-        return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in raw.items()))
-    if isinstance(raw, list):
-        pairs = []
-        for item in raw:
-            key, sep, value = str(item).partition("=")
-            if not sep:
-                raise StackError(f"{where}: build arg {key!r} has no value; write it as {key}=value")
-            pairs.append((key, value))
-        return tuple(sorted(pairs))
-    raise StackError(f"{where}: build.args must be a mapping or a list of KEY=value")
+        return None
+    try:
+        return schema.parse_version(go_string(raw))
+    except ValueError:
+        raise StackError(f"{loaded.where('version')}: version {raw!r} is not a compose file version the docker "
+                         "CLI deploys; use 3.0 to 3.9, or leave it out") from None
 
 
 def build_specs(stack: Stack) -> dict[str, BuildSpec]:
-    """The build section of every service that has one, paths made repo-relative."""
-    specs: dict[str, BuildSpec] = {}
-    for name in stack.service_names():
-        service = stack.doc["services"][name]
-        raw = service.get("build")
-        if raw is None:
-            continue
-        where = stack.where("services", name, "build")
-        if isinstance(raw, str):
-            raw = {"context": raw}
-        if not isinstance(raw, dict):
-            raise StackError(f"{where}: build must be a path or a mapping with context, dockerfile, args")
-        context = _inside_repo(posixpath.join(stack.directory, str(raw.get("context", "."))), "context", where)
-        dockerfile = _inside_repo(
-            posixpath.join(context, str(raw.get("dockerfile", "Dockerfile"))), "dockerfile", where)
-        target = raw.get("target")
-        specs[name] = BuildSpec(
-            service=name, context=context, dockerfile=dockerfile,
-            args=_build_args(raw.get("args"), where), target=None if target is None else str(target))
-    return specs
+    """The build section of every service that has one, paths repo-relative."""
+    return {name: BuildSpec(service=name, context=svc.build.context, dockerfile=svc.build.dockerfile,
+                            args=svc.build.args, target=svc.build.target)
+            for name, svc in stack.services.items() if svc.build is not None}

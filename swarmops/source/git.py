@@ -17,7 +17,7 @@ import git
 from swarmops import process
 from swarmops.config.models import Auth
 from swarmops.domain.commits import LOG_FORMAT, LogEntry, parse_log
-from swarmops.errors import SourceError
+from swarmops.errors import SourceError, StackError
 from swarmops.redact import redact_url
 from swarmops.source import gitwire
 
@@ -183,15 +183,23 @@ class GitSource:
             return False
         return True
 
-    def read(self, commit: str, path: str) -> bytes:
+    def read(self, commit: str, path: str, limit: int | None = None) -> bytes:
+        """A file of the commit; one larger than `limit` is refused before it is read."""
         try:
             blob = self._commit(commit).tree / path
         except KeyError:
             raise SourceError(f"{path!r} does not exist in commit {commit[:12]} of {self.shown_url}") from None
         if blob.type != "blob":
             raise SourceError(f"{path!r} in commit {commit[:12]} is a directory, not a file")
+        if blob.mode == SYMLINK_MODE:
+            raise StackError(f"{path}: a symbolic link in the repo; commit the file itself")
+        if limit is not None and blob.size > limit:
+            raise StackError(f"{path}: {blob.size} bytes, more than the {limit} allowed; make it smaller")
         data: bytes = blob.data_stream.read()
         return data
+
+
+SYMLINK_MODE = 0o120000
 
 
 def _extract(tar: tarfile.TarFile, dest: Path) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from swarmops import process
 from swarmops.dockerclient import docker_host
+from swarmops.domain.compose import schema
+from swarmops.domain.compose.schema import Version
 from swarmops.errors import DependencyError, DeployError, EngineError
 from swarmops.images.registry import docker_config_dir
 from swarmops.redact import redact_url
@@ -21,6 +23,7 @@ class StackDeployer:
     def __init__(self, host: str | None, timeout: float = 300.0) -> None:
         self.host = docker_host(host)
         self.timeout = timeout
+        self._schema: tuple[Version, ...] | None = None
         self._env = process.minimal_env({"DOCKER_HOST": self.host, "DOCKER_CONFIG": str(docker_config_dir()),
                                          "HOME": str(docker_config_dir().parent)})
 
@@ -39,6 +42,14 @@ class StackDeployer:
         if not re.match(r"^\d+\.\d+", version):
             raise DeployError(f"cannot read the docker CLI version: {res.stderr.strip() or 'no output'}")
         return version
+
+    def schema_versions(self) -> tuple[Version, ...]:
+        """The compose file versions this deploy CLI reads, detected once (ruling 9): Debian's 20.10 knows
+        3.0-3.9; 28 knows 3.0-3.13. Releases in between are taken as 20.10, which refuses more, never less."""
+        if self._schema is None:
+            major = int(self.cli_version().split(".")[0])
+            self._schema = schema.CLI_28 if major >= 28 else schema.CLI_20_10
+        return self._schema
 
     def deploy(self, app: str, compose_file: Path) -> str:
         """Deploy; judged by the exit code (stderr carries warnings too)."""

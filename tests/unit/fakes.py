@@ -1,10 +1,13 @@
-"""Small builders of live Swarm state for pure-logic tests (the shapes the swarm adapter returns)."""
+"""Small builders for pure-logic tests: live Swarm state (the shapes the swarm adapter returns) and stacks."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from swarmops.domain.compose.model import Stack
 from swarmops.domain.live import LiveNode, LiveService, LiveStack, LiveTask
+from swarmops.domain.stackfile import Variables, load_stack
+from swarmops.errors import StackError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -29,3 +32,18 @@ def task(svc: LiveService, state: str = "running", desired: str = "running", ima
 def stack(services: list[LiveService], tasks: list[LiveTask] | None = None) -> LiveStack:
     nodes = {"n1": LiveNode("n1", "vm", {"role": "app"}, "ready", "active")}
     return LiveStack(app="app", services={s.short: s for s in services}, tasks=tasks or [], nodes=nodes)
+
+
+def stack_of(text: str, filename: str = "stack.yml", variables: dict[str, str] | None = None,
+             files: dict[str, bytes] | None = None, dotenv: dict[str, str] | None = None,
+             allow_empty: bool = False) -> Stack:
+    """A stack file's effective model, with the variables and repo files given (nothing from this process)."""
+    repo = files or {}
+
+    def read(rel: str) -> bytes:
+        if rel not in repo:
+            raise StackError(f"{rel}: not in the test repo")
+        return repo[rel]
+    declared = Variables({"SWARMOPS_REGISTRY": "reg:5000", "SWARMOPS_APP": "demo", "SWARMOPS_STACK": "demo"},
+                         variables or {}, dotenv or {})
+    return load_stack(text, filename, declared, read, allow_empty)

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from swarmops import yamlio
 from swarmops.config.loader import load_config
+from swarmops.domain.compose.load import load
 from swarmops.domain.render import RenderRequest, age_secrets, referenced_files, render_stack
-from swarmops.domain.stackfile import build_specs, load_stack
+from swarmops.domain.stackfile import Variables, build_specs, load_stack
 from swarmops.domain.webhook import PROVIDERS, WebhookError, delivery_id, event_kind, parse_push, verify
 from swarmops.errors import ConfigError, StackError, SwarmopsError
 
@@ -295,19 +295,19 @@ stack_texts = st.one_of(st.text(max_size=200), token_text, deeply_nested(), valu
 def check_stack(text: str, filename: str, allow_empty: bool, role_label: str) -> None:
     """The daemon's way through a stack file (prepare.py): load, builds, secrets, files, render, read back."""
     def render() -> str:
-        stack = load_stack(text, filename, allow_empty)
+        variables = Variables({"SWARMOPS_REGISTRY": "reg:5000"}, {"DOMAIN": "example.go.id"}, {})
+        stack = load_stack(text, filename, variables, lambda rel: b"A=1\nB\n", allow_empty)
         images = {name: f"reg:5000/demo/{name}:fuzz" for name in build_specs(stack)}
         secret_names = {key: f"demo_{key}_fuzz" for key in age_secrets(stack)}
         digests = {path: "1" * 64 for path in referenced_files(stack)}
         return render_stack(stack, RenderRequest(
             app="demo", commit="a" * 40, role="app", allowed_roles=("app",), role_label=role_label, images=images,
             fingerprints={name: "f" * 64 for name in images}, file_digests=digests,
-            deploy_dir="/var/lib/swarmops/deploys/demo/aaaaaaaaaaaa", secret_names=secret_names,
-            registry="reg:5000")).text
+            deploy_dir="/var/lib/swarmops/deploys/demo/aaaaaaaaaaaa", secret_names=secret_names)).text
 
     rendered = raises_only(StackError, render)
     if rendered is not None:    # what renders reads back: it is what `docker stack deploy` gets
-        yamlio.to_plain(yamlio.load(rendered, "rendered", StackError))
+        load(rendered, "rendered")
 
 
 def stack_cases(texts: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:

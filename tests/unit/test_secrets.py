@@ -5,7 +5,7 @@ import pytest
 
 from swarmops import secrets
 from swarmops.domain.render import RenderRequest, age_secrets, referenced_files, render_stack
-from swarmops.domain.stackfile import load_stack
+from tests.unit.fakes import stack_of
 
 STACK = """version: "3.8"
 services:
@@ -53,12 +53,12 @@ def test_versioned_names_change_with_content_and_fit_swarms_limit(tmp_path: Path
 
 
 def test_age_secrets_become_external_versioned_secrets_and_are_never_copied() -> None:
-    stack = load_stack(STACK, "stack.yml")
+    stack = stack_of(STACK)
     assert age_secrets(stack) == {"dbpass": "secrets/dbpass.age"}
     assert referenced_files(stack) == []
     req = RenderRequest(app="app", commit="c", role="app", allowed_roles=("app",), role_label="role", images={},
                         fingerprints={}, file_digests={}, deploy_dir="/d", secret_names={"dbpass": "app_dbpass_1"})
     text = render_stack(stack, req).text
-    assert "secrets/dbpass.age" not in text and 'name: "app_dbpass_1"' in text and "external: true" in text
+    assert "secrets/dbpass.age" not in text and "  app_dbpass_1:\n    external: true" in text
     changed = RenderRequest(**{**req.__dict__, "secret_names": {"dbpass": "app_dbpass_2"}})
     assert render_stack(stack, changed).services["web"].spec_hash != render_stack(stack, req).services["web"].spec_hash

@@ -14,7 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.policycheck import offline_policy_check
+from swarmops.policycheck import check_stack_text
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db", "postgres": "db", "awdi": "awdi"}
@@ -35,7 +35,7 @@ def test_every_stack_is_covered() -> None:
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_stack_passes_the_privileged_profile_and_pins_private_images(name: str) -> None:
     text = (STACKS / name / "stack.yml").read_text()
-    found = offline_policy_check(CONFIG, app(name), text, f"stacks/{name}/stack.yml", None)
+    found = check_stack_text(CONFIG, app(name), text, f"stacks/{name}/stack.yml", None, STACKS.parent)
     assert [str(v) for v in found if v.severity == "deny"] == []
     doc = YAML(typ="safe").load(text)
     for svc in doc["services"].values():
@@ -81,7 +81,7 @@ def test_docker_reads_the_stack(tmp_path: Path, name: str) -> None:
 
 def test_restricted_profile_refuses_the_proxy_stack() -> None:
     text = (STACKS / "proxy" / "stack.yml").read_text()
-    found = offline_policy_check(CONFIG, app("proxy"), text, "stacks/proxy/stack.yml", "restricted")
+    found = check_stack_text(CONFIG, app("proxy"), text, "stacks/proxy/stack.yml", "restricted", STACKS.parent)
     assert {"SO110", "SO111", "SO113", "SO116"} <= {v.rule for v in found if v.severity == "deny"}
 
 
@@ -89,7 +89,7 @@ def test_polise_passes_the_restricted_profile_and_mounts_no_docker_socket() -> N
     text = (STACKS / "polise" / "stack.yml").read_text()
     polise = AppConfig.model_validate({"name": "polise", "repo": "file:///dev/null", "role": "app",
                                        "stack": "stacks/polise/stack.yml"})
-    found = offline_policy_check(CONFIG, polise, text, "stacks/polise/stack.yml", "restricted")
+    found = check_stack_text(CONFIG, polise, text, "stacks/polise/stack.yml", "restricted", STACKS.parent)
     assert [str(v) for v in found if v.severity == "deny"] == []
     doc = YAML(typ="safe").load(text)
     mounts = [str(v) for svc in doc["services"].values() for v in svc.get("volumes", [])]

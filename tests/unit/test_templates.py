@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from swarmops.bootstrap import list_templates
 from swarmops.config.models import AppConfig, Config
-from swarmops.policycheck import offline_policy_check
+from swarmops.policycheck import check_stack_text
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ["php", "node", "python", "go", "static"]
@@ -48,7 +48,7 @@ def test_template_renders_and_passes_docker_swarmops_and_the_restricted_policy(
     assert f"Host(`{name}.{data.get('domain', 'apps.example.go.id')}`)" in stack_text
 
     app = AppConfig.model_validate({"name": name, "repo": "file:///dev/null"})
-    found = offline_policy_check(CONFIG, app, stack_text, "stack.yml", "restricted")
+    found = check_stack_text(CONFIG, app, stack_text, "stack.yml", "restricted", repo)
     assert [str(v) for v in found if v.severity == "deny"] == []
 
     if shutil.which("docker") and "config" in subprocess.run(["docker", "stack", "--help"], capture_output=True,

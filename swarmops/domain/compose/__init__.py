@@ -1,0 +1,1 @@
+"""The stack file as Docker reads it: load, interpolate, normalise, emit."""

@@ -1,0 +1,456 @@
+"""From the loaded, interpolated tree to the effective model, with the docker CLI's reading of every
+short form: ports, mounts, environment, labels, external objects. Paths from the repo are resolved
+and kept inside it; anything Docker would read differently than written is refused with file:line."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from typing import Any
+
+from swarmops.domain.compose.gofmt import go_string
+from swarmops.domain.compose.load import Loaded
+from swarmops.domain.compose.model import (
+    Build,
+    Constraint,
+    Deploy,
+    Mount,
+    NetworkRef,
+    ObjectRef,
+    Placement,
+    Port,
+    Service,
+    Stack,
+    TopObject,
+    Version,
+)
+from swarmops.errors import StackError
+
+Lookup = Callable[[str], str | None]
+ReadFile = Callable[[str], bytes]
+
+# Compose's own pattern for service and object names, without the two that are paths
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+_KEY = re.compile(r"(?i)^[a-z_][a-z0-9\-_.]+$")                                   # swarmkit's constraint key
+_VALUE = re.compile(r"(?i)^[a-z0-9:\-_\s.*()?+\[\]\\^$|/]+$")                     # and value
+_PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
+_TOP = ("version", "services", "networks", "volumes", "secrets", "configs")
+MAX_ENV_FILE = 256 * 1024
+
+
+class Normalizer:
+    def __init__(self, loaded: Loaded, lookup: Lookup, read_file: ReadFile) -> None:
+        self.loaded = loaded
+        self.lookup = lookup
+        self.read_file = read_file
+        self.directory = posixpath.dirname(loaded.filename)
+
+    def fail(self, path: tuple[str | int, ...], message: str) -> StackError:
+        dotted = ".".join(str(p) for p in path)
+        return StackError(f"{self.loaded.where(*path)}: {dotted}: {message}" if dotted else
+                          f"{self.loaded.where()}: {message}")
+
+    def stack(self, version: Version | None, allow_empty: bool) -> Stack:
+        tree = self.loaded.tree
+        for key in tree:
+            if key not in _TOP and not key.startswith("x-"):
+                raise self.fail((key,), f"{key!r} is not a top-level key of a stack file; remove it")
+        services = self.mapping(tree.get("services"), ("services",))
+        if not services and not allow_empty:
+            raise self.fail(("services",), "the stack has no services; deploying it would remove every running "
+                            "service (set allow_empty: true on the app if that is really wanted)")
+        objects = {s: {k: self.top_object(s, k, v) for k, v in self.named(tree.get(s), (s,)).items()}
+                   for s in ("networks", "volumes", "secrets", "configs")}
+        built = {name: self.service(name, spec) for name, spec in self.named(services, ("services",)).items()}
+        stack = Stack(filename=self.loaded.filename, version=version, services=built,
+                      lines={".".join(str(p) for p in k): v for k, v in self.loaded.lines.items()}, **objects)
+        self.check_references(stack)
+        return stack
+
+    # -- shapes -------------------------------------------------------------------------------------
+
+    def mapping(self, value: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, "must be a mapping")
+        return value
+
+    def listing(self, value: Any, path: tuple[str | int, ...]) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(path, "must be a list")
+        return value
+
+    def named(self, value: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
+        out = self.mapping(value, path)
+        for name in out:
+            if not NAME.match(name) or ".." in name:
+                raise self.fail((*path, name), f"name {name!r} is not allowed: use letters, digits, '.', '_' and "
+                                "'-', starting with a letter or digit")
+        return out
+
+    def text(self, value: Any, path: tuple[str | int, ...], what: str = "text") -> str:
+        if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+            raise self.fail(path, f"must be {what}")
+        return go_string(value)
+
+    def string_map(self, value: Any, path: tuple[str | int, ...], null: str | None = "") -> dict[str, str]:
+        """labels, driver_opts: a mapping, or a list of key=value."""
+        out: dict[str, str] = {}
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                key, sep, val = self.text(item, (*path, i)).partition("=")
+                out[key] = val if sep else (null or "")
+            return out
+        for key, val in self.mapping(value, path).items():
+            out[key] = (null or "") if val is None else self.text(val, (*path, key), "text or a number")
+        return out
+
+    def repo_path(self, raw: Any, path: tuple[str | int, ...]) -> str:
+        text = self.text(raw, path, "a path")
+        if text.startswith(("/", "~")):
+            raise self.fail(path, f"{text!r} is a path on the host; use a path inside the repo")
+        norm = posixpath.normpath(posixpath.join(self.directory, text))
+        if norm == ".." or norm.startswith("../") or norm.startswith("/"):
+            raise self.fail(path, f"{text!r} points outside the repo; use a path inside it")
+        return "" if norm == "." else norm
+
+    # -- services -----------------------------------------------------------------------------------
+
+    def service(self, name: str, raw: Any) -> Service:
+        path: tuple[str | int, ...] = ("services", name)
+        spec = self.mapping(raw, path)
+        known = {"image", "build", "environment", "env_file", "labels", "ports", "volumes", "secrets", "configs",
+                 "networks", "deploy"}
+        rest = {k: v for k, v in spec.items() if k not in known and not k.startswith("x-")}
+        return Service(
+            name=name,
+            image=None if spec.get("image") is None else self.text(spec["image"], (*path, "image")),
+            build=self.build(spec.get("build"), (*path, "build")),
+            environment=self.environment(spec, path),
+            env_files=tuple(self.env_file_paths(spec.get("env_file"), (*path, "env_file"))),
+            labels=self.string_map(spec.get("labels"), (*path, "labels")),
+            ports=tuple(p for i, raw_port in enumerate(self.listing(spec.get("ports"), (*path, "ports")))
+                        for p in self.ports(raw_port, (*path, "ports", i))),
+            volumes=tuple(self.mount(v, (*path, "volumes", i))
+                          for i, v in enumerate(self.listing(spec.get("volumes"), (*path, "volumes")))),
+            secrets=self.refs(spec.get("secrets"), (*path, "secrets")),
+            configs=self.refs(spec.get("configs"), (*path, "configs")),
+            networks=self.networks(spec.get("networks"), (*path, "networks")),
+            deploy=self.deploy(spec.get("deploy"), (*path, "deploy")),
+            rest=rest)
+
+    def build(self, raw: Any, path: tuple[str | int, ...]) -> Build | None:
+        if raw is None:
+            return None
+        spec = {"context": raw} if isinstance(raw, str) else self.mapping(raw, path)
+        context = self.repo_path(spec.get("context", "."), (*path, "context"))
+        dockerfile = self.text(spec.get("dockerfile", "Dockerfile"), (*path, "dockerfile"))
+        if dockerfile.startswith(("/", "~")):
+            raise self.fail((*path, "dockerfile"), "must be a path inside the build context")
+        dockerfile_path = posixpath.normpath(posixpath.join(context or ".", dockerfile))
+        if dockerfile_path == ".." or dockerfile_path.startswith("../"):
+            raise self.fail((*path, "dockerfile"), f"{dockerfile!r} points outside the repo")
+        args = self.string_map(spec.get("args"), (*path, "args"))
+        target = spec.get("target")
+        return Build(context=context, dockerfile=dockerfile_path, args=tuple(sorted(args.items())),
+                     target=None if target is None else self.text(target, (*path, "target")))
+
+    def env_file_paths(self, raw: Any, path: tuple[str | int, ...]) -> list[str]:
+        items = raw if isinstance(raw, list) else [] if raw is None else [raw]
+        return [self.repo_path(item, (*path, i) if isinstance(raw, list) else path) for i, item in enumerate(items)]
+
+    def environment(self, spec: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, str]:
+        """env_file entries in order, then `environment:` over them; a key with no value takes the
+        declared variables (the CLI would take its own environment) or is refused."""
+        env: dict[str, str] = {}
+        for rel in self.env_file_paths(spec.get("env_file"), (*path, "env_file")):
+            env.update(self.env_file(rel, (*path, "env_file")))
+        raw = spec.get("environment")
+        items: list[tuple[str, Any, tuple[str | int, ...]]]
+        if isinstance(raw, list):
+            items = []
+            for i, item in enumerate(raw):
+                key, sep, val = self.text(item, (*path, "environment", i)).partition("=")
+                items.append((key, val if sep else None, (*path, "environment", i)))
+        else:
+            items = [(k, v, (*path, "environment", k)) for k, v in self.mapping(raw, (*path, "environment")).items()]
+        for key, val, where in items:
+            env[key] = self.env_value(key, val, where)
+        return env
+
+    def env_value(self, key: str, val: Any, where: tuple[str | int, ...]) -> str:
+        if val is None:
+            found = self.lookup(key)
+            if found is None:
+                raise self.fail(where, f"environment variable {key} has no value; the docker CLI would take it "
+                                "from its own environment: give it a value, or set it in the app's variables: "
+                                "or the repo's .env")
+            return found
+        return self.text(val, where, "text or a number")
+
+    def env_file(self, rel: str, where: tuple[str | int, ...]) -> dict[str, str]:
+        data = self.read_file(rel)
+        if len(data) > MAX_ENV_FILE:
+            raise self.fail(where, f"{rel} is larger than {MAX_ENV_FILE // 1024} KiB")
+        try:
+            text = data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            raise self.fail(where, f"{rel} is not UTF-8 text") from None
+        out: dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.lstrip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, val = line.partition("=")
+            key = key.lstrip()
+            if not key or any(c.isspace() for c in key):
+                raise StackError(f"{rel}:{number}: {key!r} is not a variable name; write KEY=value")
+            if not sep:
+                found = self.lookup(key)
+                if found is None:
+                    raise StackError(f"{rel}:{number}: {key} has no value; the docker CLI would take it from its "
+                                     "own environment: write KEY=value, or set it in the app's variables:")
+                val = found
+            out[key] = val
+        return out
+
+    def ports(self, raw: Any, path: tuple[str | int, ...]) -> list[Port]:
+        if isinstance(raw, dict):
+            known = {"target", "published", "protocol", "mode"}
+            extra = set(raw) - known
+            if extra:
+                raise self.fail(path, f"unknown port key {sorted(extra)[0]!r}")
+            try:
+                return [Port.model_validate({k: v for k, v in raw.items() if v is not None})]
+            except ValueError as e:
+                raise self.fail(path, _first_error(e)) from None
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise self.fail(path, "a port must be text like \"8080:80\" or a mapping with target and published")
+        return self.short_ports(str(raw), path)
+
+    def short_ports(self, text: str, path: tuple[str | int, ...]) -> list[Port]:
+        body, _, proto = text.partition("/")
+        parts = body.split(":")
+        if len(parts) > 2:
+            raise self.fail(path, f"{text!r} names a host address, which Swarm does not use; write "
+                            "\"published:target\"")
+        targets = self.port_range(parts[-1], path, text)
+        published = self.port_range(parts[0], path, text) if len(parts) == 2 else None
+        if published is not None and len(published) != len(targets):
+            raise self.fail(path, f"{text!r}: the published and target ranges differ in length")
+        protocol = proto or "tcp"
+        if protocol not in ("tcp", "udp", "sctp"):
+            raise self.fail(path, f"{text!r}: protocol must be tcp, udp or sctp")
+        return [Port(target=t, published=None if published is None else published[i], protocol=protocol,  # type: ignore[arg-type]
+                     mode="ingress") for i, t in enumerate(targets)]
+
+    def port_range(self, text: str, path: tuple[str | int, ...], whole: str) -> list[int]:
+        start, sep, end = text.partition("-")
+        if not start.isdigit() or (sep and not end.isdigit()):
+            raise self.fail(path, f"{whole!r} is not a port or a port range")
+        low, high = int(start), int(end) if sep else int(start)
+        if not 0 < low <= high < 65536:
+            raise self.fail(path, f"{whole!r}: ports are 1 to 65535")
+        return list(range(low, high + 1))
+
+    def mount(self, raw: Any, path: tuple[str | int, ...]) -> Mount:
+        if isinstance(raw, dict):
+            return self.long_mount(raw, path)
+        text = self.text(raw, path, "a volume like name:/path or a mapping")
+        parts = text.split(":")
+        if len(parts) == 1:
+            return Mount(type="volume", target=parts[0])
+        if len(parts) > 3:
+            raise self.fail(path, f"{text!r} has too many ':'-separated parts")
+        source, target = parts[0], parts[1]
+        options: dict[str, Any] = {}
+        read_only = False
+        for opt in (parts[2].split(",") if len(parts) == 3 else []):
+            if opt in ("ro", "rw"):
+                read_only = opt == "ro"
+            elif opt == "nocopy":
+                options["volume"] = {"nocopy": True}
+            elif opt in _PROPAGATION:
+                options["bind"] = {"propagation": opt}
+            else:
+                raise self.fail(path, f"{text!r}: volume option {opt!r} is not one Swarm applies; use ro, rw, "
+                                "nocopy or a propagation mode")
+        bind = source.startswith(("/", ".", "~"))
+        mount = Mount(type="bind" if bind else "volume", source=source, target=target, read_only=read_only,
+                      options=options)
+        self.check_bind(mount, path, text)
+        return mount
+
+    def long_mount(self, raw: dict[str, Any], path: tuple[str | int, ...]) -> Mount:
+        known = {"type", "source", "target", "read_only", "consistency", "bind", "volume", "tmpfs"}
+        extra = set(raw) - known - {k for k in raw if k.startswith("x-")}
+        if extra:
+            raise self.fail((*path, sorted(extra)[0]), "is not a volume key Docker knows")
+        if raw.get("type") not in ("volume", "bind", "tmpfs", "npipe", "cluster"):
+            raise self.fail((*path, "type"), "must be volume, bind or tmpfs")
+        if not isinstance(raw.get("target"), str):
+            raise self.fail((*path, "target"), "must be the path in the container")
+        source = raw.get("source")
+        options = {k: raw[k] for k in ("consistency", "bind", "volume", "tmpfs") if raw.get(k) is not None}
+        mount = Mount(type=raw["type"], target=raw["target"], read_only=bool(raw.get("read_only")),
+                      source=None if source is None else self.text(source, (*path, "source")), options=options)
+        self.check_bind(mount, path, str(source))
+        return mount
+
+    def check_bind(self, mount: Mount, path: tuple[str | int, ...], written: str) -> None:
+        if mount.type == "bind" and not (mount.source or "").startswith("/"):
+            raise self.fail(path, f"{written!r} binds a path relative to the repo, which is not on the nodes; put "
+                            "the files in configs: (file: ...) and mount those, or use a named volume")
+
+    def refs(self, raw: Any, path: tuple[str | int, ...]) -> tuple[ObjectRef, ...]:
+        out = []
+        for i, item in enumerate(self.listing(raw, path)):
+            if isinstance(item, str):
+                out.append(ObjectRef(source=item))
+                continue
+            spec = self.mapping(item, (*path, i))
+            extra = set(spec) - {"source", "target", "uid", "gid", "mode"}
+            if extra or not isinstance(spec.get("source"), str):
+                raise self.fail((*path, i), "a reference is a name, or a mapping of source, target, uid, gid, mode")
+            mode = spec.get("mode")
+            if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int)):
+                raise self.fail((*path, i, "mode"), "must be a number, like 0440")
+            out.append(ObjectRef(source=spec["source"], mode=mode,
+                                 **{k: self.text(spec[k], (*path, i, k)) for k in ("target", "uid", "gid")
+                                    if spec.get(k) is not None}))
+        return tuple(out)
+
+    def networks(self, raw: Any, path: tuple[str | int, ...]) -> tuple[NetworkRef, ...] | None:
+        if raw is None:
+            return None
+        if isinstance(raw, list):
+            return tuple(NetworkRef(key=self.text(k, (*path, i))) for i, k in enumerate(raw))
+        out = []
+        for key, spec in self.mapping(raw, path).items():
+            spec = self.mapping(spec, (*path, key))
+            extra = set(spec) - {"aliases", "ipv4_address", "ipv6_address"}
+            if extra:
+                raise self.fail((*path, key, sorted(extra)[0]), "is not a network attachment key Docker knows")
+            aliases = tuple(self.text(a, (*path, key, "aliases", i))
+                            for i, a in enumerate(self.listing(spec.get("aliases"), (*path, key, "aliases"))))
+            out.append(NetworkRef(key=key, aliases=aliases,
+                                  options={k: v for k, v in spec.items() if k != "aliases" and v is not None}))
+        return tuple(out)
+
+    def deploy(self, raw: Any, path: tuple[str | int, ...]) -> Deploy:
+        spec = self.mapping(raw, path)
+        mode = spec.get("mode")
+        if mode not in (None, "replicated", "global", "replicated-job", "global-job"):
+            raise self.fail((*path, "mode"), "must be replicated, global, replicated-job or global-job")
+        replicas = spec.get("replicas")
+        if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0):
+            raise self.fail((*path, "replicas"), "must be a whole number")
+        return Deploy(mode=mode, replicas=replicas, labels=self.string_map(spec.get("labels"), (*path, "labels")),
+                      placement=self.placement(spec.get("placement"), (*path, "placement")),
+                      rest={k: v for k, v in spec.items() if k not in ("mode", "replicas", "labels", "placement")})
+
+    def placement(self, raw: Any, path: tuple[str | int, ...]) -> Placement:
+        spec = self.mapping(raw, path)
+        extra = set(spec) - {"constraints", "preferences", "max_replicas_per_node"}
+        if extra:
+            raise self.fail((*path, sorted(extra)[0]), "is not a placement key Docker knows")
+        constraints = tuple(self.constraint(c, (*path, "constraints", i))
+                            for i, c in enumerate(self.listing(spec.get("constraints"), (*path, "constraints"))))
+        preferences = []
+        for i, pref in enumerate(self.listing(spec.get("preferences"), (*path, "preferences"))):
+            pref = self.mapping(pref, (*path, "preferences", i))
+            if set(pref) != {"spread"}:
+                raise self.fail((*path, "preferences", i), "a preference is {spread: node.labels.NAME}")
+            preferences.append(self.text(pref["spread"], (*path, "preferences", i, "spread")))
+        most = spec.get("max_replicas_per_node")
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int)):
+            raise self.fail((*path, "max_replicas_per_node"), "must be a whole number")
+        return Placement(constraints=constraints, preferences=tuple(preferences), max_replicas_per_node=most)
+
+    def constraint(self, raw: Any, path: tuple[str | int, ...]) -> Constraint:
+        text = self.text(raw, path, "a constraint like node.labels.role == app")
+        return parse_constraint(text, lambda message: self.fail(path, message))
+
+    # -- top-level objects --------------------------------------------------------------------------
+
+    def top_object(self, section: str, key: str, raw: Any) -> TopObject:
+        path: tuple[str | int, ...] = (section, key)
+        spec = self.mapping(raw, path)
+        external = spec.get("external", False)
+        name = spec.get("name")
+        if isinstance(external, dict):     # the deprecated external: {name: X}
+            if set(external) - {"name"}:
+                raise self.fail((*path, "external"), "external is true, or the deprecated {name: NAME}")
+            if name is not None and external.get("name") not in (None, name):
+                raise self.fail((*path, "external"), "names differ in name: and external.name; keep one")
+            name = external.get("name", name)
+            external = True
+        if not isinstance(external, bool):
+            raise self.fail((*path, "external"), "must be true or false")
+        if external and name is None:
+            name = key
+        file = spec.get("file")
+        if file is not None and section not in ("secrets", "configs"):
+            raise self.fail((*path, "file"), f"{section} have no file:")
+        known = {"external", "name", "file", "driver", "driver_opts", "labels"}
+        return TopObject(
+            key=key, external=external, name=None if name is None else self.text(name, (*path, "name")),
+            file=None if file is None else self.repo_path(file, (*path, "file")),
+            driver=None if spec.get("driver") is None else self.text(spec["driver"], (*path, "driver")),
+            driver_opts=self.string_map(spec.get("driver_opts"), (*path, "driver_opts")),
+            labels=self.string_map(spec.get("labels"), (*path, "labels")),
+            rest={k: v for k, v in spec.items() if k not in known and not k.startswith("x-")})
+
+    def check_references(self, stack: Stack) -> None:
+        for name, svc in stack.services.items():
+            for section, refs in (("secrets", svc.secrets), ("configs", svc.configs)):
+                for i, ref in enumerate(refs):
+                    if ref.source not in stack.section(section):
+                        raise self.fail(("services", name, section, i), f"{section[:-1]} {ref.source!r} is not "
+                                        f"declared under the top-level {section}:")
+            for net in svc.networks or ():
+                if net.key not in stack.networks and net.key != "default":
+                    raise self.fail(("services", name, "networks"), f"network {net.key!r} is not declared under "
+                                    "the top-level networks:")
+            for i, mount in enumerate(svc.volumes):
+                if mount.type == "volume" and mount.source and mount.source not in stack.volumes:
+                    raise self.fail(("services", name, "volumes", i), f"volume {mount.source!r} is not declared "
+                                    "under the top-level volumes:")
+
+
+def parse_constraint(text: str, fail: Callable[[str], StackError]) -> Constraint:
+    """As swarmkit's constraint.Parse: the first of == and != found splits key from value."""
+    for op in ("==", "!="):
+        if op in text:
+            key, _, value = (part.strip() for part in text.partition(op))
+            if not _KEY.match(key):
+                raise fail(f"constraint {text!r}: key {key!r} is not one Swarm accepts")
+            if not _VALUE.match(value):
+                raise fail(f"constraint {text!r}: value {value!r} is not one Swarm accepts")
+            return Constraint(text=text, key=_canonical_key(key), op=op, value=value)
+    raise fail(f"constraint {text!r} has no == or !=")
+
+
+def _canonical_key(key: str) -> str:
+    lower = key.lower()
+    for prefix in ("node.labels.", "engine.labels."):
+        if lower.startswith(prefix):
+            return prefix + key[len(prefix):]
+    return lower
+
+
+def _first_error(e: ValueError) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(e)
+
+
+def normalize(loaded: Loaded, version: Version | None, lookup: Lookup, read_file: ReadFile,
+              allow_empty: bool = False) -> Stack:
+    return Normalizer(loaded, lookup, read_file).stack(version, allow_empty)

@@ -1,0 +1,1 @@
+placeholder written for swarmops tests (not the upstream file)
