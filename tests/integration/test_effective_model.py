@@ -4,11 +4,17 @@ running version with the variable's name in the status."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import docker
+import yaml
+from ruamel.yaml import YAML
 
-from tests.integration.conftest import GitRepo, Swarmops, services, stack_image, web_app
+from tests.integration.conftest import BASE_IMAGE, GitRepo, Swarmops, services, stack_image, web_app
+
+CORPUS = Path(__file__).resolve().parents[1] / "unit" / "data" / "public-stacks"
 
 EXTRA = """    environment:
       GREETING: "${GREETING}"
@@ -50,3 +56,66 @@ def test_declared_variables_reach_the_live_spec_and_a_missing_one_keeps_the_runn
     assert "stack.yml:" in status["message"]
     web = services(lab, app)["web"]
     assert stack_image(web).endswith(f":{first[:12]}") and "GREETING=from-dotenv" in env_of(web)
+
+
+# Public stack files whose render is deployed here: their images and commands stood in by the lab's busybox
+# (nothing can be pulled), ports, binds, healthchecks and placement of their own taken out (the lab has no
+# such nodes and other tests use the ports); versions 3.0, 3.1, "3", 3.3 and 3.9, secrets and configs from files.
+DEPLOYED = ["voter-aws-v30", "udemy-secrets-sample", "voting-app-v3", "docker-elk", "voting-app"]
+SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+
+
+def stood_in(text: str) -> str:
+    """The stack with every service's image the lab's base image; anchors and merge keys kept as written."""
+    rt = YAML(typ="rt")
+    doc = rt.load(text)
+    for svc in doc["services"].values():
+        svc["image"] = BASE_IMAGE
+        svc["command"] = SLEEP
+        for key in ("entrypoint", "healthcheck", "ports", "build", "depends_on"):
+            svc.pop(key, None)
+        svc["volumes"] = [v for v in svc.get("volumes") or [] if not str(v.get("source") if isinstance(v, dict)
+                                                                             else v).startswith("/")]
+        svc["stop_grace_period"] = "1s"
+        deploy = svc.setdefault("deploy", {})
+        deploy.pop("placement", None)
+        deploy.pop("resources", None)
+        if deploy.get("mode") != "global":
+            deploy["replicas"] = 1
+    out = io.StringIO()
+    rt.dump(doc, out)
+    return out.getvalue()
+
+
+def test_renders_of_public_stacks_deploy_and_their_files_reach_the_tasks(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    apps = {}
+    for name in DEPLOYED:
+        fixture = CORPUS / name
+        repo: GitRepo = repo_factory()
+        files: dict[str, str | None] = {str(p.relative_to(fixture)): p.read_text() for p in fixture.rglob("*")
+                                        if p.is_file() and p.name not in ("vars.env", "expect.txt")}
+        files["stack.yml"] = stood_in(files["stack.yml"] or "")
+        repo.commit("public stack", files)
+        variables = dict(line.split("=", 1) for line in (fixture / "vars.env").read_text().splitlines() if line)
+        apps[name] = swarmops.add_app(swarmops.name(f"pub-{name}"[:40]), repo.url, variables=variables,
+                                      policy={"profile": "privileged"})
+    swarmops.run("daemon", "--once")
+    for name, app in apps.items():
+        live = services(lab, app)
+        assert set(live) == set(yaml_services(CORPUS / name)), name
+        for svc in live.values():
+            spec = svc["Spec"]["TaskTemplate"]["ContainerSpec"]
+            for ref in spec.get("Secrets") or []:
+                assert ref["SecretName"].startswith(f"{app}_") and ref["File"]["Name"], (name, ref)
+            for ref in spec.get("Configs") or []:
+                assert ref["ConfigName"].startswith(f"{app}_") and ref["File"]["Name"].startswith("/"), (name, ref)
+    elk = services(lab, apps["docker-elk"])["logstash"]["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert {c["File"]["Name"] for c in elk["Configs"]} == {"/usr/share/logstash/config/logstash.yml",
+                                                           "/usr/share/logstash/pipeline/logstash.conf"}
+    udemy = services(lab, apps["udemy-secrets-sample"])["psql"]["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert {s["File"]["Name"] for s in udemy["Secrets"]} == {"psql_user", "psql_password"}
+
+
+def yaml_services(fixture: Path) -> list[str]:
+    return list(yaml.safe_load((fixture / "stack.yml").read_text())["services"])

@@ -68,3 +68,29 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
     assert main(["--config", "/nonexistent.yml", "status"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("swarmops: /nonexistent.yml: no such file") and err.count("\n") == 1
+
+
+def test_policy_check_names_a_missing_variable_in_one_line_and_reads_the_repos_dotenv(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOMAIN", "from-the-shell")   # never read: only declared sources count
+    (tmp_path / "stack.yml").write_text("version: '3.8'\nservices:\n  web:\n    image: registry.local:5000/a/web:1\n"
+                                        "    labels: {host: 'Host(`${DOMAIN}`)'}\n    ports: ['${P}:80']\n")
+    assert main(["policy", "check", "stack.yml", "--app", "a"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("swarmops: stack.yml:5: services.web.labels.host: variable DOMAIN is not set")
+    (tmp_path / ".env").write_text("DOMAIN=a.example.go.id\nP=80\n")
+    assert main(["policy", "check", "stack.yml", "--app", "a"]) == 1
+    out = capsys.readouterr().out
+    assert "stack.yml:6: service 'web', key services.web.ports.0: [SO113] port 80 is outside" in out
+
+
+def test_policy_check_refuses_a_relative_bind_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stack.yml").write_text("services:\n  web:\n    image: registry.local:5000/a/web:1\n"
+                                        "    volumes: ['./conf:/etc/conf']\n")
+    assert main(["policy", "check", "stack.yml", "--app", "a", "--profile", "privileged"]) == 1
+    err = capsys.readouterr().err
+    assert "stack.yml:4: services.web.volumes.0: './conf:/etc/conf' binds a path relative to the repo" in err
