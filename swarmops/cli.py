@@ -168,12 +168,19 @@ def cmd_keygen(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def cmd_secret(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
     state_dir = loaded.config.state_dir if loaded else None
     recipient = secrets.find_recipient(args.recipient, Path.cwd(), state_dir)
-    if not secrets.NAME.match(args.name):
-        raise secrets.SecretError(f"{args.name!r} is not a secret name: use letters, digits, '-' and '_'")
+    if args.secret_command == "rekey":
+        if state_dir is None:
+            raise secrets.SecretError("rekey decrypts with the daemon's key: run it on the manager, with its config")
+        for path in secrets.rekey(Path("secrets"), args.app, secrets.load_identity(state_dir), recipient):
+            print(path)
+        return 0
+    for name in (args.app, args.name):
+        if not secrets.NAME.match(name):
+            raise secrets.SecretError(f"{name!r} is not a name: use letters, digits, '-' and '_'")
     plaintext = sys.stdin.buffer.read()
     if not plaintext:
         raise secrets.SecretError("nothing on standard input: pipe the secret value into this command")
-    ciphertext = secrets.encrypt(recipient, plaintext)
+    ciphertext = secrets.encrypt(recipient, secrets.seal(args.app, args.name, plaintext))
     if args.output == "-":
         sys.stdout.buffer.write(ciphertext)
         return 0
@@ -295,6 +302,10 @@ def parser() -> argparse.ArgumentParser:
     enc.add_argument("--recipient", help="age public key (default: $SWARMOPS_AGE_RECIPIENT, "
                                          ".swarmops-recipient, or the manager's key)")
     enc.add_argument("--output", help="file to write, or - for stdout (default secrets/NAME.age)")
+    rk = sec.add_parser("rekey", help="in an app's checkout, on the manager: bind every secrets/NAME.age made "
+                                      "before secrets were bound to their app and name")
+    rk.add_argument("app")
+    rk.add_argument("--recipient", help="age public key (default as for encrypt)")
     pol = sub.add_parser("policy", help="policy checks").add_subparsers(dest="policy_command", required=True)
     pc = pol.add_parser("check", help="check a stack file offline, as the daemon would")
     pc.add_argument("file")

@@ -158,6 +158,8 @@ def take_lock(config: Config, reconciler: Reconciler, stop: threading.Event) -> 
         try:
             holder = lock.try_acquire()
         except SwarmopsError as e:
+            if not e.transient:
+                raise
             log.error("cannot take the deploy lock: %s; trying again", e)
             holder = None
             stop.wait(max(1.0, config.lock.ttl / 3))

@@ -66,6 +66,12 @@ class StateError(SwarmopsError):
     """The state store under state_dir cannot be read or written."""
 
 
+class LockError(SwarmopsError):
+    """The deploy lock's config in the Swarm is not swarmops' own (a stack made one of that name)."""
+
+    exit_code = 2
+
+
 class UnknownAppError(SwarmopsError):
     """An app named on the command line is not in the config."""
 

@@ -16,4 +16,6 @@ def policy_context(config: Config, app: AppConfig, ports_in_use: Mapping[int, st
         allowed_cap_add=tuple(p.allowed_cap_add), allowed_bind_mounts=tuple(p.allowed_bind_mounts),
         port_range=p.port_range, allowed_ports=tuple(p.allowed_ports), ports_in_use=dict(ports_in_use),
         allowed_external=tuple(p.allowed_external), allow_global=p.allow_global,
-        resource_limits=p.resource_limits)
+        resource_limits=p.resource_limits, apps=tuple(a.name for a in config.apps), domain=config.domain,
+        allowed_hosts=tuple(p.allowed_hosts), allowed_middlewares=tuple(p.allowed_middlewares),
+        max_replicas=p.max_replicas, lock_name=config.lock.name)

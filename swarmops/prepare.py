@@ -118,7 +118,11 @@ class Preparer:
         names: dict[str, str] = {}
         values: dict[str, bytes] = {}
         for key, rel in encrypted.items():
-            plaintext = secrets.decrypt(identity, src.read(commit, rel, FILE_LIMIT), rel)
+            plaintext, bound = secrets.unseal(secrets.decrypt(identity, src.read(commit, rel, FILE_LIMIT), rel),
+                                              app.name, key, rel)
+            if not bound:
+                self.progress(f"{app.name}: {rel} is bound to no app (made before secrets were); "
+                              f"`swarmops secret rekey {app.name}` in a checkout rewrites it")
             names[key] = secrets.versioned_name(identity, app.name, key, plaintext)
             values[names[key]] = plaintext
         return names, values

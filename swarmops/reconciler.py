@@ -205,7 +205,12 @@ class Reconciler:
         if not force and trigger == "poll" and state.failed_commit == head:
             return Outcome(app.name, "skipped", head, f"commit {head[:12]} failed before; push a new commit or "
                                                       f"run `swarmops sync {app.name}`")
-        prep = self.prepare(app, head, live)
+        try:
+            prep = self.prepare(app, head, live)
+        except SwarmopsError as e:   # a bad stack or a policy violation: not parsed again on every poll
+            if not e.transient and not dry_run:
+                store.set_app(app.name, failed_commit=head)
+            raise
         if dry_run:
             return Outcome(app.name, "planned", head, prep.plan.summary(), prep.plan)
         if not prep.plan.deploy:

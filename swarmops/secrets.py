@@ -19,6 +19,7 @@ PUB_FILE = "age.pub"
 RECIPIENT_FILE = ".swarmops-recipient"
 NAME_LIMIT = 64
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
+MAGIC = b"swarmops-secret/1\n"
 
 
 class SecretError(SwarmopsError):
@@ -86,8 +87,41 @@ def decrypt(identity: x25519.Identity, ciphertext: bytes, filename: str) -> byte
                           "`swarmops secret encrypt` and the current public key") from None
 
 
+def seal(app: str, name: str, value: bytes) -> bytes:
+    """The plaintext `swarmops secret encrypt` encrypts: app and name first, so that a ciphertext copied
+    into another app's repo, or under another name, is refused (ruling 29)."""
+    return MAGIC + f"app={app}\nname={name}\n\n".encode() + value
+
+
+def unseal(plaintext: bytes, app: str, name: str, filename: str) -> tuple[bytes, bool]:
+    """The value, and whether the file was bound to an app (files from before binding are not)."""
+    if not plaintext.startswith(MAGIC):
+        return plaintext, False
+    head, sep, value = plaintext[len(MAGIC):].partition(b"\n\n")
+    fields = dict(line.partition("=")[::2] for line in head.decode("utf-8", "replace").splitlines())
+    if not sep or (fields.get("app"), fields.get("name")) != (app, name):
+        raise SecretError(f"{filename}: [SO129] made for secret {fields.get('name')!r} of app {fields.get('app')!r}, "
+                          f"not secret {name!r} of app {app!r}; fix: encrypt the value for this app and name: "
+                          f"swarmops secret encrypt {app} {name}")
+    return value, True
+
+
 def versioned_name(identity: x25519.Identity, app: str, name: str, plaintext: bytes) -> str:
     """`<app>_<name>_<hmac8>`: a keyed HMAC, so the name reveals nothing about the value."""
     key = hashlib.sha256(b"swarmops secret names\0" + str(identity).encode()).digest()
     tag = hmac.new(key, app.encode() + b"\0" + name.encode() + b"\0" + plaintext, hashlib.sha256).hexdigest()[:8]
     return f"{f'{app}_{name}'[: NAME_LIMIT - 9]}_{tag}"
+
+
+def rekey(folder: Path, app: str, identity: x25519.Identity, recipient: x25519.Recipient) -> list[Path]:
+    """Rewrite each unbound `NAME.age` under `folder` bound to `app` and NAME; the value, and so the Swarm
+    secret's name, stays the same (no restarts). Returns the files rewritten."""
+    done = []
+    for path in sorted(folder.glob("*.age")):
+        plaintext = decrypt(identity, path.read_bytes(), str(path))
+        value, bound = unseal(plaintext, app, path.stem, str(path))
+        if bound:
+            continue
+        path.write_bytes(encrypt(recipient, seal(app, path.stem, value)))
+        done.append(path)
+    return done

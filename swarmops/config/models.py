@@ -55,6 +55,9 @@ class PolicySettings(Strict):
     allowed_external: list[str] = Field(default_factory=lambda: ["proxy", "db-mysql", "db-postgres", "minio"])
     allow_global: bool = False
     resource_limits: Literal["warn", "deny", "off"] = "warn"
+    allowed_hosts: list[str] = Field(default_factory=list)        # hosts besides <app>.<domain> its routers name
+    allowed_middlewares: list[str] = Field(default_factory=list)  # shared Traefik middlewares, as name@provider
+    max_replicas: int = Field(10, ge=0)
 
 
 class TemplateSettings(Strict):
@@ -200,6 +203,17 @@ class AppConfig(Strict):
         return (self.role, *[r for r in self.allowed_roles if r != self.role])
 
 
+def check_overlaps(names: list[str]) -> None:
+    """Ruling 30: an object name belongs to the stack whose name is its longest prefix followed by `_`,
+    so `shop` and `shop_admin` cannot both be apps: `shop`'s volume `admin_data` would be `shop_admin`'s."""
+    for a in names:
+        for b in names:
+            if a != b and b.startswith(a + "_"):
+                raise ValueError(f"apps {a!r} and {b!r}: the names of {b}'s objects start with {a}_, so the two "
+                                 "could take each other's networks, volumes and secrets; rename one (a - instead "
+                                 "of the _ works)")
+
+
 class Config(Strict):
     registry: str
     registry_insecure: bool = False
@@ -244,6 +258,7 @@ class Config(Strict):
             if app.name in seen:
                 raise ValueError(f"duplicate app name {app.name!r}: every app needs its own name")
             seen.add(app.name)
+        check_overlaps([app.name for app in self.apps])
         return self
 
     @property

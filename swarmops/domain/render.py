@@ -162,8 +162,8 @@ def _service(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tu
     if image is None:
         raise StackError(f"{stack.where('services', svc.name)}: service {svc.name!r} has neither image nor build; "
                          "add one of them")
-    labels = {k: v for k, v in svc.deploy.labels.items() if not k.startswith(LABEL_PREFIX)}
-    deploy = svc.deploy.model_copy(update={"labels": labels, "placement": _placed(svc, req)})
+    # tracking labels the file sets are overwritten below; the restricted policy refuses any other io.swarmops.*
+    deploy = svc.deploy.model_copy(update={"placement": _placed(svc, req)})
     networks = None if svc.networks is None else tuple(
         n.model_copy(update={"key": renames.get(("networks", n.key), n.key)}) for n in svc.networks)
     volumes = tuple(m.model_copy(update={"source": renames.get(("volumes", m.source or ""), m.source)})

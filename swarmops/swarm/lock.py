@@ -15,10 +15,12 @@ from typing import Any
 
 import docker
 
-from swarmops.errors import EngineError
+from swarmops.errors import EngineError, LockError
 
 log = logging.getLogger("swarmops.lock")
 HOLDER, SINCE, EXPIRES = "io.swarmops.lock.holder", "io.swarmops.lock.since", "io.swarmops.lock.expires"
+STACK_NAMESPACE = "com.docker.stack.namespace"
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -44,33 +46,43 @@ class SwarmLock:
         self._since = 0.0
 
     def try_acquire(self) -> Holder | None:
-        """Take the lock if it is free or its lease ran out; otherwise return who holds it."""
-        now = time.time()
-        labels = {HOLDER: self.holder, SINCE: f"{now:.3f}", EXPIRES: f"{now + self.ttl:.3f}"}
-        try:
-            self._id = self._engine(lambda: self.api.create_config(self.name, b"swarmops deploy lock", labels)["ID"])
-            self._since = now
-            return None
-        except docker.errors.APIError as e:
-            if e.status_code != 409:
-                raise EngineError(f"cannot take the deploy lock {self.name}: {e.explanation or e}") from None
-        current = self.current()
-        if current is None:
-            return self.try_acquire()
-        if current[1].expires < now:   # not renewed in time: its holder is gone
+        """Take the lock if it is free or its lease ran out; otherwise return who holds it. Bounded: a lock
+        that keeps changing under us is reported as held, one that is not swarmops' is an error."""
+        for _ in range(ATTEMPTS):
+            now = time.time()
+            labels = {HOLDER: self.holder, SINCE: f"{now:.3f}", EXPIRES: f"{now + self.ttl:.3f}"}
+            try:
+                self._id = self._engine(
+                    lambda labels=labels: self.api.create_config(self.name, b"swarmops deploy lock", labels)["ID"])
+                self._since = now
+                return None
+            except docker.errors.APIError as e:
+                if e.status_code != 409:
+                    raise EngineError(f"cannot take the deploy lock {self.name}: {e.explanation or e}") from e
+            current = self.current()
+            if current is None:
+                continue
+            if current[2]:
+                raise LockError(f"the Swarm config {self.name!r} is not swarmops' deploy lock: stack "
+                                f"{current[2]!r} made it; remove that stack's config, or set lock.name to "
+                                "another name")
+            if current[1].expires >= now:
+                return current[1]
             log.warning("the deploy lock of %s ran out; taking it over", current[1].describe())
             with contextlib.suppress(docker.errors.APIError):   # another daemon removed it first: create decides
                 self.api.remove_config(current[0])
-            return self.try_acquire()
-        return current[1]
+        current = self.current()
+        return current[1] if current else Holder("?", 0.0, time.time())
 
-    def current(self) -> tuple[str, Holder] | None:
+    def current(self) -> tuple[str, Holder, str] | None:
+        """The lock config's id, its holder, and the stack that made it ('' for swarmops' own)."""
         found = self._engine(lambda: self.api.configs(filters={"name": self.name}))
         for cfg in found:
             if cfg["Spec"]["Name"] == self.name:
                 labels = cfg["Spec"].get("Labels") or {}
+                stack = labels.get(STACK_NAMESPACE) or ("?" if HOLDER not in labels else "")
                 return cfg["ID"], Holder(labels.get(HOLDER, "?"), _float(labels.get(SINCE)),
-                                         _float(labels.get(EXPIRES)))
+                                         _float(labels.get(EXPIRES))), stack
         return None
 
     def renew(self) -> bool:

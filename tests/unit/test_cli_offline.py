@@ -50,7 +50,8 @@ def test_secret_encrypt_writes_the_age_file_and_prints_its_path(tmp_path: Path, 
     out = capsys.readouterr()
     assert out.out.strip() == "secrets/dbpass.age" and "hunter2" not in out.out + out.err
     ct = (checkout / "secrets" / "dbpass.age").read_bytes()
-    assert secrets.decrypt(secrets.load_identity(tmp_path / "state"), ct, "x") == b"hunter2"
+    plaintext = secrets.decrypt(secrets.load_identity(tmp_path / "state"), ct, "x")
+    assert secrets.unseal(plaintext, "app", "dbpass", "x") == (b"hunter2", True)
 
 
 def test_secret_encrypt_to_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

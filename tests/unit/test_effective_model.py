@@ -55,7 +55,7 @@ RESOLVED = {   # hostile text -> the rule the resolved value breaks
     "    deploy:\n      placement:\n        constraints: ['node.labels.role == ${X:- db}']\n": "SO111",
     "    deploy:\n      placement:\n        constraints: ['NODE.ROLE == manager']\n": "SO111",
     "    deploy:\n      placement:\n        constraints: ['node.labels.role == ${R}']\n": "SO111",
-    "    networks: [h]\nnetworks:\n  h: {external: {name: host}}\n": "SO115",
+    "    networks: [h]\nnetworks:\n  h: {external: {name: host}}\n": "SO127",
     "    networks: [h]\nnetworks:\n  h: {external: true, name: '${N:-victim_default}'}\n": "SO115",
 }
 

@@ -8,21 +8,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmops import yamlio
 from swarmops.domain.policy import PRIVILEGED, PolicyContext, check, published_ports
-from swarmops.errors import StackError
+from swarmops.domain.render import RenderRequest, render_stack
+from tests.unit.fakes import stack_of
 
 HOSTILE = sorted((Path(__file__).parent / "data" / "hostile").glob("*.yml"))
 CTX = PolicyContext(app="shop", profile="restricted", registry="registry.local:5000", role_label="role",
-                    allowed_roles=("app",), ports_in_use={30500: "billing"}, resource_limits="warn")
+                    allowed_roles=("app",), ports_in_use={30500: "billing"}, resource_limits="warn",
+                    apps=("shop", "billing", "victim"), domain="example.go.id", allowed_external=("db-postgres",))
+
+
+def rendered(text: str, filename: str = "stack.yml") -> Any:
+    stack = stack_of(text, filename, files={"c.txt": b"c\n"})
+    return stack, render_stack(stack, RenderRequest(
+        app="shop", commit="a" * 40, role="app", allowed_roles=("app",), role_label="role", images={},
+        fingerprints={}, file_digests={"c.txt": "1" * 64}, deploy_dir="/d"))
 
 
 def load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yamlio.to_plain(yamlio.load(path.read_text(), path.name, StackError))
-    return data
+    """The hostile file as Docker would get it: through the model and the render."""
+    doc: dict[str, Any] = rendered(path.read_text(), path.name)[1].doc
+    return doc
 
 
 def denied(doc: dict[str, Any], ctx: PolicyContext = CTX) -> set[str]:
@@ -36,13 +46,13 @@ def test_every_hostile_stack_is_refused_with_its_rule(path: Path) -> None:
 
 
 def test_the_corpus_covers_every_rule() -> None:
-    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 17) if n != 17}
+    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 29) if n != 17}
 
 
 def test_violations_name_service_key_rule_fix_and_line() -> None:
     path = next(p for p in HOSTILE if p.stem == "SO101-privileged")
-    doc = yamlio.load(path.read_text(), "stack.yml", StackError)
-    [v] = check(yamlio.to_plain(doc), CTX, where=lambda key: f"stack.yml:{yamlio.line_of(doc, key)}")
+    stack, render = rendered(path.read_text())
+    [v] = check(render.doc, CTX, where=lambda key: stack.where(*key))
     assert str(v) == ("stack.yml:8: service 'web', key services.web.privileged: [SO101] privileged containers are "
                       "root on the node; fix: remove privileged")
 
@@ -76,26 +86,50 @@ def test_published_ports_are_read_from_live_specs() -> None:
     assert published_ports(specs) == {30500: "billing"}
 
 
-# --- property: a valid stack plus any forbidden feature is always refused --------------------------
+# --- property: a valid stack plus any forbidden feature, in any encoding, is always refused ----------------
 
-FORBIDDEN: list[tuple[str, dict[str, Any]]] = [
-    ("SO101", {"privileged": True}), ("SO102", {"cap_add": ["NET_ADMIN"]}), ("SO103", {"network_mode": "host"}),
-    ("SO104", {"pid": "host"}), ("SO105", {"ipc": "host"}), ("SO106", {"userns_mode": "host"}),
-    ("SO107", {"devices": ["/dev/mem:/dev/mem"]}), ("SO108", {"security_opt": ["seccomp=unconfined"]}),
-    ("SO109", {"volumes": ["/opt/x:/x"]}), ("SO110", {"volumes": ["/var/run/docker.sock:/s"]}),
-    ("SO112", {"image": "quay.io/evil/miner:1"}), ("SO113", {"ports": ["22:22"]}),
-    ("SO114", {"ports": ["30500:80"]}), ("SO116", {"deploy": {"mode": "global"}}),
-    ("SO111", {"deploy": {"placement": {"constraints": ["node.role == manager"]}}}),
+TOP = {"networks": {"db": {"external": True, "name": "billing_internal"}},
+       "volumes": {"data": {"driver_opts": {"type": "none", "o": "bind", "device": "/"}}}}
+# each forbidden feature in the encodings an app developer could write it in (interpolated, deprecated,
+# case variants, short and long syntax); `${...}` defaults are resolved by the model before the policy
+FORBIDDEN: list[tuple[str, list[dict[str, Any]]]] = [
+    ("SO101", [{"privileged": True}, {"privileged": "${P:-true}"}]),
+    ("SO102", [{"cap_add": ["NET_ADMIN"]}, {"cap_add": ["cap_sys_admin"]}, {"cap_add": ["${C:-SYS_ADMIN}"]}]),
+    ("SO103", [{"network_mode": "host"}, {"network_mode": "HOST"}, {"network_mode": "${M:-host}"}]),
+    ("SO104", [{"pid": "host"}]), ("SO105", [{"ipc": "host"}]), ("SO106", [{"userns_mode": "host"}]),
+    ("SO107", [{"devices": ["/dev/mem:/dev/mem"]}]),
+    ("SO108", [{"security_opt": ["seccomp=unconfined"]}, {"security_opt": ["apparmor:unconfined"]}]),
+    ("SO109", [{"volumes": ["/opt/x:/x"]}, {"volumes": [{"type": "bind", "source": "/opt/x", "target": "/x"}]},
+               {"volumes": ["${D:-/opt}/x:/x"]}]),
+    ("SO110", [{"volumes": ["/var/run/docker.sock:/s"]}, {"volumes": ["${R:-/}:/host"]},
+               {"volumes": [{"type": "bind", "source": "/etc/../", "target": "/h"}]}]),
+    ("SO111", [{"deploy": {"placement": {"constraints": ["node.role == manager"]}}},
+               {"deploy": {"placement": {"constraints": ["NODE.ROLE==Manager"]}}},
+               {"deploy": {"placement": {"constraints": ["node.role != worker"]}}},
+               {"deploy": {"placement": {"constraints": ["node.labels.role == ${X:- db}"]}}},
+               {"deploy": {"placement": {"constraints": ["Node.Hostname == vm"]}}}]),
+    ("SO112", [{"image": "quay.io/evil/miner:1"}, {"image": "${I:-docker.io/x}:1"}]),
+    ("SO113", [{"ports": ["22:22"]}, {"ports": [{"target": 22, "published": "${P:-22}"}]}]),
+    ("SO114", [{"ports": ["30500:80"]}]),
+    ("SO115", [{"networks": ["db"]}]),
+    ("SO116", [{"deploy": {"mode": "global"}}, {"deploy": {"mode": "global-job"}}]),
+    ("SO118", [{"cgroup_parent": "/x"}, {"sysctls": {"kernel.shmmax": "1"}}]),
+    ("SO119", [{"volumes": ["data:/data"]}, {"volumes": [{"type": "volume", "source": "data", "target": "/d"}]}]),
+    ("SO121", [{"deploy": {"labels": {"traefik.http.routers.shop.rule": "Host(`swarmops.example.go.id`)"}}},
+               {"deploy": {"labels": ["traefik.http.routers.shop.rule=Host(`shop.example.go.id`) || Path(`/`)"]}}]),
+    ("SO125", [{"deploy": {"replicas": 11}}, {"deploy": {"replicas": "${N:-5000}"}}]),
+    ("SO126", [{"labels": {"com.docker.stack.namespace": "billing"}}]),
 ]
 
-names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True).filter(lambda n: n not in ("y", "n"))
 valid_service = st.fixed_dictionaries(
     {"image": names.map(lambda n: f"registry.local:5000/shop/{n}:1")},
     optional={"environment": st.dictionaries(names.map(str.upper), names, max_size=3),
               "ports": st.lists(st.integers(30000, 30499).map(lambda p: f"{p}:80"), max_size=2, unique=True),
-              "volumes": st.lists(names.map(lambda n: f"{n}:/data/{n}"), max_size=2),
+              "tmpfs": st.just(["/tmp"]),
               "deploy": st.fixed_dictionaries({"replicas": st.integers(0, 5),
-                                                "resources": st.just({"limits": {"cpus": "1", "memory": "1G"}})})})
+                                                "resources": st.just({"limits": {"cpus": "1", "memory": "1G"}})}),
+              "labels": st.dictionaries(st.sampled_from(["team", "tier"]), names, max_size=2)})
 valid_stack = st.dictionaries(names, valid_service, min_size=1, max_size=4).map(lambda s: {"services": s})
 
 
@@ -106,13 +140,18 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def render_denied(doc: dict[str, Any]) -> set[str]:
+    return denied(rendered(yaml.safe_dump({"version": "3.8", **doc}))[1].doc)
+
+
 @settings(max_examples=300, deadline=None)
 @given(stack=valid_stack, feature=st.sampled_from(FORBIDDEN), data=st.data())
-def test_any_forbidden_feature_added_to_a_valid_stack_is_refused(stack: dict[str, Any],
-                                                                 feature: tuple[str, dict[str, Any]],
-                                                                 data: st.DataObject) -> None:
-    assert denied(stack) == set()
+def test_any_forbidden_feature_in_any_encoding_added_to_a_valid_stack_is_refused(
+        stack: dict[str, Any], feature: tuple[str, list[dict[str, Any]]], data: st.DataObject) -> None:
+    assert render_denied(stack) == set()
     target = data.draw(st.sampled_from(sorted(stack["services"])))
+    encoding = data.draw(st.sampled_from(feature[1]))
     hostile = copy.deepcopy(stack)
-    hostile["services"][target] = _deep_merge(hostile["services"][target], feature[1])
-    assert feature[0] in denied(hostile)
+    hostile["services"][target] = _deep_merge(hostile["services"][target], encoding)
+    hostile.update({k: v for k, v in TOP.items() if k in str(encoding) or (k == "volumes" and "data" in str(encoding))})
+    assert feature[0] in render_denied(hostile)

@@ -62,3 +62,32 @@ def test_age_secrets_become_external_versioned_secrets_and_are_never_copied() ->
     assert "secrets/dbpass.age" not in text and "  app_dbpass_1:\n    external: true" in text
     changed = RenderRequest(**{**req.__dict__, "secret_names": {"dbpass": "app_dbpass_2"}})
     assert render_stack(stack, changed).services["web"].spec_hash != render_stack(stack, req).services["web"].spec_hash
+
+
+def test_a_secret_is_bound_to_its_app_and_name_and_a_replay_is_refused_with_the_fix() -> None:
+    sealed = secrets.seal("shop", "dbpass", b"v\n\nwith blank lines")
+    assert secrets.unseal(sealed, "shop", "dbpass", "secrets/dbpass.age") == (b"v\n\nwith blank lines", True)
+    for app, name in (("billing", "dbpass"), ("shop", "admin_password")):
+        with pytest.raises(secrets.SecretError, match=r"secrets/x.age: \[SO129\] made for secret 'dbpass' of app "
+                                                      rf"'shop', not secret '{name}' of app '{app}'; fix: "
+                                                      rf"encrypt the value for this app and name: swarmops secret "
+                                                      rf"encrypt {app} {name}") as e:
+            secrets.unseal(sealed, app, name, "secrets/x.age")
+        assert "with blank lines" not in str(e.value)
+
+
+def test_rekey_binds_old_files_and_keeps_the_value_so_the_swarm_name_stays(tmp_path: Path) -> None:
+    public = secrets.keygen(tmp_path / "state")
+    ident = secrets.load_identity(tmp_path / "state")
+    recipient = secrets.parse_recipient(public, "test")
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    (folder / "dbpass.age").write_bytes(secrets.encrypt(recipient, b"old-value"))            # before binding
+    (folder / "token.age").write_bytes(secrets.encrypt(recipient, secrets.seal("shop", "token", b"t")))
+    before = secrets.versioned_name(ident, "shop", "dbpass", b"old-value")
+    assert secrets.rekey(folder, "shop", ident, recipient) == [folder / "dbpass.age"]
+    value, bound = secrets.unseal(secrets.decrypt(ident, (folder / "dbpass.age").read_bytes(), "x"), "shop",
+                                  "dbpass", "x")
+    assert (value, bound) == (b"old-value", True)
+    assert secrets.versioned_name(ident, "shop", "dbpass", value) == before
+    assert secrets.rekey(folder, "shop", ident, recipient) == []
