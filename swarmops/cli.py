@@ -19,7 +19,7 @@ from swarmops.config.models import AppConfig
 from swarmops.domain.status import AppStatus, app_status
 from swarmops.errors import SwarmopsError, UnknownAppError
 from swarmops.reconciler import Outcome, Reconciler
-from swarmops.redact import redact_url
+from swarmops.redact import TerminalSafe, redact_url
 from swarmops.runtime import make_adapters, make_reconciler, store_with_history
 from swarmops.statuscache import status_from_store
 from swarmops.tokens import TokenStore
@@ -352,6 +352,8 @@ OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "template
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not isinstance(sys.stdout, TerminalSafe):
+        sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     args = parser().parse_args(argv)
     daemon = args.command == "daemon"
     logs.setup(args.log_level.upper(), json_lines=None if daemon else False, to_stdout=daemon)

@@ -46,3 +46,19 @@ def run(argv: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Path |
         proc.communicate()
         raise Timeout(timeout) from None
     return Result(proc.returncode, out, err)
+
+
+def run_bytes(argv: Sequence[str], env: Mapping[str, str], timeout: float, stdin: bytes,
+              cwd: Path | None = None) -> tuple[int, bytes, str]:
+    """As run(), with bytes in and out (sizes in `git cat-file --batch` output are in bytes)."""
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise Timeout(timeout) from None
+    return proc.returncode, out, err.decode("utf-8", "replace")

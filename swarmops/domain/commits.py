@@ -3,7 +3,9 @@ classed as code, docs or other. Parsing of `git log --numstat` output is pure, s
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -13,9 +15,12 @@ CODE_SUFFIXES = {".py", ".php", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".
                  ".sql", ".html", ".htm", ".css", ".scss", ".sass", ".less", ".twig", ".blade", ".erb",
                  ".yml", ".yaml", ".toml", ".json", ".ini", ".conf", ".xml", ".gradle", ".tf"}
 CODE_NAMES = {"Dockerfile", "Makefile", "Containerfile", "Procfile", "Gemfile", "Rakefile"}
-# the log format: one record per commit, fields split by US, records by RS (never in commit text);
-# author name and email through the repo's .mailmap (%aN, %aE)
-LOG_FORMAT = "%x1e%H%x1f%P%x1f%aN%x1f%aE%x1f%aI%x1f%B%x1f"
+# The log is read without any separator inside text: `git log -z --format=%H --numstat` gives commit ids
+# and file counts (NUL-terminated, paths verbatim); each commit's own object, from `git cat-file --batch`
+# (sizes in bytes), gives parents, author and message. No character of a message can start a record.
+LOG_ARGS = ("log", "-z", "--numstat", "--no-renames", "--format=%H")
+_SHA = re.compile(r"[0-9a-f]{40}")
+_IDENT = re.compile(rb"^(?P<name>.*?) <(?P<email>[^>]*)> (?P<ts>-?\d+) (?P<tz>[+-]\d{4})$")
 
 
 def classify(path: str) -> str:
@@ -58,23 +63,66 @@ class LogEntry:
         return data
 
 
-def parse_log(text: str) -> list[LogEntry]:
-    """`git log --numstat --format=LOG_FORMAT` output, one entry per commit."""
-    entries = []
-    for record in text.split("\x1e")[1:]:
-        fields = record.split("\x1f")
-        if len(fields) < 7:
-            continue
-        sha, parents, author, email, date, message, rest = fields[:7]
-        files = []
-        for line in rest.splitlines():
-            added, _, tail = line.partition("\t")
+def parse_numstat(text: str) -> list[tuple[str, tuple[FileChange, ...]]]:
+    """`git log -z --format=%H --numstat` output: each commit id with its files."""
+    out: list[tuple[str, list[FileChange]]] = []
+    for token in text.split("\0"):
+        token = token.lstrip("\n")
+        if _SHA.fullmatch(token):
+            out.append((token, []))
+        elif out and token:
+            added, _, tail = token.partition("\t")
             deleted, _, path = tail.partition("\t")
-            if not path:
-                continue
-            files.append(FileChange(path, classify(path), _count(added), _count(deleted)))
-        entries.append(LogEntry(sha, tuple(parents.split()), author, email, date, message.strip(), tuple(files)))
-    return entries
+            if path:
+                out[-1][1].append(FileChange(path, classify(path), _count(added), _count(deleted)))
+    return [(sha, tuple(files)) for sha, files in out]
+
+
+def parse_batch(data: bytes) -> dict[str, bytes]:
+    """`git cat-file --batch` output: object id -> raw object."""
+    objects: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        if len(header) != 3:   # "<id> missing"
+            pos = end + 1
+            continue
+        size = int(header[2])
+        objects[header[0].decode()] = data[end + 1:end + 1 + size]
+        pos = end + 1 + size + 1
+    return objects
+
+
+@dataclass(frozen=True)
+class CommitObject:
+    parents: tuple[str, ...]
+    author: str
+    email: str
+    date: str
+    message: str
+
+
+def parse_commit(raw: bytes) -> CommitObject:
+    """A raw commit object: headers until the first empty line, then the message."""
+    head, _, body = raw.partition(b"\n\n")
+    parents: list[str] = []
+    author = email = date = ""
+    for line in head.split(b"\n"):
+        if line.startswith(b"parent "):
+            parents.append(line[7:].decode("ascii", "replace"))
+        elif line.startswith(b"author "):
+            m = _IDENT.match(line[7:])
+            if m:
+                author, email = m["name"].decode("utf-8", "replace"), m["email"].decode("utf-8", "replace")
+                date = _iso(int(m["ts"]), m["tz"].decode())
+    return CommitObject(tuple(parents), author, email, date, body.decode("utf-8", "replace").strip())
+
+
+def _iso(ts: int, tz: str) -> str:
+    sign = -1 if tz.startswith("-") else 1
+    offset = timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5])))
+    return datetime.fromtimestamp(ts, offset).isoformat()
 
 
 def _count(value: str) -> int | None:

@@ -5,13 +5,13 @@ go through swarmops.actions, the same code the CLI runs."""
 import collections
 import logging
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -28,17 +28,19 @@ from swarmops.domain.webhook import (
     parse_push,
     verify,
 )
-from swarmops.errors import BusyError, SwarmopsError
+from swarmops.errors import SwarmopsError
+from swarmops.http import pages
 from swarmops.metrics import Metrics
 from swarmops.reconciler import Reconciler
-from swarmops.redact import redact_url
+from swarmops.redact import redact_url, terminal_safe
 from swarmops.statuscache import StatusCache
 from swarmops.tokens import TokenStore
 from swarmops.triggers import Triggers
 
 log = logging.getLogger("swarmops.http")
-COOKIE = "swarmops_token"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# a commit message's or author's control characters are shown as escapes, never sent to the browser raw
+TEMPLATES.env.finalize = lambda v: terminal_safe(v) if isinstance(v, str) else v
 TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t else "-"
 
 
@@ -52,6 +54,8 @@ class HttpContext:
     metrics: Metrics
     deliveries: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sessions: pages.Sessions = field(default_factory=pages.Sessions)
+    diffs: pages.Diffs = field(default_factory=pages.Diffs)
 
     def app(self, name: str) -> AppConfig:
         found = self.config.app(name)
@@ -80,17 +84,18 @@ class RollbackRequest(BaseModel):
     to: str | None = None
 
 
-def _token(request: Request, authorization: str | None) -> str | None:
+def _token(authorization: str | None) -> str | None:
+    """The API takes a token only as `Authorization: Bearer`: a cookie would let another site's page act."""
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
-    return request.cookies.get(COOKIE)
+    return None
 
 
 def build_app(ctx: HttpContext) -> FastAPI:
     api = FastAPI(title="swarmops", version="1", description="GitOps deployer for Docker Swarm")
 
-    def scope(request: Request, authorization: Annotated[str | None, Header()] = None) -> str | None:
-        token = _token(request, authorization)
+    def scope(authorization: Annotated[str | None, Header()] = None) -> str | None:
+        token = _token(authorization)
         return ctx.tokens.scope_of(token) if token else None
 
     def reader(s: Annotated[str | None, Depends(scope)]) -> str | None:
@@ -153,15 +158,15 @@ def build_app(ctx: HttpContext) -> FastAPI:
         return [d.to_dict() for d in ctx.reconciler.a.store.history(entry.name, max(1, min(limit, 500)))]
 
     @api.get("/api/v1/apps/{app}/diff")
-    def diff(app: str, _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+    def diff(app: str, _: Annotated[str, Depends(deployer)]) -> dict[str, Any]:
+        """An explicit action (it fetches, decrypts and asks the registry): a deploy token, once per app
+        every 10 s."""
         entry = ctx.app(app)
-        try:
-            head, diffs = ctx.reconciler.when_idle(entry.name, lambda: actions.diff(ctx.reconciler, entry))
-        except BusyError as e:
-            raise HTTPException(409, str(e)) from None
-        except SwarmopsError as e:
-            raise HTTPException(502, str(e)) from None
-        return actions.diff_to_json(head, diffs, mask_env=True)
+        found = ctx.diffs.compute(entry.name, lambda: pages.diff_now(ctx, entry))
+        if found["error"]:
+            raise HTTPException(409 if found["busy"] else 502, found["error"])
+        result: dict[str, Any] = found["result"]
+        return result
 
     @api.post("/api/v1/apps/{app}/sync", status_code=202)
     def sync(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
@@ -187,14 +192,14 @@ def build_app(ctx: HttpContext) -> FastAPI:
         return ActionResult(app=app, accepted=True, message="rollback started")
 
     @api.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(_: Annotated[str | None, Depends(reader)]) -> Response:
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @api.post("/hooks/{provider}", status_code=202)
     async def hook(provider: str, request: Request) -> JSONResponse:
         return await _webhook(ctx, provider, request)
 
-    _pages(api, ctx, scope)
+    pages.register(api, ctx, ctx.sessions, TEMPLATES)
     return api
 
 
@@ -278,68 +283,3 @@ def _dispatch(ctx: HttpContext, kind: str, push: Any, candidates: list[AppConfig
     ctx.metrics.webhooks.labels(kind, "triggered").inc()
     return JSONResponse({"triggered": triggered, "coalesced": [a.name for a in matched if a.name not in triggered]},
                         status_code=202)
-
-
-def _pages(api: FastAPI, ctx: HttpContext, scope: Any) -> None:
-    def page_scope(request: Request, s: Annotated[str | None, Depends(scope)]) -> str | None:
-        if s is None and not ctx.config.http_public_read:   # a browser is sent to the login form
-            raise HTTPException(303, "sign in with a token at /login", headers={"Location": "/login"})
-        return s
-
-    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def overview(request: Request, s: Annotated[str | None, Depends(page_scope)]) -> HTMLResponse:
-        statuses = ctx.statuses.all()
-        busy = any(st.status == "Progressing" for st in statuses)
-        return TEMPLATES.TemplateResponse(request, "overview.html", {"apps": statuses, "refresh": busy,
-                                                                     "can_deploy": s == "deploy"})
-
-    @api.get("/apps/{app}", response_class=HTMLResponse, include_in_schema=False)
-    def app_page(app: str, request: Request, s: Annotated[str | None, Depends(page_scope)]) -> HTMLResponse:
-        entry = ctx.app(app)
-        status = ctx.statuses.get(entry.name)
-        history = ctx.reconciler.a.store.history(entry.name, 30)
-        try:
-            diff: dict[str, Any] | None = ctx.reconciler.when_idle(
-                entry.name, lambda: actions.diff_to_json(*actions.diff(ctx.reconciler, entry), mask_env=True))
-            diff_error = ""
-        except SwarmopsError as e:
-            diff, diff_error = None, str(e)
-        return TEMPLATES.TemplateResponse(request, "app.html", {
-            "app": entry, "status": status, "history": [asdict(d) for d in history], "diff": diff,
-            "diff_error": diff_error, "refresh": bool(status and status.status == "Progressing"),
-            "can_deploy": s == "deploy"})
-
-    @api.post("/apps/{app}/{action}", include_in_schema=False)
-    def app_action(app: str, action: str, request: Request, s: Annotated[str | None, Depends(scope)]) -> Response:
-        if s != "deploy":
-            raise HTTPException(403 if s else 401, "a deploy token is needed")
-        entry = ctx.app(app)
-        if action == "sync":
-            ctx.statuses.mark_progressing(entry.name, "sync requested")   # before: its outcome clears it
-            ctx.triggers.trigger(entry, "manual", force=True)
-        elif action in ("pause", "resume"):
-            getattr(actions, action)(ctx.reconciler, entry)
-            ctx.statuses.refresh_app(app)
-        elif action == "rollback":
-            ctx.triggers.submit(lambda: actions.rollback(ctx.reconciler, entry, None))
-        else:
-            raise HTTPException(404, f"no action {action!r}")
-        return RedirectResponse(f"/apps/{app}", status_code=303)
-
-    @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form(request: Request) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(request, "login.html", {"error": ""})
-
-    @api.post("/login", include_in_schema=False)
-    def login(request: Request, token: Annotated[str, Form()]) -> Response:
-        if ctx.tokens.scope_of(token) is None:
-            return TEMPLATES.TemplateResponse(request, "login.html", {"error": "unknown token"}, status_code=401)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=8 * 3600)
-        return response
-
-    @api.post("/logout", include_in_schema=False)
-    def logout() -> Response:
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response

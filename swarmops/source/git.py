@@ -16,7 +16,7 @@ import git
 
 from swarmops import process
 from swarmops.config.models import Auth
-from swarmops.domain.commits import LOG_FORMAT, LogEntry, parse_log
+from swarmops.domain.commits import LOG_ARGS, LogEntry, parse_batch, parse_commit, parse_numstat
 from swarmops.errors import SourceError, StackError
 from swarmops.redact import redact_url
 from swarmops.source import gitwire
@@ -166,15 +166,41 @@ class GitSource:
 
     def log(self, commit: str, since: datetime | None = None, until: datetime | None = None, skip: int = 0,
             limit: int = 50) -> list[LogEntry]:
-        """The history reachable from `commit`, newest first, with each commit's files and line counts."""
+        """The history reachable from `commit`, newest first, with each commit's files and line counts;
+        authors through the commit's .mailmap."""
         self.ensure(commit)
-        args = ["log", "--numstat", "--no-renames", f"--format={LOG_FORMAT}", f"--skip={max(0, skip)}",
-                f"--max-count={max(1, limit)}"]
+        args = [*LOG_ARGS, f"--skip={max(0, skip)}", f"--max-count={max(1, limit)}"]
         args += [f"--since={since.isoformat()}"] if since else []
         args += [f"--until={until.isoformat()}"] if until else []
-        # a bare cache has no work tree: the .mailmap is read from the commit itself
-        mailmap = ["-c", f"mailmap.blob={commit}:.mailmap"] if self._exists(commit, ".mailmap") else []
-        return parse_log(self._git(*mailmap, *args, commit, "--", cwd=self.cache_dir))
+        listing = parse_numstat(self._git(*args, commit, "--", cwd=self.cache_dir))
+        objects = parse_batch(self._batch([sha for sha, _ in listing]))
+        commits = {sha: parse_commit(objects.get(sha, b"")) for sha, _ in listing}
+        idents = self._mailmap(commit, sorted({(c.author, c.email) for c in commits.values()}))
+        return [LogEntry(sha, c.parents, *idents.get((c.author, c.email), (c.author, c.email)), c.date, c.message,
+                         files) for (sha, files), c in ((item, commits[item[0]]) for item in listing)]
+
+    def _batch(self, shas: list[str]) -> bytes:
+        try:
+            code, out, err = process.run_bytes(["git", "cat-file", "--batch"], self._env, self.timeout,
+                                               "".join(f"{s}\n" for s in shas).encode(), cwd=self.cache_dir)
+        except process.Timeout as e:
+            raise SourceError(f"git cat-file in {self.cache_dir}: {e}") from e
+        if code != 0:
+            raise SourceError(f"git cat-file in {self.cache_dir} failed: {_cause(err)}")
+        return out
+
+    def _mailmap(self, commit: str, idents: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """(name, email) -> as the commit's .mailmap maps them; none when the commit has no .mailmap."""
+        usable = [(n, e) for n, e in idents if "<" not in n + e and ">" not in n + e and "\n" not in n + e]
+        if not usable or not self._exists(commit, ".mailmap"):
+            return {}
+        out = self._git("-c", f"mailmap.blob={commit}:.mailmap", "check-mailmap", "--",
+                        *(f"{n} <{e}>" for n, e in usable), cwd=self.cache_dir)
+        mapped = {}
+        for ident, line in zip(usable, out.splitlines(), strict=False):
+            name, _, email = line.rpartition(" <")
+            mapped[ident] = (name, email.removesuffix(">"))
+        return mapped
 
     def _exists(self, commit: str, path: str) -> bool:
         try:

@@ -243,7 +243,7 @@ class Daemon:
             "X-Hub-Signature-256": f"sha256={sig}", "Content-Type": "application/json"})
 
     def metric(self, name: str, **labels: str) -> float:
-        _, text = self.request("GET", "/metrics")
+        _, text = self.request("GET", "/metrics", token=self.tokens["read"])
         total = 0.0
         for family in text_string_to_metric_families(text.decode()):
             for sample in family.samples:

@@ -76,8 +76,9 @@ def test_the_api_answers_by_token_scope(daemon: Daemon) -> None:
     assert code == 200 and "/api/v1/apps/{app}/rollback" in json.loads(body)["paths"]
 
 
-def test_metrics_parse_and_name_each_app(daemon: Daemon) -> None:
-    code, text = daemon.request("GET", "/metrics")
+def test_metrics_need_a_read_token_then_parse_and_name_each_app(daemon: Daemon) -> None:
+    assert daemon.request("GET", "/metrics")[0] == 401
+    code, text = daemon.request("GET", "/metrics", token=daemon.tokens["read"])
     families = {f.name: f for f in text_string_to_metric_families(text.decode())}
     assert code == 200 and {"swarmops_reconciles", "swarmops_app_info", "swarmops_webhook_requests"} <= set(families)
     assert daemon.metric("swarmops_app_info", app=daemon.app, status="Synced") == 1

@@ -4,6 +4,9 @@ with executable_path) against the daemon on the lab. Screenshots go to test-outp
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import docker
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.integration.conftest import Daemon, commit_of
+from tests.integration.conftest import Daemon, commit_of, free_port, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # the machine has no outside network: Chromium's own background connections are switched off
@@ -56,6 +59,7 @@ def test_the_page_lists_apps_shows_tasks_and_watches_a_sync_to_synced(
     sign_in(deploy, daemon, "deploy")
     second = daemon.repo.commit("second from the page", {"web/index.html": "v2\n"})
     deploy.goto(f"{daemon.url}/apps/{daemon.app}")
+    deploy.click("#diff-now")                                  # a diff fetches: an explicit action, not a view
     expect(deploy.locator("#diff")).to_contain_text("web")     # git is ahead of what runs
     deploy.click("#sync")
     expect(deploy.locator("#status")).to_have_text("Progressing", timeout=10_000)
@@ -66,3 +70,40 @@ def test_the_page_lists_apps_shows_tasks_and_watches_a_sync_to_synced(
     assert commit_of(lab, daemon.app) == second
     deploy.screenshot(path=str(SHOTS / "page-synced.png"), full_page=True)
     assert daemon.tokens["deploy"] not in deploy.content()
+
+
+def test_a_page_on_another_origin_cannot_post_the_operators_forms(
+        daemon: Daemon, browser: Browser, tmp_path: Path) -> None:
+    """Another app's page on the same site (the browser sends the operator's cookie along): refused, 403."""
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, daemon, "deploy")
+    port = free_port()
+    (tmp_path / "evil.html").write_text(
+        f'<form id="f" method="post" action="{daemon.url}/apps/{daemon.app}/pause">'
+        '<input type="hidden" name="csrf" value="guessed"></form>'
+        '<script>document.getElementById("f").submit()</script>')
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _answers(port), 10, "the other origin's server")
+        evil = context.new_page()
+        with evil.expect_response(re.compile(rf"/apps/{daemon.app}/pause$")) as answer:
+            evil.goto(f"http://127.0.0.1:{port}/evil.html")
+        assert answer.value.status == 403
+    finally:
+        server.terminate()
+    status = {s["app"]: s for s in daemon.swarmops.json("status")}[daemon.app]
+    assert status["status"] != "Suspended"
+    page.goto(f"{daemon.url}/apps/{daemon.app}")
+    page.click("#pause")                                       # the same form from the page itself works
+    expect(page.locator("#status")).to_have_text("Suspended")
+    page.click("#resume")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

@@ -13,11 +13,18 @@ import pytest
 
 from tests.integration.conftest import MANAGER, GitRepo, Swarmops, running_tasks, services, web_app
 
-HOSTILE = {
-    "privileged": "    privileged: true\n",
-    "docker-socket": "    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n",
-    "other-role": "",
+HOSTILE = {   # kind -> (lines added to the service, the rule that refuses them)
+    "privileged": ("    privileged: true\n", "SO101"),
+    "docker-socket": ("    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n", "SO110"),
+    "interpolated-root": ("    volumes: [\"${NOPE:-/}:/host\"]\n", "SO110"),
+    "other-role": ("", "SO111"),
+    "volume-bind-device": ("    volumes: [\"data:/data\"]\n", "SO119"),
+    "router-priority": ("    labels: {traefik.http.routers.APP.priority: \"100000\"}\n", "SO122"),
+    "host-network": ("    networks: [h]\n", "SO127"),
+    "replicas": ("", "SO125"),
 }
+TOP = {"volume-bind-device": "volumes:\n  data: {driver_opts: {type: none, o: bind, device: /}}\n",
+       "host-network": "networks:\n  h: {external: {name: host}}\n"}
 
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
@@ -32,9 +39,12 @@ def test_a_hostile_commit_is_refused_and_nothing_in_the_swarm_changes(
     stack = web_app()["stack.yml"] or ""
     if kind == "other-role":
         stack = stack.replace("      replicas: 1\n", "      replicas: 1\n"
-                              "      placement: {constraints: [node.labels.role == db]}\n")
+                              "      placement: {constraints: [NODE.LABELS.role == db]}\n")
+    elif kind == "replicas":
+        stack = stack.replace("      replicas: 1\n", "      replicas: 5000\n")
     else:
-        stack = stack.replace("    build: ./web\n", "    build: ./web\n" + HOSTILE[kind])
+        stack = stack.replace("    build: ./web\n", "    build: ./web\n" + HOSTILE[kind][0].replace("APP", app))
+    stack += TOP.get(kind, "")
     repo.commit(f"hostile: {kind}", {"stack.yml": stack, "web/index.html": "v2\n"})
     res = swarmops.run("sync", app, check=False)
     assert res.returncode != 0 and "policy restricted refuses" in res.stdout + res.stderr
@@ -42,7 +52,7 @@ def test_a_hostile_commit_is_refused_and_nothing_in_the_swarm_changes(
     assert {t["ID"] for t in running_tasks(lab, app, "web")} == tasks_before
     status = {s["app"]: s for s in swarmops.json("status")}[app]
     assert status["status"] == "PolicyViolation"
-    assert {"privileged": "SO101", "docker-socket": "SO110", "other-role": "SO111"}[kind] in status["message"]
+    assert HOSTILE[kind][1] in status["message"]
 
 
 def encrypt(swarmops: Swarmops, repo: GitRepo, app: str, name: str, value: str) -> None:

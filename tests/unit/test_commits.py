@@ -59,3 +59,28 @@ def test_authors_are_read_through_the_repos_mailmap(tmp_path: Path) -> None:
     source = GitSource(f"file://{work}", "main", tmp_path / "cache", None, 30)
     [entry] = source.log(git(work, "rev-parse", "HEAD"))
     assert (entry.author, entry.email) == ("Dev Eloper", "dev@example.org")
+
+
+HOSTILE_MESSAGE = ("Fix\x1b]52;c;ZXZpbA==\x07 the \x1b[8mhidden\x1b[0m page\x1e\x1fdeadbeef\x1f\x1fAna Ops\x1f"
+                   "ana@example.org\x1f2026-01-01T00:00:00+00:00\x1fforged\x1f\n999999\t0\tforged.py")
+
+
+def test_no_character_of_a_message_or_author_can_forge_a_log_record(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "a.py").write_text("a\n")
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=Evil\x1b[8m\x1e\x1fAna", "commit", "-q", "-m", HOSTILE_MESSAGE)
+    source = GitSource(f"file://{work}", "main", tmp_path / "cache", None, 30)
+    [entry] = source.log(git(work, "rev-parse", "HEAD"))
+    assert entry.message == HOSTILE_MESSAGE.strip() and entry.author == "Evil\x1b[8m\x1e\x1fAna"
+    assert [(f.path, f.added) for f in entry.files] == [("a.py", 1)]
+
+
+def test_control_characters_are_escaped_for_terminals_and_dropped_for_xml() -> None:
+    from swarmops.redact import terminal_safe, xml_safe
+    shown = terminal_safe("ok\x1b]52;c;ZXZpbA==\x07 \x1b[8mhidden\r\u202eevil\tline\nnext")
+    assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown and "\u202e" not in shown
+    assert shown == "ok\\x1b]52;c;ZXZpbA==\\x07 \\x1b[8mhidden\\x0d\\u202eevil\tline\nnext"
+    assert xml_safe("a\x00b\x1bc\x1e\ufffe\td") == "abc\td"

@@ -85,6 +85,14 @@ REFUSED = {
     "    labels: {a: '${X:+yes}'}\n": r"stack.yml:5: .*docker CLI",
     "    tty: yes\n": r"stack.yml:5: unquoted 'yes' is a boolean to one docker CLI",
     "    labels: !custom {a: b}\n": r"stack.yml:5: explicit YAML tag",
+    # found by review: each of these the docker CLI reads differently from a naive model
+    "    environment: {HOME: '', DOCKER_HOST: ''}\n": r"an empty (HOME|DOCKER_HOST) is replaced by the",
+    "    deploy: {placement: {constraints: ['node.ho\u017ftname == vm']}}\n": r"key 'node.ho.tname' is not one Swarm",
+    "    volumes: ['C:/data:ro']\nvolumes:\n  C: {}\n": r"one-letter volume name reads as a Windows drive",
+    "    ports: ['\u00b2:80']\n": r"is not a port or a port range",
+    "    ports: [{target: 80, published: true}]\n": r"stack.yml:5: services.web.ports.0: published",
+    "    volumes: [{type: volume, source: d, target: /d, read_only: 'no'}]\nvolumes:\n  d: {}\n": r"must be true",
+    "    deploy: {placement: {max_replicas_per_node: -1}}\n": r"must be a whole number",
 }
 
 
@@ -92,6 +100,21 @@ REFUSED = {
 def test_forms_the_model_cannot_resolve_safely_are_refused_with_file_and_line(snippet: str) -> None:
     with pytest.raises(StackError, match=REFUSED[snippet]):
         stack_of(HEAD + snippet)
+
+
+def test_names_with_a_trailing_newline_are_refused_as_the_cli_does() -> None:
+    with pytest.raises(StackError, match="is not allowed: use letters"):
+        stack_of('services:\n  "web\\n":\n    image: x\n')
+
+
+def test_an_out_of_range_float_stays_text_as_go_yaml_keeps_it() -> None:
+    stack = stack_of(HEAD + "    environment: {BIG: 1e400}\n")
+    assert stack.services["web"].environment == {"BIG": "1e400"}
+
+
+def test_an_env_file_line_breaks_only_where_the_cli_breaks_it() -> None:
+    stack = stack_of(HEAD + "    env_file: a.env\n", files={"a.env": "A=1\x0cB=2\u0085C=3\r\nD=4\n".encode()})
+    assert stack.services["web"].environment == {"A": "1\x0cB=2\u0085C=3", "D": "4"}
 
 
 def test_a_long_syntax_port_from_a_variable_is_a_number_not_a_traceback() -> None:
@@ -126,8 +149,10 @@ def encode(value: str, how: str, name: str) -> tuple[str, str, dict[str, str]]:
     escaped = value.replace("$", "$$")
     if how == "variable":
         return "", f'"${{{name}}}"', {name: value}
-    if how == "default":
-        return "", f'"${{{name}:-{escaped}}}"', {} if "}" not in value else {name: value}
+    if how == "default":   # a default is taken as written, `$` included (the CLI does not unescape it)
+        if "}" in value or not value:
+            return "", f'"${{{name}}}"', {name: value}
+        return "", _double(f"${{{name}:-{value}}}"), {}
     if how == "single":
         return "", "'" + escaped.replace("'", "''") + "'", {}
     if how == "literal":

@@ -155,3 +155,15 @@ def test_any_forbidden_feature_in_any_encoding_added_to_a_valid_stack_is_refused
     hostile["services"][target] = _deep_merge(hostile["services"][target], encoding)
     hostile.update({k: v for k, v in TOP.items() if k in str(encoding) or (k == "volumes" and "data" in str(encoding))})
     assert feature[0] in render_denied(hostile)
+
+
+@pytest.mark.parametrize("snippet", ["    logging: {options: {syslog-address: 'tcp://198.18.0.9:514'}}\n",
+                                     "    volumes: ['/var:/v']\n", "    volumes: ['/run:/r']\n"])
+def test_review_findings_are_refused(snippet: str) -> None:
+    text = HOSTILE[0].read_text().split("    deploy:")[0] + snippet
+    assert denied(load_text(text)) & {"SO118", "SO110"}
+
+
+def load_text(text: str) -> dict[str, Any]:
+    doc: dict[str, Any] = rendered(text)[1].doc
+    return doc

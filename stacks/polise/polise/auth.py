@@ -66,11 +66,18 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
         claims = token.get("userinfo") or {}
         if not claims.get("sub"):
             raise HTTPException(401, "sign-in failed: the ID token has no subject")
-        request.session["user"] = {"sub": str(claims["sub"]), "name": str(claims.get("name") or claims["sub"]),
-                                   "email": str(claims.get("email") or "")}
+        request.session["user"] = identity(claims)
         return RedirectResponse(request.session.pop("next", "/"), status_code=303)
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:
         request.session.clear()
         return RedirectResponse("/", status_code=303)
+
+
+def identity(claims: dict[str, Any]) -> dict[str, str]:
+    """What the session keeps of the ID token: the email only when the provider says it is verified (the
+    owners' feedback page trusts it; an unverified one could be anybody's)."""
+    verified = claims.get("email_verified") is True
+    return {"sub": str(claims["sub"]), "name": str(claims.get("name") or claims["sub"]),
+            "email": str(claims.get("email") or "") if verified else ""}

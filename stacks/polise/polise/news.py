@@ -8,9 +8,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 BOT = re.compile(r"(\[bot\]|(^|[-_. ])bot([-_. @]|$)|dependabot|renovate)", re.I)
+# what XML 1.0 cannot carry, not even escaped: a control character in one commit message must not make the
+# whole feed ill-formed
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def strip_controls(text: str) -> str:
+    """Text a page or feed can carry: no control characters but tab and line breaks."""
+    return _CONTROLS.sub("", _NOT_XML.sub("", text))
+
+
+def escape(text: str) -> str:
+    return _escape(strip_controls(text))
 
 
 @dataclass(frozen=True)

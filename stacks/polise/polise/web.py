@@ -19,6 +19,8 @@ from polise.store import Store, StoreUnavailable
 from polise.swarmops_api import ReadApi, SwarmopsUnavailable
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# a page cannot carry control characters from a commit message or an author: dropped from every value shown
+TEMPLATES.env.finalize = lambda v: news.strip_controls(v) if isinstance(v, str) else v
 TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "-"
 DOCS = {"usage": "How to use it", "database": "Its database"}
 

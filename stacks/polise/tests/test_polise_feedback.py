@@ -103,3 +103,11 @@ def test_the_owners_read_the_comments_and_nobody_else(store: Store) -> None:
     assert page.status_code == 200 and "no word on the export" in page.text and "Budi" in page.text
     assert budi.get("/apps/portal/feedback").status_code == 403
     assert client(store).get("/apps/portal/feedback").status_code == 401
+
+
+def test_the_email_is_kept_only_when_the_provider_verified_it() -> None:
+    from polise.auth import identity
+    assert identity({"sub": "s1", "email": "ana@example.go.id", "email_verified": True})["email"] == "ana@example.go.id"
+    for unverified in ({"sub": "s1", "email": "ana@example.go.id"},
+                       {"sub": "s1", "email": "ana@example.go.id", "email_verified": "true"}):
+        assert identity(unverified) == {"sub": "s1", "name": "s1", "email": ""}

@@ -36,3 +36,14 @@ def test_the_atom_feed_parses_and_escapes() -> None:
     titles = [t.text for t in root.findall("a:entry/a:title", ns)]
     assert titles == ["portal: Fix <typo> & more", "portal: Add the form"]
     assert root.find("a:updated", ns).text == "1970-01-01T00:06:40Z"   # type: ignore[union-attr]
+
+
+def test_control_characters_in_a_message_cannot_break_the_feed_for_every_app() -> None:
+    hostile = {"f" * 40: {"message": "Fix\x1b]52;c;ZXZpbA==\x07 the \x1b[8mpage\x00\x1e\x1f forged",
+                          "author": "E\x0cvil"}}
+    history = [{"commit_sha": "f" * 40, "result": "succeeded", "ended": 1.0}, *HISTORY]
+    feed = atom(entries("portal", history, {**COMMITS, **hostile}), "https://polise.example.go.id")
+    root = ET.fromstring(feed)   # a strict XML parser: one control character would fail the whole feed
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert [t.text for t in root.findall("a:entry/a:title", ns)][-1] == "portal: Fix]52;c;ZXZpbA== the [8mpage forged"
+    assert [n.text for n in root.findall("a:entry/a:author/a:name", ns)][-1] == "Evil"

@@ -172,7 +172,8 @@ class _Builder:
                 return number
             raise self.fail(line, f"{text!r} is too large for a 64-bit number; quote it if it is text")
         if _GO_FLOAT.fullmatch(digits):
-            return float(digits)
+            real = float(digits)
+            return text if math.isinf(real) else real   # go-yaml keeps an out-of-range float as text
         return text
 
     def sequence(self, stream: Any, depth: int) -> _Value:

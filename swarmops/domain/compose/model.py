@@ -20,10 +20,12 @@ class Model(BaseModel):
 
 
 class Port(Model):
-    """A published port; protocol and mode stay None where the file leaves them to Docker (tcp, ingress)."""
+    """A published port; protocol and mode stay None where the file leaves them to Docker (tcp, ingress).
+    Strict: the CLI refuses `published: true` or `target: "80"`, so the model does not coerce them."""
 
-    target: int
-    published: int | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    target: int = Field(ge=1, le=65535)
+    published: int | None = Field(None, ge=1, le=65535)
     protocol: Literal["tcp", "udp", "sctp"] | None = None
     mode: Literal["ingress", "host"] | None = None
 

@@ -31,9 +31,15 @@ Lookup = Callable[[str], str | None]
 ReadFile = Callable[[str], bytes]
 
 # Compose's own pattern for service and object names, without the two that are paths
-NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
-_KEY = re.compile(r"(?i)^[a-z_][a-z0-9\-_.]+$")                                   # swarmkit's constraint key
-_VALUE = re.compile(r"(?i)^[a-z0-9:\-_\s.*()?+\[\]\\^$|/]+$")                     # and value
+NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")                                 # fullmatch: no "\n" at the end
+# swarmkit's constraint key and value, in ASCII only: Go's case folding also matches U+017F as "s" and
+# U+212A as "k", so a key spelt with them would reach swarmkit as node.hostname
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9\-_.]+")
+_VALUE = re.compile(r"[A-Za-z0-9:\-_ \t.*()?+\[\]\\^$|/]+")
+_DIGITS = re.compile(r"[0-9]+")
+# the CLI puts its own environment's value in place of an empty one: these are the deploy CLI's variables
+DEPLOY_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "DOCKER_HOST", "DOCKER_CONFIG"})
+MAX_ENV_LINE = 64 * 1024
 _PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
 _TOP = ("version", "services", "networks", "volumes", "secrets", "configs")
 MAX_ENV_FILE = 256 * 1024
@@ -87,7 +93,7 @@ class Normalizer:
     def named(self, value: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
         out = self.mapping(value, path)
         for name in out:
-            if not NAME.match(name) or ".." in name:
+            if not NAME.fullmatch(name) or ".." in name:
                 raise self.fail((*path, name), f"name {name!r} is not allowed: use letters, digits, '.', '_' and "
                                 "'-', starting with a letter or digit")
         return out
@@ -183,6 +189,8 @@ class Normalizer:
         return env
 
     def env_value(self, key: str, val: Any, where: tuple[str | int, ...]) -> str:
+        if val == "" and key in DEPLOY_ENV:
+            raise self.fail(where, f"an empty {key} is replaced by the docker CLI's own {key}; give it a value")
         if val is None:
             found = self.lookup(key)
             if found is None:
@@ -201,8 +209,10 @@ class Normalizer:
         except UnicodeDecodeError:
             raise self.fail(where, f"{rel} is not UTF-8 text") from None
         out: dict[str, str] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            line = line.lstrip()
+        for number, line in enumerate(text.split("\n"), 1):   # as the CLI's scanner: "\n", and a "\r" before it
+            if len(line) > MAX_ENV_LINE:
+                raise StackError(f"{rel}:{number}: a line longer than {MAX_ENV_LINE // 1024} KiB")
+            line = line.removesuffix("\r").lstrip()
             if not line or line.startswith("#"):
                 continue
             key, sep, val = line.partition("=")
@@ -250,7 +260,7 @@ class Normalizer:
 
     def port_range(self, text: str, path: tuple[str | int, ...], whole: str) -> list[int]:
         start, sep, end = text.partition("-")
-        if not start.isdigit() or (sep and not end.isdigit()):
+        if not _DIGITS.fullmatch(start) or (sep and not _DIGITS.fullmatch(end)):
             raise self.fail(path, f"{whole!r} is not a port or a port range")
         low, high = int(start), int(end) if sep else int(start)
         if not 0 < low <= high < 65536:
@@ -267,6 +277,9 @@ class Normalizer:
         if len(parts) > 3:
             raise self.fail(path, f"{text!r} has too many ':'-separated parts")
         source, target = parts[0], parts[1]
+        if len(source) == 1 and source.isalpha():
+            raise self.fail(path, f"{text!r}: a one-letter volume name reads as a Windows drive to the docker "
+                            "CLI; use a longer name")
         options: dict[str, Any] = {}
         read_only = False
         for opt in (parts[2].split(",") if len(parts) == 3 else []):
@@ -296,6 +309,8 @@ class Normalizer:
             raise self.fail((*path, "target"), "must be the path in the container")
         source = raw.get("source")
         options = {k: raw[k] for k in ("consistency", "bind", "volume", "tmpfs") if raw.get(k) is not None}
+        if not isinstance(raw.get("read_only", False), bool):
+            raise self.fail((*path, "read_only"), "must be true or false")
         mount = Mount(type=raw["type"], target=raw["target"], read_only=bool(raw.get("read_only")),
                       source=None if source is None else self.text(source, (*path, "source")), options=options)
         self.check_bind(mount, path, str(source))
@@ -367,7 +382,7 @@ class Normalizer:
                 raise self.fail((*path, "preferences", i), "a preference is {spread: node.labels.NAME}")
             preferences.append(self.text(pref["spread"], (*path, "preferences", i, "spread")))
         most = spec.get("max_replicas_per_node")
-        if most is not None and (isinstance(most, bool) or not isinstance(most, int)):
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 0):
             raise self.fail((*path, "max_replicas_per_node"), "must be a whole number")
         return Placement(constraints=constraints, preferences=tuple(preferences), max_replicas_per_node=most)
 
@@ -427,9 +442,9 @@ def parse_constraint(text: str, fail: Callable[[str], StackError]) -> Constraint
     for op in ("==", "!="):
         if op in text:
             key, _, value = (part.strip() for part in text.partition(op))
-            if not _KEY.match(key):
+            if not _KEY.fullmatch(key):
                 raise fail(f"constraint {text!r}: key {key!r} is not one Swarm accepts")
-            if not _VALUE.match(value):
+            if not _VALUE.fullmatch(value):
                 raise fail(f"constraint {text!r}: value {value!r} is not one Swarm accepts")
             return Constraint(text=text, key=_canonical_key(key), op=op, value=value)
     raise fail(f"constraint {text!r} has no == or !=")

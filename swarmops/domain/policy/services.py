@@ -49,10 +49,11 @@ def allow_list(svc: str, s: dict[str, Any], _doc: dict[str, Any], ctx: PolicyCon
         if not str(name).startswith("net."):
             out.append(_v("SO118", svc, f"sysctls.{name}", f"sysctl {name} is not a network setting of the "
                           "container", "remove it; only net.* sysctls are allowed"))
-    logging = s.get("logging") or {}
-    if logging.get("driver", "json-file") not in LOG_DRIVERS:
-        out.append(_v("SO118", svc, "logging.driver", f"log driver {logging['driver']!r} sends logs off the node",
-                      f"remove it, or use {' or '.join(LOG_DRIVERS)}"))
+    logging = s.get("logging")
+    if logging is not None and (logging or {}).get("driver") not in LOG_DRIVERS:
+        # without a driver, its options go to the daemon's default driver, whatever that is
+        out.append(_v("SO118", svc, "logging.driver", f"log driver {(logging or {}).get('driver')!r} is not one "
+                      "that keeps logs on the node", f"set driver: {' or '.join(LOG_DRIVERS)}, or remove logging"))
     if isinstance(s.get("oom_score_adj"), int) and s["oom_score_adj"] < 0:
         out.append(_v("SO118", svc, "oom_score_adj", "a negative oom_score_adj makes other apps die first",
                       "remove it"))
@@ -122,10 +123,13 @@ def _mount_kind(mount: Any) -> tuple[str, str | None]:
     return ("bind" if source.startswith(("/", ".", "~")) else "volume"), source
 
 
+NODE_CONTROL = ("/var/run/docker.sock", "/run/docker.sock", "/var/lib/docker", "/proc", "/sys",
+                "/var/lib/swarmops", "/etc/swarmops", "/run/containerd", "/var/run/containerd")
+
+
 def _bind(svc: str, key: str, path: str, ctx: PolicyContext) -> list[Violation]:
-    if path in ALWAYS_FORBIDDEN_MOUNTS or any(_under(path, p) for p in ("/var/lib/docker", "/proc", "/sys",
-                                                                        "/run/docker.sock", "/var/lib/swarmops",
-                                                                        "/etc/swarmops")):
+    # a path at, under or above one of them (binding /var or /run includes the socket)
+    if path in ALWAYS_FORBIDDEN_MOUNTS or any(_under(path, p) or _under(p, path) for p in NODE_CONTROL):
         return [_v("SO110", svc, key, f"bind mount of {path} gives control of the node", "use a named volume")]
     if not any(_under(path, root) for root in ctx.allowed_bind_mounts):
         return [_v("SO109", svc, key, f"bind mount of {path} is outside the allow-list",
