@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,12 +60,13 @@ def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]
     return head, out
 
 
-def diff_to_json(head: str, diffs: list[ServiceDiff], mask_env: bool = False) -> dict[str, Any]:
-    """The diff as JSON; with mask_env (the HTTP API and page) environment values become short digests,
-    so that a change shows without the value (it may be a password)."""
+def diff_to_json(head: str, diffs: list[ServiceDiff], mask_key: bytes | None = None) -> dict[str, Any]:
+    """The diff as JSON; with mask_key (the HTTP API and page) environment values become short keyed
+    digests, so that a change shows without the value (it may be a password)."""
     def value(f: str, v: Any) -> Any:
-        if mask_env and f == "env" and isinstance(v, dict):
-            return {k: "sha256:" + hashlib.sha256(str(x).encode()).hexdigest()[:8] for k, x in v.items()}
+        if mask_key is not None and f == "env" and isinstance(v, dict):
+            return {k: "hmac:" + hmac.new(mask_key, str(x).encode(), hashlib.sha256).hexdigest()[:8]
+                    for k, x in v.items()}
         return v
 
     return {"commit": head, "services": [

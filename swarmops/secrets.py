@@ -16,6 +16,7 @@ from swarmops.errors import SwarmopsError
 
 KEY_FILE = "age.key"
 PUB_FILE = "age.pub"
+DIGEST_KEY_FILE = "digest.key"
 RECIPIENT_FILE = ".swarmops-recipient"
 NAME_LIMIT = 64
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
@@ -41,6 +42,24 @@ def keygen(state_dir: Path, force: bool = False) -> str:
     public = str(identity.to_public())
     pub.write_text(public + "\n")
     return public
+
+
+def digest_key(state_dir: Path) -> bytes:
+    """This daemon's key for digests that show a change without the value (the diff's environment): made
+    once, 0600, so that equal values compare equal but a short value cannot be guessed offline."""
+    path = state_dir / DIGEST_KEY_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:   # another process made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
 
 
 def load_identity(state_dir: Path) -> x25519.Identity:

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from swarmops import actions
 from swarmops.errors import BusyError, SwarmopsError
+from swarmops.secrets import digest_key
 
 COOKIE = "swarmops_session"
 SESSION_TTL = 8 * 3600.0
@@ -104,7 +105,7 @@ def same_origin(request: Request, external_url: str | None) -> bool:
 
 def diff_now(ctx: Any, entry: Any) -> dict[str, Any]:
     head, diffs = ctx.reconciler.when_idle(entry.name, lambda: actions.diff(ctx.reconciler, entry))
-    result: dict[str, Any] = actions.diff_to_json(head, diffs, mask_env=True)
+    result: dict[str, Any] = actions.diff_to_json(head, diffs, digest_key(ctx.config.state_dir))
     return result
 
 

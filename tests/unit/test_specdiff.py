@@ -43,10 +43,15 @@ def test_the_http_diff_shows_that_an_env_value_changed_but_never_the_value() -> 
 
     diffs = [ServiceDiff("web", "update", "spec changed",
                          [("env", {"DB_PASSWORD": "hunter2"}, {"DB_PASSWORD": "swordfish"}), ("replicas", 2, 1)])]
-    shown = diff_to_json("c" * 40, diffs, mask_env=True)
+    shown = diff_to_json("c" * 40, diffs, b"k" * 32)
     text = str(shown)
     assert "hunter2" not in text and "swordfish" not in text
     env = shown["services"][0]["fields"][0]
     assert env["git"]["DB_PASSWORD"] != env["live"]["DB_PASSWORD"]          # the change still shows
     assert shown["services"][0]["fields"][1] == {"field": "replicas", "git": 2, "live": 1}
     assert "hunter2" in str(diff_to_json("c" * 40, diffs))                  # the CLI's own diff is unmasked
+    import hashlib
+    assert hashlib.sha256(b"hunter2").hexdigest()[:8] not in text           # keyed: not guessable offline
+    other_key = diff_to_json("c" * 40, diffs, b"j" * 32)["services"][0]["fields"][0]
+    assert other_key["git"] != env["git"]                                   # another daemon, other digests
+    assert diff_to_json("c" * 40, diffs, b"k" * 32) == shown                # equal values compare equal
