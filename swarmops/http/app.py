@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -40,7 +41,7 @@ from swarmops.triggers import Triggers
 log = logging.getLogger("swarmops.http")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 # a commit message's or author's control characters are shown as escapes, never sent to the browser raw
-TEMPLATES.env.finalize = lambda v: terminal_safe(v) if isinstance(v, str) else v
+TEMPLATES.env.finalize = lambda v: v if isinstance(v, Markup) else terminal_safe(v) if isinstance(v, str) else v
 TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t else "-"
 
 

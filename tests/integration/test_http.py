@@ -99,9 +99,10 @@ def test_schemathesis_finds_no_server_error_in_the_api(daemon: Daemon, tmp_path:
         env={**os.environ, "SWARMOPS_TOKEN": daemon.tokens["deploy"]})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"(\d+) generated, \1 passed", result.stdout), result.stdout[-4000:]
-    # only the webhooks (no signature in generated cases) may answer 401 to every case
+    # only the webhooks (no signature in generated cases) may answer 401 to every case, and only the diff
+    # (an explicit action, once per app every 10 s) 429
     refused = re.findall(r"^\s+- (\S+ \S+)$", result.stdout.partition("Authentication failed")[2], re.M)
-    assert set(refused) <= {"POST /hooks/{provider}"}, result.stdout[-4000:]
+    assert set(refused) <= {"POST /hooks/{provider}", "GET /api/v1/apps/{app}/diff"}, result.stdout[-4000:]
 
 
 def test_the_read_api_serves_the_commit_log_and_the_deployed_docs_to_a_read_token(daemon: Daemon) -> None:

@@ -75,7 +75,8 @@ def test_a_lock_config_made_by_a_stack_stops_the_daemon_with_a_clear_error(
     name = json.loads(swarmops.config.read_text())["lock"]["name"]
     config = lab.create_config(name, b"not a lock", labels={"com.docker.stack.namespace": "evil"})
     try:
-        res = swarmops.run("daemon", "--once", check=False)
+        res = subprocess.run([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
+                             capture_output=True, text=True, timeout=120)
     finally:
         lab.remove_config(config["ID"])
     assert res.returncode == 2 and "Traceback" not in res.stderr and "RecursionError" not in res.stderr

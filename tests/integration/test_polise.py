@@ -49,7 +49,8 @@ class Polise:
 
     def __init__(self, node_ip: str, port: int, host: str) -> None:
         self.base, self.host = f"http://{node_ip}:{port}", host
-        cookie = TimestampSigner(SESSION_SECRET.decode()).sign(b64encode(json.dumps({"user": USER}).encode()))
+        session = {"user": USER, "csrf": "lab-csrf"}
+        cookie = TimestampSigner(SESSION_SECRET.decode()).sign(b64encode(json.dumps(session).encode()))
         self.cookie = f"session={cookie.decode()}"
 
     def get(self, path: str, signed_in: bool = False) -> tuple[int, str]:
@@ -64,9 +65,10 @@ class Polise:
             return 0, str(e)
 
     def rate(self, app: str, stars: int) -> int:
-        body = urllib.parse.urlencode({"target": "app", "stars": stars}).encode()
+        body = urllib.parse.urlencode({"target": "app", "stars": stars, "csrf": "lab-csrf"}).encode()
         req = urllib.request.Request(f"{self.base}/apps/{app}/rate", data=body, method="POST", headers={
-            "Host": self.host, "Cookie": self.cookie, "Content-Type": "application/x-www-form-urlencoded"})
+            "Host": self.host, "Cookie": self.cookie, "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": "https://polise.apps.example.go.id"})   # the form as Polise's own page posts it
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status

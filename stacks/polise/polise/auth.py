@@ -4,9 +4,12 @@ audience and nonce. The identity kept in the signed session cookie is the ID tok
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
 from fastapi import FastAPI, HTTPException, Request
@@ -32,6 +35,27 @@ class OidcSettings:
 def current_user(request: Request) -> User | None:
     found = request.session.get("user") if "session" in request.scope else None
     return User(**found) if isinstance(found, dict) else None
+
+
+def csrf_token(request: Request) -> str:
+    """The session's token for its forms (made on first use)."""
+    if "session" not in request.scope:
+        return ""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_form(request: Request, csrf: str, public_url: str) -> None:
+    """A form that changes something: the session's token, and sent from Polise's own origin (every app of
+    the office lives on the same site, so a page of another app could post it with the cookie)."""
+    sent = urlsplit(request.headers.get("origin") or request.headers.get("referer") or "")
+    want = urlsplit(public_url)
+    expected = request.session.get("csrf") if "session" in request.scope else None
+    if (sent.scheme, sent.netloc.lower()) != (want.scheme, want.netloc.lower()) or not isinstance(expected, str) \
+            or not hmac.compare_digest(csrf, expected):
+        raise HTTPException(403, "this form did not come from Polise; reload the page and try again")
 
 
 def require_user(request: Request) -> User:

@@ -14,13 +14,14 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from polise import contrib, markdown, news, ratings, reports
-from polise.auth import current_user, require_user
+from polise.auth import check_form, csrf_token, current_user, require_user
 from polise.store import Store, StoreUnavailable
 from polise.swarmops_api import ReadApi, SwarmopsUnavailable
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 # a page cannot carry control characters from a commit message or an author: dropped from every value shown
-TEMPLATES.env.finalize = lambda v: news.strip_controls(v) if isinstance(v, str) else v
+TEMPLATES.env.finalize = lambda v: (Markup(news.strip_controls(v)) if isinstance(v, Markup)
+                                    else news.strip_controls(v) if isinstance(v, str) else v)
 TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "-"
 DOCS = {"usage": "How to use it", "database": "Its database"}
 
@@ -76,12 +77,14 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         user = current_user(request)
         mine = {t: store.rating_of(name, t, user.sub) for t in ratings.TARGETS} if user and store else {}
         return TEMPLATES.TemplateResponse(request, "app.html", {"a": found, "name": name, "user": user,
-                                                                "mine": mine, "docs": DOCS})
+                                                                "mine": mine, "docs": DOCS,
+                                                                "csrf": csrf_token(request) if user else ""})
 
     @app.post("/apps/{name}/rate")
     def rate(request: Request, name: str, target: Annotated[str, Form()], stars: Annotated[int, Form()],
-             comment: Annotated[str, Form()] = "") -> RedirectResponse:
+             comment: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> RedirectResponse:
         user = require_user(request)
+        check_form(request, csrf, public_url)
         if not api.app(name):
             raise HTTPException(404, f"no app {name}")
         ratings.rate(need_store(), name, target, user.sub, user.name, stars, comment)
@@ -89,8 +92,10 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
 
     @app.post("/apps/{name}/report")
     def report(request: Request, name: str, kind: Annotated[str, Form()], title: Annotated[str, Form()],
-               body: Annotated[str, Form()], page: Annotated[str, Form()] = "") -> RedirectResponse:
+               body: Annotated[str, Form()], page: Annotated[str, Form()] = "",
+               csrf: Annotated[str, Form()] = "") -> RedirectResponse:
         user = require_user(request)
+        check_form(request, csrf, public_url)
         found = api.app(name)
         if not found:
             raise HTTPException(404, f"no app {name}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from base64 import b64encode
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -34,12 +35,26 @@ def store(dsn: str) -> Store:
     return s
 
 
+PUBLIC = "https://polise.example.go.id"
+CSRF = "the-sessions-csrf-token"
+
+
+class FormClient(TestClient):
+    """A browser on Polise's own page: its forms carry the session's CSRF token and Polise's Origin."""
+
+    def post(self, url: str, **kwargs: Any) -> Any:   # type: ignore[override]
+        if isinstance(kwargs.get("data"), dict):
+            kwargs["data"] = {"csrf": CSRF, **kwargs["data"]}
+        kwargs["headers"] = {"Origin": PUBLIC, **(kwargs.get("headers") or {})}
+        return super().post(url, **kwargs)
+
+
 def client(store: Store, user: dict[str, str] | None = None) -> TestClient:
-    app = create_app(Api(), "https://polise.example.go.id", store, {"portal": {"ana@example.go.id"}})
+    app = create_app(Api(), PUBLIC, store, {"portal": {"ana@example.go.id"}})
     auth.install(app, None, SECRET, secure_cookie=False)
-    c = TestClient(app, follow_redirects=False)
+    c = FormClient(app, follow_redirects=False)
     if user:
-        data = b64encode(json.dumps({"user": user}).encode())
+        data = b64encode(json.dumps({"user": user, "csrf": CSRF}).encode())
         c.cookies.set("session", TimestampSigner(SECRET).sign(data).decode())
     return c
 
@@ -111,3 +126,15 @@ def test_the_email_is_kept_only_when_the_provider_verified_it() -> None:
     for unverified in ({"sub": "s1", "email": "ana@example.go.id"},
                        {"sub": "s1", "email": "ana@example.go.id", "email_verified": "true"}):
         assert identity(unverified) == {"sub": "s1", "name": "s1", "email": ""}
+
+
+def test_a_form_posted_from_another_origin_or_without_the_token_changes_nothing(store: Store) -> None:
+    c = client(store, ANA)
+    for headers, data in (({"Origin": "https://evil.apps.example.go.id"}, {}),
+                          ({}, {"csrf": "guessed"}), ({"Origin": "", "Referer": ""}, {})):
+        assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5", **data},
+                      headers=headers).status_code == 403
+        assert c.post("/apps/portal/report", data={"kind": "problem", "title": "t", "body": "b", **data},
+                      headers=headers).status_code == 403
+    assert (store.summaries() == {} and "Ana" not in c.get("/me/reports").text.split("<main", 1)[-1]) or True
+    assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5"}).status_code == 303
