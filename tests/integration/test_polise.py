@@ -68,7 +68,7 @@ class Polise:
         body = urllib.parse.urlencode({"target": "app", "stars": stars, "csrf": "lab-csrf"}).encode()
         req = urllib.request.Request(f"{self.base}/apps/{app}/rate", data=body, method="POST", headers={
             "Host": self.host, "Cookie": self.cookie, "Content-Type": "application/x-www-form-urlencoded",
-            "Origin": "https://polise.apps.example.go.id"})   # the form as Polise's own page posts it
+            "Origin": f"http://{self.host}"})   # the form as Polise's own page (its POLISE_PUBLIC_URL) posts it
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status
@@ -133,7 +133,7 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
         swarmops.add_app(name, ops.url, stack=f"stacks/{stack}/stack.yml", role=role,
                          policy={"profile": "privileged"}, deploy_timeout="120s")
     swarmops.add_app(polise, ops.url, stack="stacks/polise/stack.yml", role="app", deploy_timeout="120s",
-                     policy={"profile": "restricted",
+                     policy={"profile": "restricted", "allowed_hosts": ["polise.apps.example.go.id"],
                              "allowed_external": [f"proxy-{swarmops.run_id}", f"db-postgres-{swarmops.run_id}"]})
     swarmops.run("sync", proxy)      # the networks Polise joins exist before it is deployed
     swarmops.run("sync", postgres)
