@@ -16,12 +16,20 @@ from swarmops.domain.compose.load import MAX_BYTES
 from swarmops.domain.compose.model import Stack
 from swarmops.domain.compose.schema import Version
 from swarmops.domain.fingerprint import fingerprint
-from swarmops.domain.live import LiveStack
+from swarmops.domain.live import LiveService, LiveStack
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.policy import check, published_ports
-from swarmops.domain.render import Rendered, RenderRequest, age_secrets, referenced_files, render_stack
+from swarmops.domain.render import (
+    FINGERPRINT_LABEL,
+    Rendered,
+    RenderRequest,
+    age_secrets,
+    referenced_files,
+    render_stack,
+)
 from swarmops.domain.stackfile import BuildSpec, Variables, build_specs, dotenv_path, load_stack, parse_dotenv
 from swarmops.errors import PolicyError, SourceError, StackError
+from swarmops.images.ledger import ImageLedger
 from swarmops.images.registry import Registry
 from swarmops.policyctx import policy_context
 from swarmops.rollout import deploy_dir
@@ -80,6 +88,7 @@ class Preparer:
                  schema_versions: Callable[[], tuple[Version, ...]] = lambda: schema.CLI_28) -> None:
         self.config = config
         self.schema_versions = schema_versions
+        self.ledger = ImageLedger(config.state_dir / "images.json")
         self.reader = reader
         self.progress = progress
         self.registry = registry
@@ -95,7 +104,7 @@ class Preparer:
         info = src.info(commit)
         stack = read_stack(self.config, app, src, commit)
         specs = build_specs(stack)
-        images, fingerprints, builds = self._resolve_images(app, commit, src, specs)
+        images, fingerprints, builds = self._resolve_images(app, commit, src, specs, live)
         digests = {p: hashlib.sha256(src.read(commit, p, FILE_LIMIT)).hexdigest() for p in referenced_files(stack)}
         secret_names, secret_values = self._decrypt_secrets(app, commit, src, stack)
         target = deploy_dir(self.config, app.name, commit)
@@ -141,8 +150,8 @@ class Preparer:
             raise PolicyError(f"policy {ctx.profile} refuses app {app.name}, file {app.stack}: "
                               + "; ".join(str(v) for v in denied))
 
-    def _resolve_images(self, app: AppConfig, commit: str, src: GitSource, specs: dict[str, BuildSpec]
-                        ) -> tuple[dict[str, str], dict[str, str], list[BuildStep]]:
+    def _resolve_images(self, app: AppConfig, commit: str, src: GitSource, specs: dict[str, BuildSpec],
+                        live: LiveStack) -> tuple[dict[str, str], dict[str, str], list[BuildStep]]:
         images: dict[str, str] = {}
         fingerprints: dict[str, str] = {}
         builds: list[BuildStep] = []
@@ -151,10 +160,31 @@ class Preparer:
             fp = fingerprint(spec, src.object_id(commit, spec.context), src.object_id(commit, spec.dockerfile),
                              dockerfile)
             fingerprints[name] = fp
-            existing = self.registry.find_fingerprint(f"{app.name}/{name}", fp)
-            if existing:
-                images[name] = existing
+            repo = f"{app.name}/{name}"
+            pinned, why, replaced = self._reusable(repo, fp, live.services.get(name))
+            if pinned:
+                images[name] = pinned
                 continue
-            images[name] = f"{self.config.registry}/{app.name}/{name}:{commit[:12]}"
-            builds.append(BuildStep(name, images[name], fp, "no image with these build inputs in the registry"))
+            if why:
+                self.progress(f"{app.name}: {why}")
+            images[name] = f"{self.config.registry}/{repo}:{commit[:12]}"
+            builds.append(BuildStep(name, images[name], fp, why or "no image with these build inputs in the registry",
+                                    replaced))
         return images, fingerprints, builds
+
+    def _reusable(self, repo: str, fp: str, running: LiveService | None) -> tuple[str | None, str, str]:
+        """The image built from these inputs, pinned to the digest swarmops pushed (or the running service
+        was deployed with); or why it is built again."""
+        existing = self.registry.find_fingerprint(repo, fp)
+        if existing is None:
+            return None, "", ""
+        current = self.registry.digest(repo, existing.rpartition(":")[2])
+        trusted = self.ledger.get(repo, fp)
+        if trusted is None and running is not None and running.labels.get(FINGERPRINT_LABEL) == fp:
+            trusted = running.task_image.rpartition("@")[2] if "@" in running.task_image else None
+        if trusted is None:
+            return None, f"no record of the image swarmops pushed for {existing}: built again", ""
+        if current != trusted:
+            return None, (f"{existing} in the registry is not the image swarmops pushed (registry: {current}, "
+                          f"pushed: {trusted}): replaced outside swarmops; built again, not deployed"), str(current)
+        return f"{existing}@{current}", "", ""

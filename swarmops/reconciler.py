@@ -270,7 +270,9 @@ class Reconciler:
         store = self.a.store
         deploy_id = store.start_deploy(app.name, prep.commit, prep.info.author, prep.info.title, trigger,
                                        str(prep.deploy_dir))
-        builds = ",".join(f"{b.service}:{b.fingerprint[:12]}" for b in prep.plan.builds)
+        builds = ",".join(f"{b.service}:{b.fingerprint[:12]}" + (f" (the registry held {b.replaced} instead of "
+                                                                  "the image swarmops pushed; rebuilt)" if b.replaced
+                                                                  else "") for b in prep.plan.builds)
         self._emit("on_deploy", app.name, prep.commit, trigger)
         deployed = False
         try:
@@ -348,10 +350,13 @@ class Reconciler:
                 self.a.builder.build(context, dockerfile, step.image, dict(spec.args), spec.target,
                                      {SOURCE_TAG_LABEL: tag, FINGERPRINT_LABEL: step.fingerprint})
                 self.progress(f"{app.name}: pushing {step.image}")
-                self.a.builder.push(step.image)
+                digest = self.a.builder.push(step.image)
                 fp_ref = f"{step.image.rpartition(':')[0]}:{FINGERPRINT_TAG.format(step.fingerprint)}"
                 self.a.builder.tag(step.image, fp_ref)
                 self.a.builder.push(fp_ref)
+                if digest:   # what a later commit with the same build inputs may reuse, and nothing else
+                    repo = step.image.rpartition(":")[0].split("/", 1)[1]
+                    self.preparer.ledger.record(repo, step.fingerprint, digest)
 
     def _manual_rollback(self, app: AppConfig, commit: str | None) -> Outcome:
         store = self.a.store

@@ -18,6 +18,7 @@ class BuildStep:
     image: str
     fingerprint: str
     reason: str
+    replaced: str = ""    # the digest found in the registry instead of the one swarmops pushed
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,8 @@ def _tracking(name: str, req: RenderRequest, spec_hash: str) -> dict[str, str]:
 
 def _spec_hash(doc: dict[str, Any]) -> str:
     """Hash of what Docker runs: the rendered service without tracking labels. Names of versioned
-    configs and secrets, and the environment from env files, are part of it."""
-    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+    configs and secrets, and the environment from env files, are part of it. The image counts by its tag:
+    a reused image is pinned to its digest, a new one is not yet, and both are the same image."""
+    material = {**doc, "image": str(doc.get("image", "")).partition("@")[0]}
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -16,9 +16,14 @@ from swarmops.errors import BuildError, EngineError, RegistryError
 log = logging.getLogger("swarmops.build")
 
 
-def _drain(stream: Iterable[dict[str, Any]], what: str, on_line: logging.Logger) -> None:
-    """Read a build or push stream; raise with Docker's own error message."""
+def _drain(stream: Iterable[dict[str, Any]], what: str, on_line: logging.Logger) -> str:
+    """Read a build or push stream; raise with Docker's own error message. Returns the digest a push
+    reports (its `aux` record), or ''."""
+    digest = ""
     for chunk in stream:
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+            digest = aux["Digest"]
         if "errorDetail" in chunk or "error" in chunk:
             detail = chunk.get("errorDetail") or {}
             message = str(detail.get("message") or chunk.get("error") or "unknown error").strip()
@@ -26,6 +31,7 @@ def _drain(stream: Iterable[dict[str, Any]], what: str, on_line: logging.Logger)
         text = chunk.get("stream")
         if isinstance(text, str) and text.strip():
             on_line.info("%s", text.rstrip())
+    return digest
 
 
 class ImageBuilder:
@@ -55,10 +61,11 @@ class ImageBuilder:
         except (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError) as e:
             raise EngineError(f"tagging {image} stopped: the Docker engine went away ({e}); it is retried") from None
 
-    def push(self, ref: str) -> None:
+    def push(self, ref: str) -> str:
+        """Push; returns the manifest digest the registry took."""
         repo, _, tag = ref.rpartition(":")
         try:
-            _drain(self.api.push(repo, tag=tag, stream=True, decode=True), f"push of {ref} failed", log)
+            return _drain(self.api.push(repo, tag=tag, stream=True, decode=True), f"push of {ref} failed", log)
         except BuildError as e:
             raise RegistryError(str(e)) from None
         except docker.errors.DockerException as e:

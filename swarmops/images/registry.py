@@ -3,7 +3,6 @@ registry itself, never of the local image cache. Credentials come from the Docke
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
@@ -78,6 +77,11 @@ class Registry:
             raise RegistryError(f"registry {self.host}: token service did not answer") from None
         self._session.headers["Authorization"] = f"Bearer {token.get('token') or token.get('access_token')}"
 
+    def digest(self, repo: str, tag: str) -> str | None:
+        """The manifest digest the registry serves for a tag now."""
+        resp = self._get(f"{repo}/manifests/{tag}", MANIFEST_TYPES, method="HEAD")
+        return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
+
     def has_tag(self, repo: str, tag: str) -> bool:
         return self._get(f"{repo}/manifests/{tag}", MANIFEST_TYPES, method="HEAD").status_code == 200
 
@@ -106,7 +110,3 @@ class Registry:
         if not tag or not self.has_tag(repo, tag):
             return None
         return f"{self.host}/{repo}:{tag}"
-
-    @staticmethod
-    def encode_basic(user: str, password: str) -> str:
-        return base64.b64encode(f"{user}:{password}".encode()).decode()

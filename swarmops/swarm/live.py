@@ -23,7 +23,8 @@ def _service(raw: dict[str, Any], app: str) -> LiveService:
     mode = spec.get("Mode") or {}
     update = raw.get("UpdateStatus") or {}
     name = str(spec.get("Name", ""))
-    image = labels.get(STACK_IMAGE) or strip_digest(str(container.get("Image", "")))
+    # a reused image is written pinned (tag@digest): compared and shown by its tag
+    image = strip_digest(str(labels.get(STACK_IMAGE) or container.get("Image", "")))
     return LiveService(
         id=raw["ID"], name=name, short=name.removeprefix(f"{app}_"), labels=dict(labels),
         image=image, version=int((raw.get("Version") or {}).get("Index", 0)),

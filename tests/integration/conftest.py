@@ -206,8 +206,9 @@ def node_labels(api: docker.APIClient, node_id: str) -> dict[str, str]:
 
 
 def stack_image(svc: dict[str, Any]) -> str:
+    """The image as the render wrote it, by its tag (a reused image is written pinned: tag@digest)."""
     image: str = svc["Spec"]["Labels"]["com.docker.stack.image"]
-    return image
+    return image.partition("@")[0]
 
 
 SECRET = b"webhook-s3cret"

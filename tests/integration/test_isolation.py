@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from typing import Any
 
 import docker
 
-from tests.integration.conftest import GitRepo, Swarmops, services, web_app
+from tests.integration.conftest import BASE_IMAGE, REGISTRY, SERVE, GitRepo, Swarmops, services, web_app
 
 
 def test_a_service_name_that_is_a_path_writes_nothing_outside_the_build_and_runs_no_hook(
@@ -81,3 +82,28 @@ def test_a_lock_config_made_by_a_stack_stops_the_daemon_with_a_clear_error(
         lab.remove_config(config["ID"])
     assert res.returncode == 2 and "Traceback" not in res.stderr and "RecursionError" not in res.stderr
     assert f"the Swarm config {name!r} is not swarmops' deploy lock: stack 'evil' made it" in res.stderr
+
+
+def test_an_image_replaced_in_the_registry_is_rebuilt_reported_and_never_runs(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    repo: GitRepo = repo_factory()
+    first = repo.commit("v1", web_app("v1"))
+    app = swarmops.add_app(swarmops.name("replaced"), repo.url)
+    swarmops.run("sync", app)
+    fingerprint = services(lab, app)["web"]["Spec"]["Labels"]["io.swarmops.fingerprint"]
+    repo.commit("v2", {"web/index.html": "v2\n"})
+    swarmops.run("sync", app)
+    # a push past swarmops (the registry takes pushes from the network) under v1's tag and fingerprint alias
+    evil = (f"FROM {BASE_IMAGE}\nRUN echo evil > /evil\n{SERVE}\n"   # with the labels swarmops' own images carry
+            f"LABEL io.swarmops.source-tag={first[:12]} io.swarmops.fingerprint={fingerprint}\n").encode()
+    for tag in (first[:12], f"fp-{fingerprint}"):
+        list(lab.build(fileobj=io.BytesIO(evil), tag=f"{REGISTRY}/{app}/web:{tag}", rm=True, decode=True))
+        list(lab.push(f"{REGISTRY}/{app}/web", tag=tag, stream=True, decode=True))
+    replaced = lab.inspect_distribution(f"{REGISTRY}/{app}/web:{first[:12]}")["Descriptor"]["digest"]
+    repo.commit("back to v1", {"web/index.html": "v1\n"})   # the first commit's build inputs again
+    res = swarmops.run("sync", app)
+    assert "is not the image swarmops pushed" in res.stdout + res.stderr
+    running = services(lab, app)["web"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert replaced not in running
+    entry = swarmops.json("history", app)[0]
+    assert entry["result"] == "succeeded" and f"the registry held {replaced}" in entry["builds"]
