@@ -84,7 +84,7 @@ def summarize_compose(app: str, service: dict[str, Any], top: dict[str, Any]) ->
     deploy = service.get("deploy") or {}
     mode = deploy.get("mode", "replicated")
     return {
-        "image": str(service.get("image", "")),
+        "image": str(service.get("image", "")).split("@", 1)[0],   # a reused image is written pinned
         "env": _env(service.get("environment")),
         "replicas": "global" if mode == "global" else int(deploy.get("replicas", 1)),
         "constraints": sorted(str(c) for c in (deploy.get("placement") or {}).get("constraints") or []),
