@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -189,19 +189,23 @@ class Reconciler:
             self._emit("on_git", app.name, False)
             raise
         self._emit("on_git", app.name, True)
-        if state.last_head != head:   # the common check finds the same head: no second read, no write
+        if state.last_head != head and not dry_run:   # the common check finds the same head: no write
             store.set_app(app.name, last_head=head)
-        if state.pending_check:
+        pending = ""
+        if state.pending_check and dry_run:   # a dry run writes, resolves and deploys nothing
+            pending = f"would resolve interrupted deploy {state.pending_check} first; "
+        elif state.pending_check:
             self._resolve_interrupted(app, state.pending_check, self.a.reader.read_app(app.name))
             state = store.app_state(app.name)
         # the no-change check needs only the services' labels and specs: the daemon's shared snapshot of
         # every app (a fixed number of Engine calls per refresh), else one Engine call
         live = (None if force else self.snapshot(app.name)) or self.a.reader.read_app(app.name, services_only=True)
-        if not force and _unchanged(live, head):
-            return self._no_change(app, head, live, dry_run)
+        heal = "manual" if force else "self-heal"   # `sync APP` means: make the cluster match git now
+        if _unchanged(live, head):
+            return self._no_change(app, head, live, dry_run, heal, pending)
         live = self.a.reader.read_app(app.name)
-        if not force and _unchanged(live, head):   # the snapshot was older than the last deploy
-            return self._no_change(app, head, live, dry_run)
+        if _unchanged(live, head):   # the snapshot was older than the last deploy
+            return self._no_change(app, head, live, dry_run, heal, pending)
         if not force and trigger == "poll" and state.failed_commit == head:
             return Outcome(app.name, "skipped", head, f"commit {head[:12]} failed before; push a new commit or "
                                                       f"run `swarmops sync {app.name}`")
@@ -212,19 +216,21 @@ class Reconciler:
                 store.set_app(app.name, failed_commit=head)
             raise
         if dry_run:
-            return Outcome(app.name, "planned", head, prep.plan.summary(), prep.plan)
+            return Outcome(app.name, "planned", head, pending + prep.plan.summary(), prep.plan)
         if not prep.plan.deploy:
             store.set_app(app.name, last_error="", drift="")
             return Outcome(app.name, "noop", head, prep.plan.summary(), prep.plan)
         return self.execute(app, prep, live, trigger, prep.plan.restarts)
 
-    def _no_change(self, app: AppConfig, head: str, live: LiveStack, dry_run: bool) -> Outcome:
+    def _no_change(self, app: AppConfig, head: str, live: LiveStack, dry_run: bool, heal: str = "self-heal",
+                   pending: str = "") -> Outcome:
         applied = self.a.store.load_applied(app.name)
         drift = find_drift(live, applied)
         if drift:   # rare: a fresh full read, so that drift names networks and heals with tasks in view
             live = self.a.reader.read_app(app.name)
             drift = find_drift(live, applied)
-        return self._check_drift(app, head, live, drift, dry_run)
+        outcome = self._check_drift(app, head, live, drift, dry_run, heal)
+        return replace(outcome, message=pending + outcome.message) if pending else outcome
 
     def _resolve_interrupted(self, app: AppConfig, deploy_id: int, live: LiveStack) -> None:
         """A deploy the previous process left unfinished: finish watching it, or roll it back."""
@@ -248,7 +254,7 @@ class Reconciler:
         store.set_app(app.name, failed_commit=deploy.commit_sha)
 
     def _check_drift(self, app: AppConfig, head: str, live: LiveStack, drift: list[Drift],
-                     dry_run: bool) -> Outcome:
+                     dry_run: bool, heal: str = "self-heal") -> Outcome:
         text = "; ".join(str(d) for d in drift)
         if not drift or dry_run:
             if not dry_run:
@@ -256,10 +262,10 @@ class Reconciler:
             return Outcome(app.name, "planned" if dry_run else "noop", head, text or "in sync", drift=tuple(drift))
         self.a.store.set_app(app.name, drift=text)
         log.warning("drift in %s: %s", app.name, text)
-        if not app.self_heal:
+        if not app.self_heal and heal == "self-heal":   # an operator's `sync` heals whatever self_heal says
             return Outcome(app.name, "drift", head, f"drift (self_heal is off): {text}", drift=tuple(drift))
         prep = self.prepare(app, head, live)
-        outcome = self.execute(app, prep, live, "self-heal", tuple(d.service for d in drift if d.kind != "unmanaged"))
+        outcome = self.execute(app, prep, live, heal, tuple(d.service for d in drift if d.kind != "unmanaged"))
         if outcome.result == "deployed":
             self.a.store.set_app(app.name, drift="")
             return Outcome(app.name, "healed", head, f"healed drift: {text}", drift=tuple(drift))

@@ -194,3 +194,17 @@ def test_an_app_removed_from_the_config_is_reported_and_pruned_only_when_asked(
         time.sleep(0.5)
     assert services(lab, app) == {}
     swarmops.apps.append(entry)   # so that the fixture cleans up anything left
+
+
+def test_sync_heals_hand_scaling_as_a_manual_heal_and_its_dry_run_changes_nothing(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    _, app, good = deployed(swarmops, repo_factory, "syncheal")
+    docker_cli("service", "scale", "--detach", f"{app}_web=3")
+    version = services(lab, app)["web"]["Version"]["Index"]
+    dry = swarmops.run("sync", app, "--dry-run").stdout
+    assert "replicas 1 -> 3" in dry and services(lab, app)["web"]["Version"]["Index"] == version
+    out = swarmops.run("sync", app).stdout
+    assert f"{app}: healed" in out and "replicas 1 -> 3" in out
+    assert services(lab, app)["web"]["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
+    history = swarmops.json("history", app)
+    assert (history[0]["trigger"], history[0]["result"], history[0]["commit_sha"]) == ("manual", "succeeded", good)
