@@ -192,9 +192,15 @@ class Reconciler:
         if state.last_head != head and not dry_run:   # the common check finds the same head: no write
             store.set_app(app.name, last_head=head)
         pending = ""
-        if state.pending_check and dry_run:   # a dry run writes, resolves and deploys nothing
-            pending = f"would resolve interrupted deploy {state.pending_check} first; "
-        elif state.pending_check:
+        orphans = store.orphaned(app.name)
+        if (orphans or state.pending_check) and dry_run:   # a dry run writes, resolves and deploys nothing
+            pending = f"would resolve interrupted deploy {(orphans or [state.pending_check])[0]} first; "
+        elif orphans:   # left running by a process that is gone: resolved before anything else
+            for deploy_id in orphans:
+                store.interrupt(deploy_id)
+            store.set_app(app.name, pending_check=orphans[-1])
+            state = store.app_state(app.name)
+        if state.pending_check and not dry_run:
             self._resolve_interrupted(app, state.pending_check, self.a.reader.read_app(app.name))
             state = store.app_state(app.name)
         # the no-change check needs only the services' labels and specs: the daemon's shared snapshot of

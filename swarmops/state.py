@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -29,6 +31,9 @@ CREATE TABLE IF NOT EXISTS deploys (
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
 CREATE TABLE IF NOT EXISTS apps (app TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS deploy_owners (
+  deploy_id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, proc_start TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notified (
   app TEXT NOT NULL, commit_sha TEXT NOT NULL, event TEXT NOT NULL, at REAL NOT NULL,
   PRIMARY KEY (app, commit_sha, event)
@@ -149,7 +154,26 @@ class StateStore:
                 "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir)"
                 " VALUES (?,?,?,?,?,?,?,?)", (app, commit, author, message, trigger, time.time(), RUNNING,
                                               render_dir))
-            return int(cur.lastrowid or 0)
+            deploy_id = int(cur.lastrowid or 0)
+            c.execute("INSERT OR REPLACE INTO deploy_owners VALUES (?,?,?,?)",
+                      (deploy_id, socket.gethostname(), os.getpid(), _proc_start(os.getpid())))
+            return deploy_id
+
+    def orphaned(self, app: str) -> list[int]:
+        """Deploys of `app` left running by a process of this host that is gone (SIGKILL, a crash): the next
+        command, daemon or CLI, resolves them (a daemon also does so at start for every app)."""
+        with self._tx() as c:
+            rows = c.execute("SELECT d.id, o.pid, o.proc_start FROM deploys d JOIN deploy_owners o ON o.deploy_id=d.id"
+                             " WHERE d.app=? AND d.result=? AND o.host=?",
+                             (app, RUNNING, socket.gethostname())).fetchall()
+        return [int(r[0]) for r in rows if _proc_start(int(r[1])) != r[2]]
+
+    def interrupt(self, deploy_id: int) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE deploys SET result=?, ended=?, error=CASE WHEN error='' THEN "
+                      "'the process running this deploy stopped' ELSE error END WHERE id=? AND result=?",
+                      (INTERRUPTED, time.time(), deploy_id, RUNNING))
+        self._recorded(deploy_id)
 
     def finish_deploy(self, deploy_id: int, result: str, error: str = "", rollback_to: str = "",
                       builds: str = "", restarted: str = "") -> None:
@@ -303,3 +327,11 @@ class StateStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _proc_start(pid: int) -> str:
+    """A process's identity: its start time since boot ('' when it is gone), so a reused pid is not it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""

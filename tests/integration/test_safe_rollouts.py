@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -15,11 +19,13 @@ import pytest
 from tests.integration.conftest import (
     BASE_IMAGE,
     MANAGER,
+    SERVE,
     GitRepo,
     Swarmops,
     running_tasks,
     services,
     stack_image,
+    wait_for,
     web_app,
 )
 
@@ -208,3 +214,30 @@ def test_sync_heals_hand_scaling_as_a_manual_heal_and_its_dry_run_changes_nothin
     assert services(lab, app)["web"]["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
     history = swarmops.json("history", app)
     assert (history[0]["trigger"], history[0]["result"], history[0]["commit_sha"]) == ("manual", "succeeded", good)
+
+
+def test_a_dry_run_after_a_sigkill_mid_deploy_changes_nothing_and_names_the_pending_resolution(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path) -> None:
+    repo, app, good = deployed(swarmops, repo_factory, "orphan")
+    version = services(lab, app)["web"]["Version"]["Index"]
+    slow = f"FROM {BASE_IMAGE}\nRUN echo {uuid.uuid4()} && sleep 20\nCOPY index.html /www/index.html\n{SERVE}\n"
+    second = repo.commit("slow build", {"web/Dockerfile": slow, "web/index.html": "v2\n"})
+    log = tmp_path / "sync.log"
+    proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "sync", app],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: ": building web" in log.read_text(), 90, "the build to start", log)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    [entry] = [d for d in swarmops.json("history", app) if d["commit_sha"] == second]
+    assert entry["result"] == "running"                           # as the killed process left it
+    dry = swarmops.run("sync", app, "--dry-run").stdout
+    assert f"would resolve interrupted deploy {entry['id']} first" in dry
+    assert services(lab, app)["web"]["Version"]["Index"] == version
+    assert [d["result"] for d in swarmops.json("history", app) if d["commit_sha"] == second] == ["running"]
+    swarmops.run("sync", app)                                     # resolves it, then deploys the commit
+    assert stack_image(services(lab, app)["web"]).endswith(f":{second[:12]}")
+    assert [d["result"] for d in swarmops.json("history", app) if d["commit_sha"] == second] == [
+        "succeeded", "interrupted"]
+    assert swarmops.json("history", app)[-1]["commit_sha"] == good

@@ -93,3 +93,18 @@ def test_a_daemon_that_stood_by_keeps_what_the_active_one_recorded_meanwhile(tmp
     assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c3", "c2", "c1"]
     good = standby.last_good("web", before_commit="c3")
     assert good is not None and good.commit_sha == "c2"   # its rollback target is what ran before
+
+
+def test_a_deploy_left_running_by_a_dead_process_is_found_and_one_of_a_live_process_is_not(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    store = StateStore(tmp_path / "state.db")
+    mine = store.start_deploy("app", "c" * 40, "a", "m", "poll", "/d")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
+                              "from swarmops.state import StateStore; "
+                              f"print(StateStore(Path({str(tmp_path / 'state.db')!r})).start_deploy('app', 'd' * 40, 'a', "
+                              "'m', 'poll', '/d'))"], stdout=subprocess.PIPE, text=True)
+    theirs = int(child.communicate()[0])   # that process is gone now, its deploy still "running"
+    assert store.orphaned("app") == [theirs] and mine not in store.orphaned("app")
+    store.interrupt(theirs)
+    assert store.orphaned("app") == [] and store.get_deploy(theirs).result == "interrupted"  # type: ignore[union-attr]
