@@ -100,10 +100,10 @@ def test_a_deploy_left_running_by_a_dead_process_is_found_and_one_of_a_live_proc
     import sys
     store = StateStore(tmp_path / "state.db")
     mine = store.start_deploy("app", "c" * 40, "a", "m", "poll", "/d")
-    child = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
-                              "from swarmops.state import StateStore; "
-                              f"print(StateStore(Path({str(tmp_path / 'state.db')!r})).start_deploy('app', 'd' * 40, 'a', "
-                              "'m', 'poll', '/d'))"], stdout=subprocess.PIPE, text=True)
+    db = str(tmp_path / "state.db")
+    child = subprocess.Popen([sys.executable, "-c", "from pathlib import Path; from swarmops.state import StateStore; "
+                              f"print(StateStore(Path({db!r})).start_deploy('app', 'd' * 40, 'a', 'm', 'poll', '/d'))"],
+                             stdout=subprocess.PIPE, text=True)
     theirs = int(child.communicate()[0])   # that process is gone now, its deploy still "running"
     assert store.orphaned("app") == [theirs] and mine not in store.orphaned("app")
     store.interrupt(theirs)
