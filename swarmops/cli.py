@@ -13,24 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from swarmops import __version__, actions, bootstrap, logs, nodeops, secrets
-from swarmops.cli_stacks import cmd_policy, cmd_render, cmd_validate
+from swarmops.cli_stacks import app_named, cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
-from swarmops.config.models import AppConfig
 from swarmops.domain.status import AppStatus, app_status
-from swarmops.errors import SwarmopsError, UnknownAppError
+from swarmops.errors import SwarmopsError
 from swarmops.reconciler import Outcome, Reconciler
 from swarmops.redact import TerminalSafe, redact_url
 from swarmops.runtime import make_adapters, make_reconciler, store_with_history
 from swarmops.statuscache import status_from_store
 from swarmops.tokens import TokenStore
-
-
-def _app(loaded: LoadedConfig, name: str) -> AppConfig:
-    app = loaded.config.app(name)
-    if app is None:
-        known = ", ".join(a.name for a in loaded.config.apps) or "none"
-        raise UnknownAppError(f"no app named {name!r} in {loaded.path} (apps: {known})")
-    return app
 
 
 def _when(ts: float | None) -> str:
@@ -53,7 +44,7 @@ def _reconciler(loaded: LoadedConfig) -> Reconciler:
 
 
 def cmd_sync(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    outcome = actions.sync(_reconciler(loaded), _app(loaded, args.app), dry_run=args.dry_run)
+    outcome = actions.sync(_reconciler(loaded), app_named(loaded, args.app), dry_run=args.dry_run)
     return _print_outcome(outcome, args.json)
 
 
@@ -74,21 +65,21 @@ def _print_outcome(outcome: Outcome, as_json: bool) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    print(actions.pause(_reconciler(loaded), _app(loaded, args.app)))
+    print(actions.pause(_reconciler(loaded), app_named(loaded, args.app)))
     return 0
 
 
 def cmd_resume(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    print(actions.resume(_reconciler(loaded), _app(loaded, args.app)))
+    print(actions.resume(_reconciler(loaded), app_named(loaded, args.app)))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    return _print_outcome(actions.rollback(_reconciler(loaded), _app(loaded, args.app), args.to), args.json)
+    return _print_outcome(actions.rollback(_reconciler(loaded), app_named(loaded, args.app), args.to), args.json)
 
 
 def cmd_diff(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    head, diffs = actions.diff(_reconciler(loaded), _app(loaded, args.app))
+    head, diffs = actions.diff(_reconciler(loaded), app_named(loaded, args.app))
     if args.json:
         print(json.dumps(actions.diff_to_json(head, diffs), indent=2, default=str))
         return 0
@@ -138,7 +129,7 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def cmd_history(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    app = _app(loaded, args.app)
+    app = app_named(loaded, args.app)
     store = store_with_history(loaded.config)
     store.refresh_app(app.name)   # with what other managers recorded (the Swarm's history copy)
     deploys = store.history(app.name, args.limit)

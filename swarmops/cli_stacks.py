@@ -18,7 +18,7 @@ from swarmops.policycheck import load_from_disk, offline_policy_check, render_of
 from swarmops.prepare import FILE_LIMIT, git_source, read_stack
 
 
-def _app(loaded: LoadedConfig, name: str) -> AppConfig:
+def app_named(loaded: LoadedConfig, name: str) -> AppConfig:
     app = loaded.config.app(name)
     if app is None:
         known = ", ".join(a.name for a in loaded.config.apps) or "none"
@@ -28,7 +28,7 @@ def _app(loaded: LoadedConfig, name: str) -> AppConfig:
 
 def cmd_validate(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     problems = [str(e) for e in loaded.app_errors]
-    apps = [_app(loaded, args.app)] if args.app else (loaded.config.apps if args.stacks else [])
+    apps = [app_named(loaded, args.app)] if args.app else (loaded.config.apps if args.stacks else [])
     for app in apps:
         try:
             source = git_source(loaded.config, app, threading.Semaphore(1))
@@ -78,7 +78,7 @@ def cmd_render(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     """The file a deploy of the commit would hand to `docker stack deploy`. Image tags are the commit's
     own (a deploy reuses an earlier tag when the registry has an image with the same build inputs) and
     age secrets show placeholder names: nothing is decrypted."""
-    app = _app(loaded, args.app)
+    app = app_named(loaded, args.app)
     source = git_source(loaded.config, app, threading.Semaphore(1))
     head = source.head()
     source.ensure(head)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from swarmops.domain.compose.normalize import parse_constraint
+from swarmops.domain.compose.shapes import parse_constraint
 from swarmops.domain.render import RenderRequest, render_stack
 from swarmops.domain.stackfile import Variables, build_specs, load_stack
 from swarmops.errors import StackError

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from swarmops.domain.compose.model import Constraint
-from swarmops.domain.compose.normalize import parse_constraint
+from swarmops.domain.compose.shapes import parse_constraint
 from swarmops.domain.policy.context import PRIVILEGED, PolicyContext, Violation, owns, reserved
 from swarmops.domain.policy.context import violation as _v
 from swarmops.errors import StackError
