@@ -156,7 +156,7 @@ class Preparer:
         fingerprints: dict[str, str] = {}
         builds: list[BuildStep] = []
         for name, spec in specs.items():
-            dockerfile = src.read(commit, spec.dockerfile).decode("utf-8", "replace")
+            dockerfile = src.read(commit, spec.dockerfile, FILE_LIMIT).decode("utf-8", "replace")
             fp = fingerprint(spec, src.object_id(commit, spec.context), src.object_id(commit, spec.dockerfile),
                              dockerfile)
             fingerprints[name] = fp

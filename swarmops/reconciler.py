@@ -24,7 +24,7 @@ from swarmops.domain.retry import Backoff
 from swarmops.errors import BusyError, SourceError, SwarmopsError
 from swarmops.images.builder import ImageBuilder
 from swarmops.images.registry import FINGERPRINT_TAG, SOURCE_TAG_LABEL, Registry
-from swarmops.prepare import Prepared, Preparer
+from swarmops.prepare import FILE_LIMIT, Prepared, Preparer
 from swarmops.rollout import Interrupted, Rollout, deploy_dir, write_deploy_dir
 from swarmops.source.git import GitSource
 from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED, StateStore
@@ -357,7 +357,7 @@ class Reconciler:
                 self.progress(f"{app.name}: building {step.service} -> {step.image}")
                 context = src.export(prep.commit, spec.context, Path(tmp) / step.service)
                 dockerfile = Path(tmp) / f"{step.service}.Dockerfile"
-                dockerfile.write_bytes(src.read(prep.commit, spec.dockerfile))
+                dockerfile.write_bytes(src.read(prep.commit, spec.dockerfile, FILE_LIMIT))
                 tag = step.image.rpartition(":")[2]
                 self.a.builder.build(context, dockerfile, step.image, dict(spec.args), spec.target,
                                      {SOURCE_TAG_LABEL: tag, FINGERPRINT_LABEL: step.fingerprint})

@@ -186,3 +186,11 @@ def test_model_and_cli_agree_on_random_values_in_random_encodings(
     seen = cli_config(render.text, tmp_path)["services"]["web"]
     assert seen["environment"] == {"V": env} and seen["labels"] == {"l": label}
     assert seen["ports"][0]["published"] == port and seen["deploy"]["replicas"] == replicas
+
+
+def test_the_number_of_files_a_stack_makes_swarmops_read_is_capped() -> None:
+    many = "".join(f"  c{i}: {{file: c.txt}}\n" for i in range(201))
+    with pytest.raises(StackError, match="more than 200 configs and secrets"):
+        stack_of(HEAD + "configs:\n" + many)
+    with pytest.raises(StackError, match="more than 20 env files"):
+        stack_of(HEAD + "    env_file: [" + ", ".join(["c.txt"] * 21) + "]\n")

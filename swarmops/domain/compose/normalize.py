@@ -23,6 +23,7 @@ from swarmops.domain.compose.model import (
 from swarmops.domain.compose.shapes import Lookup, Reader, ReadFile, parse_constraint
 
 _TOP = ("version", "services", "networks", "volumes", "secrets", "configs")
+MAX_FILES = 200
 
 
 class Normalizer(Reader):
@@ -37,6 +38,8 @@ class Normalizer(Reader):
                             "service (set allow_empty: true on the app if that is really wanted)")
         objects = {s: {k: self.top_object(s, k, v) for k, v in self.named(tree.get(s), (s,)).items()}
                    for s in ("networks", "volumes", "secrets", "configs")}
+        if len(objects["configs"]) + len(objects["secrets"]) > MAX_FILES:   # each one is a file read from git
+            raise self.fail(("configs",), f"more than {MAX_FILES} configs and secrets; a stack needs far fewer")
         built = {name: self.service(name, spec) for name, spec in self.named(services, ("services",)).items()}
         stack = Stack(filename=self.loaded.filename, version=version, services=built,
                       lines={".".join(str(p) for p in k): v for k, v in self.loaded.lines.items()}, **objects)

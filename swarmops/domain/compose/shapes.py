@@ -26,6 +26,7 @@ _DIGITS = re.compile(r"[0-9]+")
 # the CLI puts its own environment's value in place of an empty one: these are the deploy CLI's variables
 DEPLOY_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "DOCKER_HOST", "DOCKER_CONFIG"})
 MAX_ENV_LINE = 64 * 1024
+MAX_ENV_FILES = 20
 _PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
 MAX_ENV_FILE = 256 * 1024
 
@@ -95,6 +96,8 @@ class Reader:
 
     def env_file_paths(self, raw: Any, path: tuple[str | int, ...]) -> list[str]:
         items = raw if isinstance(raw, list) else [] if raw is None else [raw]
+        if len(items) > MAX_ENV_FILES:
+            raise self.fail(path, f"more than {MAX_ENV_FILES} env files; merge them")
         return [self.repo_path(item, (*path, i) if isinstance(raw, list) else path) for i, item in enumerate(items)]
 
     def environment(self, spec: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, str]:
