@@ -220,7 +220,7 @@ def test_a_dry_run_after_a_sigkill_mid_deploy_changes_nothing_and_names_the_pend
         lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path) -> None:
     repo, app, good = deployed(swarmops, repo_factory, "orphan")
     version = services(lab, app)["web"]["Version"]["Index"]
-    slow = f"FROM {BASE_IMAGE}\nRUN echo {uuid.uuid4()} && sleep 20\nCOPY index.html /www/index.html\n{SERVE}\n"
+    slow = f"FROM {BASE_IMAGE}\nRUN echo {uuid.uuid4()} && sleep 8\nCOPY index.html /www/index.html\n{SERVE}\n"
     second = repo.commit("slow build", {"web/Dockerfile": slow, "web/index.html": "v2\n"})
     log = tmp_path / "sync.log"
     proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "sync", app],
