@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -116,9 +117,12 @@ class Bench:
 
 
 def _ready(port: int) -> bool:
+    """The daemon's HTTP side answers (/metrics needs a token: a 401 is an answer too)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):
             return True
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 
