@@ -167,3 +167,21 @@ def test_review_findings_are_refused(snippet: str) -> None:
 def load_text(text: str) -> dict[str, Any]:
     doc: dict[str, Any] = rendered(text)[1].doc
     return doc
+
+
+@pytest.mark.parametrize(("rule", "allowed"), [
+    ("Host(`shop.example.go.id`)", True),
+    ("Host(`shop.example.go.id`) && !PathPrefix(`/metrics`)", True),
+    ("Host(`shop.example.go.id`) && (Path(`/a`) || Path(`/b`))", True),
+    ("host(`SHOP.example.go.id`)", True),
+    ("Host(`shop.example.go.id`) || Path(`/`)", False),
+    ("(Host(`shop.example.go.id`) || Host(`billing.example.go.id`))", False),
+    ("Host(`shop.example.go.id`, `swarmops.example.go.id`)", False),
+    ("!Host(`shop.example.go.id`)", False),
+    ("HostRegexp(`{any:.+}`)", False),
+    ("PathPrefix(`/`)", False),
+    ("Host(`shop.example.go.id`", False),
+])
+def test_router_rules_may_match_only_the_apps_own_hosts(rule: str, allowed: bool) -> None:
+    from swarmops.domain.policy.traefik import rule_problem
+    assert (rule_problem(rule, CTX) is None) == allowed

@@ -4,6 +4,7 @@ own names, its rules match only its own hosts, and it cannot outrank or borrow a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,20 +119,21 @@ def _tokens(rule: str) -> list[str] | None:
 
 
 def _expr(p: _Parser) -> tuple[bool, list[str]]:
-    bounded, hosts = _term(p)
-    while p.peek() == "||":
-        p.take()
-        right, more = _term(p)
-        bounded, hosts = bounded and right, hosts + more
-    return bounded, hosts
+    """An alternative matches only the app's hosts when both sides do; a conjunction when either does."""
+    return _chain(p, "||", _term, lambda left, right: left and right)
 
 
 def _term(p: _Parser) -> tuple[bool, list[str]]:
-    bounded, hosts = _factor(p)
-    while p.peek() == "&&":
+    return _chain(p, "&&", _factor, lambda left, right: left or right)
+
+
+def _chain(p: _Parser, op: str, operand: Callable[[_Parser], tuple[bool, list[str]]],
+           combine: Callable[[bool, bool], bool]) -> tuple[bool, list[str]]:
+    bounded, hosts = operand(p)
+    while p.peek() == op:
         p.take()
-        right, more = _factor(p)
-        bounded, hosts = bounded or right, hosts + more
+        right, more = operand(p)
+        bounded, hosts = combine(bounded, right), hosts + more
     return bounded, hosts
 
 
