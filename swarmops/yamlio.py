@@ -1,10 +1,9 @@
-"""YAML that keeps what Docker reads: YAML 1.2 scalars, original text and quoting, key order,
-and duplicate keys refused. Errors name the file and line."""
+"""YAML of swarmops' own files (the config, apps.d entries, copier answers): YAML 1.2 scalars, key order,
+duplicate keys refused, errors naming the file and line. Stack files go through domain/compose instead."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Mapping, Sequence, Set
 from types import TracebackType
 from typing import Any
@@ -117,12 +116,6 @@ def _where(filename: str, parent: Any, key: Any) -> str:
     return f"{filename}:{line + 1}" if isinstance(line, int) else filename
 
 
-def dump(data: Any) -> str:
-    buf = io.StringIO()
-    _yaml().dump(data, buf)
-    return buf.getvalue()
-
-
 def line_of(data: Any, path: Sequence[str | int]) -> int | None:
     """1-based line of the node at `path` in a round-trip document, as deep as the path exists."""
     line: int | None = None
@@ -154,18 +147,3 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, float):
         return float(node)
     return str(node)
-
-
-def detach(node: Any) -> Any:
-    """A deep copy with merge keys expanded and no anchors, keeping each scalar's type and text,
-    so that changing one service never changes another through a shared anchor."""
-    if isinstance(node, dict):
-        out = CommentedMap()
-        for k, v in node.items():
-            out[k] = detach(v)
-        return out
-    if isinstance(node, list):
-        seq = CommentedSeq()
-        seq.extend(detach(v) for v in node)
-        return seq
-    return node

@@ -15,11 +15,11 @@ from typing import Any
 
 import docker
 
+from swarmops.domain.render import STACK_NAMESPACE
 from swarmops.errors import EngineError, LockError
 
 log = logging.getLogger("swarmops.lock")
 HOLDER, SINCE, EXPIRES = "io.swarmops.lock.holder", "io.swarmops.lock.since", "io.swarmops.lock.expires"
-STACK_NAMESPACE = "com.docker.stack.namespace"
 ATTEMPTS = 3
 
 
