@@ -100,8 +100,15 @@ class Service:
         self.nodes = node_names()   # read while every engine is up
 
     def task(self, api: docker.APIClient) -> tuple[str, str] | None:
-        """(lab node name, container id) of its running task."""
-        for t in api.tasks(filters={"service": self.name, "desired-state": "running"}):
+        """(lab node name, container id) of its running task; None while the managers elect a new leader
+        (the Engine answers 500, "context deadline exceeded", to the drill's own reads then)."""
+        try:
+            tasks = api.tasks(filters={"service": self.name, "desired-state": "running"})
+        except docker.errors.APIError as e:
+            if e.status_code is not None and e.status_code >= 500:
+                return None
+            raise
+        for t in tasks:
             if t["Status"]["State"] == "running":
                 return self.nodes.get(t["NodeID"], "?"), t["Status"]["ContainerStatus"]["ContainerID"]
         return None
