@@ -151,7 +151,7 @@ def test_extension_fields_where_the_schema_allows_them() -> None:
 
 def test_free_form_maps_are_not_checked() -> None:
     tree = svc(labels={"a.b": "1"}, environment={"ANY_NAME": "x"}, sysctls={"net.core.somaxconn": 1024},
-               extra_hosts={"db": "10.0.0.2"}, ulimits={"nofile": {"soft": 1, "hard": 2}, "nproc": 5},
+               extra_hosts={"db": "198.18.0.2"}, ulimits={"nofile": {"soft": 1, "hard": 2}, "nproc": 5},
                logging={"driver": "json-file", "options": {"max-size": "1m"}},
                deploy={"labels": {"x": "y"}, "placement": {"constraints": ["node.role==manager"]}},
                networks={"back": {"aliases": ["db"]}, "front": None})
