@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from typing import Any
 
 import docker
 
-from tests.integration.conftest import BASE_IMAGE, REGISTRY, SERVE, GitRepo, Swarmops, services, web_app
+from tests.integration.conftest import (BASE_IMAGE, MANAGER, REGISTRY, SERVE, GitRepo, Swarmops, services,
+                                       web_app)
 
 
 def test_a_service_name_that_is_a_path_writes_nothing_outside_the_build_and_runs_no_hook(
@@ -93,7 +95,7 @@ def test_an_image_replaced_in_the_registry_is_rebuilt_reported_and_never_runs(
     fingerprint = services(lab, app)["web"]["Spec"]["Labels"]["io.swarmops.fingerprint"]
     repo.commit("v2", {"web/index.html": "v2\n"})
     swarmops.run("sync", app)
-    # a push past swarmops (the registry takes pushes from the network) under v1's tag and fingerprint alias
+    # a push past swarmops (by anyone holding the registry's credentials) under v1's tag and fingerprint alias
     evil = (f"FROM {BASE_IMAGE}\nRUN echo evil > /evil\n{SERVE}\n"   # with the labels swarmops' own images carry
             f"LABEL io.swarmops.source-tag={first[:12]} io.swarmops.fingerprint={fingerprint}\n").encode()
     for tag in (first[:12], f"fp-{fingerprint}"):
@@ -107,3 +109,27 @@ def test_an_image_replaced_in_the_registry_is_rebuilt_reported_and_never_runs(
     assert replaced not in running
     entry = swarmops.json("history", app)[0]
     assert entry["result"] == "succeeded" and f"the registry held {replaced}" in entry["builds"]
+
+
+def test_the_registry_refuses_a_push_and_a_pull_without_credentials(lab: docker.APIClient, tmp_path: Any) -> None:
+    anonymous = {**os.environ, "DOCKER_CONFIG": str(tmp_path)}   # a Docker config with no credentials
+    lab.tag(BASE_IMAGE, f"{REGISTRY}/anonymous/push", "1")
+    push = subprocess.run(["docker", "-H", MANAGER, "push", f"{REGISTRY}/anonymous/push:1"], env=anonymous,
+                          capture_output=True, text=True, timeout=120)
+    assert push.returncode != 0 and "no basic auth credentials" in push.stderr
+    worker = "unix:///run/swarm-lab/awdi.sock"   # a node's engine, never logged in
+    pull = subprocess.run(["docker", "-H", worker, "pull", BASE_IMAGE], env=anonymous,
+                          capture_output=True, text=True, timeout=120)
+    assert pull.returncode != 0 and "no basic auth credentials" in pull.stderr
+
+
+def test_a_node_without_credentials_runs_the_image_with_those_the_deploy_hands_it(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
+    repo: GitRepo = repo_factory()
+    repo.commit("init", web_app("on awdi"))
+    app = swarmops.add_app(swarmops.name("regauth"), repo.url, role="awdi")
+    swarmops.run("sync", app)
+    node = docker.APIClient(base_url="unix:///run/swarm-lab/awdi.sock")
+    image = services(lab, app)["web"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    running = [c for c in node.containers() if c["Labels"].get("com.docker.swarm.service.name") == f"{app}_web"]
+    assert running and running[0]["Image"] == image

@@ -39,6 +39,7 @@ def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
     ops_stacks(repo, state_dir, sorted(ROLES), {
         "minio": {"minio_root_user": b"stand-in-user", "minio_root_password": b"stand-in-value"},
         "mysql": {"mysql_root_password": b"stand-in-value"},
+        "registry": {"registry_htpasswd": b"stand-in:$2y$05$stand.in.hash"},
         "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"}})
     registry = repo.work / "stacks" / "registry" / "stack.yml"   # the lab's own registry holds 5000 there
     registry.write_text(registry.read_text().replace("published: 5000", "published: 5002"))
