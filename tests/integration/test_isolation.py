@@ -11,8 +11,7 @@ from typing import Any
 
 import docker
 
-from tests.integration.conftest import (BASE_IMAGE, MANAGER, REGISTRY, SERVE, GitRepo, Swarmops, services,
-                                       web_app)
+from tests.integration.conftest import BASE_IMAGE, MANAGER, REGISTRY, SERVE, GitRepo, Swarmops, services, web_app
 
 
 def test_a_service_name_that_is_a_path_writes_nothing_outside_the_build_and_runs_no_hook(
