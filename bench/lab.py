@@ -13,7 +13,8 @@ from typing import Any
 import docker
 
 from swarmops.config.models import Config
-from swarmops.reconciler import Reconciler
+from swarmops.domain.live import LiveStack
+from swarmops.reconcile.reconciler import Reconciler
 from swarmops.runtime import make_reconciler
 
 MANAGER = os.environ.get("LAB_DOCKER_HOST", "unix:///run/swarm-lab/manager.sock")
@@ -66,8 +67,12 @@ def config(state_dir: Path, apps: list[dict[str, Any]], **extra: Any) -> Config:
     return Config.model_validate({**base, **extra, "apps": apps})
 
 
+# what the daemon's status cache shares with every check: filled by a bench's cycle (one read of all apps)
+SHARED: dict[str, LiveStack] = {}
+
+
 def reconciler(cfg: Config) -> Reconciler:
-    return make_reconciler(cfg, progress=lambda _m: None)
+    return make_reconciler(cfg, progress=lambda _m: None, snapshot=SHARED.get)
 
 
 def run_id() -> str:

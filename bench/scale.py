@@ -116,7 +116,10 @@ def run(n: int = 10, idle_seconds: float = 0.0) -> dict[str, Any]:
                 for _ in range(ROUNDS):   # alternated, medians: one noisy round does not decide the ratio
                     floors.append(timed(ls_remote_all))
                     cycle_outcomes: list[Any] = []
-                    cycles.append(timed(lambda out=cycle_outcomes: out.extend(_cycle(rec, cfg))))
+
+                    def one_cycle(out: list[Any] = cycle_outcomes) -> None:
+                        out.extend(_cycle(rec, cfg))
+                    cycles.append(timed(one_cycle))
                     assert all(o.result == "noop" for o in cycle_outcomes), "a no-change cycle must do nothing"
                 floor, cycle = _median(floors), _median(cycles)
                 idle = _idle(cfg, Path(tmp), idle_seconds) if idle_seconds else None
@@ -139,9 +142,9 @@ def _median(runs: list[tuple[float, float]]) -> tuple[float, float]:
 def _cycle(rec: Any, cfg: Any, shared_read: bool = True) -> list[Any]:
     """One check of every app, as the daemon does it: the live state of all apps read once (the daemon's
     status refresh; a fixed number of Engine calls), then one git check per app, `git.concurrency` at once."""
+    lab.SHARED.clear()
     if shared_read:
-        stacks = rec.a.reader.read_all()
-        rec.snapshot = stacks.get
+        lab.SHARED.update(rec.reader.read_all())
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         return list(pool.map(lambda app: rec.reconcile(app, trigger="poll"), cfg.apps))
 

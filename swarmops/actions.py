@@ -9,7 +9,9 @@ from typing import Any
 
 from swarmops.config.models import AppConfig
 from swarmops.domain.specdiff import diff_summaries, summarize_compose, summarize_live
-from swarmops.reconciler import Outcome, Reconciler
+from swarmops.reconcile.events import Outcome
+from swarmops.reconcile.ports import Store
+from swarmops.reconcile.reconciler import Reconciler
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,13 @@ def sync(reconciler: Reconciler, app: AppConfig, dry_run: bool = False) -> Outco
     return reconciler.reconcile(app, trigger="manual", dry_run=dry_run, force=not dry_run)
 
 
-def pause(reconciler: Reconciler, app: AppConfig) -> str:
-    reconciler.a.store.set_app(app.name, paused=True)
+def pause(store: Store, app: AppConfig) -> str:
+    store.set_app(app.name, paused=True)
     return f"{app.name}: auto-sync suspended; `swarmops resume {app.name}` to sync again"
 
 
-def resume(reconciler: Reconciler, app: AppConfig) -> str:
-    reconciler.a.store.set_app(app.name, paused=False, failed_commit="")
+def resume(store: Store, app: AppConfig) -> str:
+    store.set_app(app.name, paused=False, failed_commit="")
     return f"{app.name}: auto-sync resumed; the next poll syncs it to git"
 
 
@@ -40,13 +42,12 @@ def rollback(reconciler: Reconciler, app: AppConfig, to: str | None) -> Outcome:
 
 def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]]:
     """Per service: what git renders now against the live spec, field by field."""
-    head = reconciler.source(app).head()
-    live = reconciler.a.reader.read_app(app.name)
-    prep = reconciler.prepare(app, head, live)
-    doc = prep.rendered.doc
-    builds = {b.service: b for b in prep.plan.builds}
+    preview = reconciler.preview(app)
+    live = preview.live
+    doc = preview.rendered.doc
+    builds = {b.service: b for b in preview.plan.builds}
     out = []
-    for change in prep.plan.changes:
+    for change in preview.plan.changes:
         action: str = change.action
         reason = change.reason
         if change.service in builds:
@@ -57,7 +58,7 @@ def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]
         if want is not None and have is not None:
             fields = diff_summaries(summarize_compose(app.name, want, doc), summarize_live(have.spec, live.networks))
         out.append(ServiceDiff(change.service, action, reason, fields))
-    return head, out
+    return preview.head, out
 
 
 def diff_to_json(head: str, diffs: list[ServiceDiff], mask_key: bytes | None = None) -> dict[str, Any]:

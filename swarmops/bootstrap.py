@@ -13,15 +13,11 @@ from typing import Any
 
 from swarmops import secrets, yamlio
 from swarmops.config.models import STACK_NAME, Config
-from swarmops.errors import ConfigError, SwarmopsError
+from swarmops.errors import BootstrapError, ConfigError
 from swarmops.source.git import push_new_repo, remote_branch_head, shallow_clone
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 _WHEN = re.compile(r"template\s*==\s*['\"](\w+)['\"]")
-
-
-class BootstrapError(SwarmopsError):
-    """A new app repo cannot be made."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +125,9 @@ def _render(source: str, ref: str | None, work: Path, data: dict[str, Any]) -> N
         copier.run_copy(source, str(work), data=data, vcs_ref=ref, defaults=True, unsafe=True, quiet=True,
                         overwrite=True)
     except copier.errors.CopierError as e:   # invalid answers, missing template
-        raise BootstrapError(f"template {data['template']!r}: {e}") from None
+        raise BootstrapError(f"template {data['template']!r}: {e}") from e
     except ValueError as e:
-        raise BootstrapError(f"template {data['template']!r}: {e}") from None
+        raise BootstrapError(f"template {data['template']!r}: {e}") from e
 
 
 def _seed_secrets(config: Config, app: str, work: Path) -> list[str]:

@@ -15,11 +15,13 @@ from typing import Any
 from swarmops import __version__, actions, bootstrap, logs, nodeops, secrets
 from swarmops.cli_stacks import app_named, cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
+from swarmops.domain import decide
 from swarmops.domain.status import AppStatus, app_status
-from swarmops.errors import SwarmopsError
-from swarmops.reconciler import Outcome, Reconciler
+from swarmops.errors import BootstrapError, SecretError, SwarmopsError
+from swarmops.reconcile.events import Outcome
+from swarmops.reconcile.reconciler import Reconciler
 from swarmops.redact import TerminalSafe, redact_url
-from swarmops.runtime import make_adapters, make_reconciler, store_with_history
+from swarmops.runtime import history_copy, make_adapters, make_reconciler, open_store
 from swarmops.statuscache import status_from_store
 from swarmops.tokens import TokenStore
 
@@ -51,8 +53,10 @@ def cmd_sync(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def _print_outcome(outcome: Outcome, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"app": outcome.app, "result": outcome.result, "commit": outcome.commit,
-                          "message": outcome.message,
-                          "plan": outcome.plan.to_dict() if outcome.plan else None}, indent=2))
+                          "message": outcome.message, "error_kind": outcome.error_kind or None,
+                          "rolled_back_to": outcome.rolled_back_to or None,
+                          "plan": outcome.plan.to_dict() if outcome.plan else None,
+                          "decision": decide.to_dict(outcome.decision) if outcome.decision else None}, indent=2))
     else:
         if outcome.plan is not None:
             for b in outcome.plan.builds:
@@ -65,12 +69,12 @@ def _print_outcome(outcome: Outcome, as_json: bool) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    print(actions.pause(_reconciler(loaded), app_named(loaded, args.app)))
+    print(actions.pause(open_store(loaded.config), app_named(loaded, args.app)))
     return 0
 
 
 def cmd_resume(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    print(actions.resume(_reconciler(loaded), app_named(loaded, args.app)))
+    print(actions.resume(open_store(loaded.config), app_named(loaded, args.app)))
     return 0
 
 
@@ -92,11 +96,11 @@ def cmd_diff(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
-    adapters = make_adapters(loaded.config)
-    live = adapters.reader.read_all()
+    store = open_store(loaded.config)
+    live = make_adapters(loaded.config, store).reader.read_all()
     out = []
     for app in loaded.config.apps:
-        out.append(status_from_store(adapters.store, app.name, live.get(app.name)))
+        out.append(status_from_store(store, app.name, live.get(app.name)))
     known = {a.name for a in loaded.config.apps}
     for name, stack in sorted(live.items()):
         if name not in known and any(s.managed for s in stack.services.values()):
@@ -130,8 +134,11 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 def cmd_history(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     app = app_named(loaded, args.app)
-    store = store_with_history(loaded.config)
-    store.refresh_app(app.name)   # with what other managers recorded (the Swarm's history copy)
+    store = open_store(loaded.config)
+    try:   # with what other managers recorded (the Swarm's history copy)
+        history_copy(loaded.config, store).restore(app.name)
+    except SwarmopsError as e:
+        logging.getLogger("swarmops.cli").warning("history from this manager's database only: %s", e)
     deploys = store.history(app.name, args.limit)
     if args.json:
         print(json.dumps([d.to_dict() for d in deploys], indent=2))
@@ -161,16 +168,16 @@ def cmd_secret(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
     recipient = secrets.find_recipient(args.recipient, Path.cwd(), state_dir)
     if args.secret_command == "rekey":
         if state_dir is None:
-            raise secrets.SecretError("rekey decrypts with the daemon's key: run it on the manager, with its config")
+            raise SecretError("rekey decrypts with the daemon's key: run it on the manager, with its config")
         for path in secrets.rekey(Path("secrets"), args.app, secrets.load_identity(state_dir), recipient):
             print(path)
         return 0
     for name in (args.app, args.name):
         if not secrets.NAME.match(name):
-            raise secrets.SecretError(f"{name!r} is not a name: use letters, digits, '-' and '_'")
+            raise SecretError(f"{name!r} is not a name: use letters, digits, '-' and '_'")
     plaintext = sys.stdin.buffer.read()
     if not plaintext:
-        raise secrets.SecretError("nothing on standard input: pipe the secret value into this command")
+        raise SecretError("nothing on standard input: pipe the secret value into this command")
     ciphertext = secrets.encrypt(recipient, secrets.seal(args.app, args.name, plaintext))
     if args.output == "-":
         sys.stdout.buffer.write(ciphertext)
@@ -203,7 +210,7 @@ def cmd_new(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise bootstrap.BootstrapError(f"--set {item!r}: write it as key=value")
+            raise BootstrapError(f"--set {item!r}: write it as key=value")
         sets[key] = value
     made = bootstrap.new_app(loaded.config, args.app, args.template, args.remote, sets, branch=args.branch)
     print(f"{made.app}: first commit {made.commit[:12]} pushed to {redact_url(args.remote)} ({args.branch})")

@@ -15,7 +15,7 @@ from swarmops.config.models import AppConfig, Config
 from swarmops.domain.render import referenced_files
 from swarmops.errors import StackError, SwarmopsError, UnknownAppError
 from swarmops.policycheck import load_from_disk, offline_policy_check, render_offline
-from swarmops.prepare import FILE_LIMIT, git_source, read_stack
+from swarmops.reconcile.gather import FILE_LIMIT, git_source, read_stack
 
 
 def app_named(loaded: LoadedConfig, name: str) -> AppConfig:
@@ -57,7 +57,7 @@ def cmd_policy(args: argparse.Namespace, loaded: LoadedConfig | None) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise StackError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        raise StackError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from e
     app_name = args.app or path.resolve().parent.name.lower()
     app = loaded.config.app(app_name) if loaded else None
     config = loaded.config if loaded else Config.model_validate({"registry": args.registry or "registry.local:5000"})

@@ -10,15 +10,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
+import docker
+
 from swarmops.config.loader import LoadedConfig
 from swarmops.config.models import Config
+from swarmops.dockerclient import api_client
 from swarmops.errors import SwarmopsError
 from swarmops.forge import ForgeStatus
 from swarmops.http.server import HttpServer
 from swarmops.notify import Notifier
-from swarmops.reconciler import Outcome, Reconciler
-from swarmops.runtime import make_reconciler
+from swarmops.reconcile.events import Outcome
+from swarmops.reconcile.ports import HistoryCopy
+from swarmops.reconcile.reconciler import Adapters, Reconciler
+from swarmops.runtime import SwarmHistoryCopy, make_adapters, make_reconciler, open_store
 from swarmops.scheduler import AppScheduler
+from swarmops.state import StateStore
 from swarmops.statuscache import REFRESH_SECONDS, StatusCache
 from swarmops.swarm.lock import SwarmLock
 
@@ -33,21 +39,28 @@ def _report_config_errors(loaded: LoadedConfig) -> None:
         log.error("app skipped: %s", err)
 
 
-def resolve_interrupted(reconciler: Reconciler) -> None:
+def restore_history(adapters: Adapters, config: Config) -> None:
+    """At start, every app's entries the Swarm's history copy has and this database lacks."""
+    if isinstance(adapters.history, SwarmHistoryCopy):
+        adapters.history.restore_all({a.name for a in config.apps})
+
+
+def resolve_interrupted(store: StateStore, history: HistoryCopy) -> None:
     """Deploys a previous process left unfinished are marked interrupted before anything runs;
     the next reconcile of each app reads the live state and finishes the job."""
-    for d in reconciler.a.store.interrupt_unfinished():
+    for d in store.interrupt_unfinished():
         log.warning("deploy %s of %s (commit %s) was interrupted; it will be reconciled from the live state",
                     d.id, d.app, d.commit_sha[:12])
-        reconciler.a.store.set_app(d.app, pending_check=d.id)
+        store.set_app(d.app, pending_check=d.id)
+        history.save(d.app)
 
 
-def handle_removed_apps(reconciler: Reconciler, loaded: LoadedConfig) -> list[str]:
+def handle_removed_apps(adapters: Adapters, loaded: LoadedConfig) -> list[str]:
     """Stacks swarmops deployed for apps no longer in the config: reported, and removed only when the
     config says prune_removed_apps and every apps.d file loaded (a broken file is not a removal)."""
     known = {a.name for a in loaded.config.apps}
     try:
-        stacks = reconciler.a.reader.read_all()
+        stacks = adapters.reader.read_all()
     except SwarmopsError as e:
         log.error("cannot look for removed apps: %s", e)
         return []
@@ -58,7 +71,7 @@ def handle_removed_apps(reconciler: Reconciler, loaded: LoadedConfig) -> list[st
         if prune:
             log.warning("app %s is no longer in the config: removing its stack (prune_removed_apps)", app)
             try:
-                reconciler.a.deployer.remove(app)
+                adapters.deployer.remove(app)
             except SwarmopsError as e:
                 log.error("cannot remove the stack of %s: %s", app, e)
         else:
@@ -67,25 +80,28 @@ def handle_removed_apps(reconciler: Reconciler, loaded: LoadedConfig) -> list[st
     return removed
 
 
-def add_notifier(reconciler: Reconciler, config: Config) -> Notifier | None:
+def add_notifier(reconciler: Reconciler, store: StateStore, config: Config) -> Notifier | None:
     if not config.notify.urls and not any(a.notify_urls for a in config.apps):
         return None
 
     def author_of(app: str, commit: str) -> str:
-        last = reconciler.a.store.last_deploy(app)
+        last = store.last_deploy(app)
         return last.author if last and last.commit_sha == commit else ""
 
-    notifier = Notifier(config, author_of, sent=reconciler.a.store)
+    notifier = Notifier(config, author_of, sent=store)
     reconciler.observers.append(notifier)
     return notifier
 
 
 def run_once(loaded: LoadedConfig) -> list[Outcome]:
-    reconciler = make_reconciler(loaded.config, restore_history=True)
-    notifier = add_notifier(reconciler, loaded.config)
+    store = open_store(loaded.config)
+    adapters = make_adapters(loaded.config, store)
+    restore_history(adapters, loaded.config)
+    reconciler = make_reconciler(loaded.config, adapters)
+    notifier = add_notifier(reconciler, store, loaded.config)
     _report_config_errors(loaded)
-    resolve_interrupted(reconciler)
-    handle_removed_apps(reconciler, loaded)
+    resolve_interrupted(store, adapters.history)
+    handle_removed_apps(adapters, loaded)
     # as the daemon does: apps in parallel, builds and git operations bounded by their own limits
     with ThreadPoolExecutor(max_workers=max(1, min(ONCE_WORKERS, len(loaded.config.apps)))) as pool:
         outcomes = list(pool.map(lambda app: reconciler.reconcile(app, trigger="poll"), loaded.config.apps))
@@ -98,17 +114,19 @@ def run_forever(loaded: LoadedConfig) -> int:
     config = loaded.config
     cancel = threading.Event()
     stop = threading.Event()
-    reconciler = make_reconciler(config, cancel=cancel, restore_history=True)
-    statuses = StatusCache(config, reconciler)
+    store = open_store(config)
+    adapters = make_adapters(config, store)
+    restore_history(adapters, config)
+    statuses = StatusCache(config, store, adapters.reader)
+    reconciler = make_reconciler(config, adapters, cancel=cancel, snapshot=statuses.snapshot)
     reconciler.observers.append(statuses)
-    reconciler.snapshot = statuses.snapshot
-    notifier = add_notifier(reconciler, config)
+    notifier = add_notifier(reconciler, store, config)
     if notifier is not None:
         statuses.listeners.append(notifier.on_status)
     if config.forge.token_file is not None:
         reconciler.observers.append(ForgeStatus(config))
     _report_config_errors(loaded)
-    resolve_interrupted(reconciler)
+    resolve_interrupted(store, adapters.history)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing running work (at most %gs)", signal.Signals(signum).name,
@@ -117,18 +135,18 @@ def run_forever(loaded: LoadedConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    lock = take_lock(config, reconciler, stop)
+    lock = take_lock(config, api_client(config.docker_host, config.docker_timeout), stop)
     if stop.is_set():
-        reconciler.a.store.close()
+        store.close()
         return 0
     scheduler = AppScheduler(config, reconciler)
     lost = threading.Event()
     if lock is not None:
         scheduler.add_periodic(lambda: keep_lock(lock, stop, lost), max(1.0, config.lock.ttl / 3), "deploy-lock")
-    scheduler.add_periodic(lambda: handle_removed_apps(reconciler, loaded), 300, "removed-apps")
+    scheduler.add_periodic(lambda: handle_removed_apps(adapters, loaded), 300, "removed-apps")
     statuses.refresh()
     scheduler.add_periodic(statuses.refresh, REFRESH_SECONDS, "status-refresh")
-    http = start_http(config, reconciler, statuses)
+    http = start_http(config, reconciler, store, adapters, statuses)
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)
     notify("READY=1")
@@ -143,16 +161,16 @@ def run_forever(loaded: LoadedConfig) -> int:
     _drain(reconciler, config.shutdown_grace, cancel)
     if lock is not None and not lost.is_set():
         lock.release()
-    reconciler.a.store.close()
+    store.close()
     log.info("daemon stopped")
     return 1 if lost.is_set() else 0   # non-zero: systemd starts it again, as a waiter
 
 
-def take_lock(config: Config, reconciler: Reconciler, stop: threading.Event) -> SwarmLock | None:
+def take_lock(config: Config, api: docker.APIClient, stop: threading.Event) -> SwarmLock | None:
     """Wait for the deploy lock in the Swarm (another daemon may hold it), saying who holds it."""
     if not config.lock.enabled:
         return None
-    lock = SwarmLock(reconciler.a.reader.api, config.lock.ttl, config.lock.name)
+    lock = SwarmLock(api, config.lock.ttl, config.lock.name)
     said = 0.0
     while not stop.is_set():
         try:
@@ -188,7 +206,8 @@ def keep_lock(lock: SwarmLock, stop: threading.Event, lost: threading.Event) -> 
     stop.set()
 
 
-def start_http(config: Config, reconciler: Reconciler, statuses: StatusCache) -> HttpServer | None:
+def start_http(config: Config, reconciler: Reconciler, store: StateStore, adapters: Adapters,
+               statuses: StatusCache) -> HttpServer | None:
     """Webhooks, the API, the page and /metrics, when the config has an http section."""
     if config.http is None:
         return None
@@ -200,7 +219,8 @@ def start_http(config: Config, reconciler: Reconciler, statuses: StatusCache) ->
     metrics = Metrics(statuses.all)
     reconciler.observers.append(metrics)
     triggers = Triggers(reconciler, ThreadPoolExecutor(max_workers=TRIGGER_WORKERS, thread_name_prefix="trigger"))
-    ctx = HttpContext(config=config, reconciler=reconciler, statuses=statuses,
+    ctx = HttpContext(config=config, reconciler=reconciler, store=store, sources=adapters.sources,
+                      statuses=statuses,
                       tokens=TokenStore(config.state_dir / "tokens.json"), triggers=triggers, metrics=metrics)
     host, port = config.http.address()
     server = HttpServer(build_app(ctx), host, port)

@@ -31,8 +31,8 @@ def api_client(host: str | None, timeout: float) -> docker.APIClient:
         client.trust_env = False   # the Engine API never goes through an HTTP proxy (and skips the env scan)
         return client
     except (docker.errors.DockerException, OSError) as e:
-        raise EngineError(f"cannot reach the Docker engine at {docker_host(host)}: {e}") from None
+        raise EngineError(f"cannot reach the Docker engine at {docker_host(host)}: {e}") from e
     except Exception as e:   # the ssh transport raises paramiko's own errors (bad key, refused auth)
         if type(e).__module__.startswith("paramiko"):
-            raise EngineError(f"cannot reach the Docker engine at {docker_host(host)}: {e}") from None
+            raise EngineError(f"cannot reach the Docker engine at {docker_host(host)}: {e}") from e
         raise

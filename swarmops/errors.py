@@ -1,6 +1,17 @@
-"""One error tree. Every message is written for the operator: what, where, and what to do."""
+"""One error tree. Every message is written for the operator: what, where, and what to do. Structured
+facts travel in `fields` (file, key, app, commit, exit code ...) for the log and the API; the message is
+what the CLI prints as one line. Translations from a library's error keep it as the cause (`from e`)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+KeyPath = tuple[str | int, ...]
+
+
+def dotted(path: KeyPath) -> str:
+    """A key path as the operator reads it: services.web.ports[0].published."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 class SwarmopsError(Exception):
@@ -9,6 +20,14 @@ class SwarmopsError(Exception):
     exit_code = 1
     #: a fault of the infrastructure, not of the commit: retried with backoff, never marks the commit failed
     transient = False
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.fields: dict[str, Any] = fields
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
 
 
 class ConfigError(SwarmopsError):
@@ -19,6 +38,18 @@ class ConfigError(SwarmopsError):
 
 class StackError(SwarmopsError):
     """An app's stack file cannot be loaded or rendered."""
+
+
+class InterpolationError(StackError):
+    """A value of the stack file cannot be interpolated; `path` is the key path of the value (empty when the
+    error comes from substitute() alone)."""
+
+    def __init__(self, path: KeyPath, message: str, variable: str | None = None) -> None:
+        self.path = path
+        self.variable = variable
+        self.reason = message
+        key = dotted(path)
+        super().__init__(f"{key}: {message}" if path else message, key=key, variable=variable)
 
 
 class PolicyError(SwarmopsError):
@@ -62,6 +93,20 @@ class ConvergenceError(DeployError):
     """The services did not converge on the new spec."""
 
 
+class Interrupted(DeployError):
+    """The daemon is shutting down and the grace period is over."""
+
+
+class ProcessTimeout(SwarmopsError):
+    """A child process (git, the docker CLI) gave no answer in time."""
+
+    transient = True
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no answer within {seconds:g}s", seconds=seconds)
+        self.seconds = seconds
+
+
 class StateError(SwarmopsError):
     """The state store under state_dir cannot be read or written."""
 
@@ -82,3 +127,19 @@ class BusyError(SwarmopsError):
     """The app is being reconciled right now; the request can be repeated when that ends."""
 
     transient = True
+
+
+class SecretError(SwarmopsError):
+    """A secret cannot be encrypted or decrypted."""
+
+
+class TokenError(SwarmopsError):
+    """A token cannot be created, found or revoked."""
+
+
+class BootstrapError(SwarmopsError):
+    """A new app repo cannot be made."""
+
+
+class WebhookError(SwarmopsError):
+    """A delivery that cannot be used (bad signature, not a push, malformed)."""

@@ -11,7 +11,7 @@ import requests
 
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.webhook import normalise_url
-from swarmops.reconciler import Observer, Outcome
+from swarmops.reconcile.events import Observer, Outcome
 
 log = logging.getLogger("swarmops.forge")
 
@@ -63,12 +63,12 @@ class ForgeStatus(Observer):
         self._post(app, commit, "pending", f"deploying ({trigger})")
 
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
-        if outcome.commit is None or outcome.plan is None or outcome.result not in ("deployed", "failed"):
+        if outcome.commit is None or not outcome.attempted or outcome.result not in ("deployed", "failed"):
             return
         if outcome.result == "deployed":
             self._post(outcome.app, outcome.commit, "success", f"deployed in {seconds:.0f}s")
-        else:
-            state = "failure" if "did not converge" in outcome.message or "failed" in outcome.message else "error"
+        else:   # the commit's own fault is a failure; the infrastructure's (retried) an error
+            state = "error" if outcome.transient or outcome.error_kind == "Interrupted" else "failure"
             self._post(outcome.app, outcome.commit, state, outcome.message)
 
     def flush(self, timeout: float = 30.0) -> None:

@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from swarmops.domain.status import AppStatus
-from swarmops.reconciler import Observer, Outcome
+from swarmops.reconcile.events import Observer, Outcome
 
 BUCKETS = (0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 
@@ -59,11 +59,11 @@ class Metrics(Observer):
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
         self.reconciles.labels(outcome.result, trigger).inc()
         self.reconcile_seconds.labels(trigger).observe(seconds)
-        if outcome.result in ("deployed", "healed") or (outcome.result == "failed" and outcome.plan is not None):
+        if outcome.attempted:
             self.deploys.labels("succeeded" if outcome.result != "failed" else "failed", trigger).inc()
         if outcome.drift:
             self.drift.labels("found").inc(len(outcome.drift))
         if outcome.result == "healed":
             self.drift.labels("healed").inc(len(outcome.drift))
-        if outcome.result == "failed" and outcome.message.startswith("policy "):
+        if outcome.error_kind == "PolicyError":
             self.policy.inc()

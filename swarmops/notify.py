@@ -15,7 +15,7 @@ import apprise
 from swarmops.config.models import Config
 from swarmops.domain.status import DEGRADED, SYNCED, AppStatus
 from swarmops.errors import SwarmopsError
-from swarmops.reconciler import Observer, Outcome
+from swarmops.reconcile.events import Observer, Outcome
 from swarmops.redact import redact_url
 
 log = logging.getLogger("swarmops.notify")
@@ -33,9 +33,9 @@ def outcome_event(outcome: Outcome) -> str | None:
         return "rolled back by an operator"
     if outcome.result != "failed" or outcome.commit is None:
         return None
-    if outcome.message.startswith("policy "):
+    if outcome.error_kind == "PolicyError":
         return "policy violation"
-    if "; rolled back to " in outcome.message:
+    if outcome.rolled_back_to:
         return "deploy failed, rolled back"
     return "deploy failed"
 

@@ -30,7 +30,7 @@ def disk_reader(root: Path) -> Callable[[str], bytes]:
                 raise StackError(f"{rel}: more than the {FILE_LIMIT} bytes allowed; make it smaller")
             return path.read_bytes()
         except OSError as e:
-            raise StackError(f"{rel}: cannot read: {e.strerror}") from None
+            raise StackError(f"{rel}: cannot read: {e.strerror}") from e
     return read
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarmops.errors import ProcessTimeout
+
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -19,12 +21,6 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
-
-
-class Timeout(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"no answer within {seconds:g}s")
-        self.seconds = seconds
 
 
 def minimal_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -44,7 +40,7 @@ def run(argv: Sequence[str], env: Mapping[str, str], timeout: float, cwd: Path |
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise Timeout(timeout) from None
+        raise ProcessTimeout(timeout) from None
     return Result(proc.returncode, out, err)
 
 
@@ -60,5 +56,5 @@ def run_bytes(argv: Sequence[str], env: Mapping[str, str], timeout: float, stdin
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise Timeout(timeout) from None
+        raise ProcessTimeout(timeout) from None
     return proc.returncode, out, err.decode("utf-8", "replace")

@@ -11,7 +11,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.reconciler import Reconciler
+from swarmops.reconcile.reconciler import Reconciler
 
 log = logging.getLogger("swarmops.scheduler")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyrage
 from pyrage import x25519
 
-from swarmops.errors import SwarmopsError
+from swarmops.errors import SecretError
 
 KEY_FILE = "age.key"
 PUB_FILE = "age.pub"
@@ -21,10 +21,6 @@ RECIPIENT_FILE = ".swarmops-recipient"
 NAME_LIMIT = 64
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$")
 MAGIC = b"swarmops-secret/1\n"
-
-
-class SecretError(SwarmopsError):
-    """A secret cannot be encrypted or decrypted."""
 
 
 def keygen(state_dir: Path, force: bool = False) -> str:
@@ -69,7 +65,7 @@ def load_identity(state_dir: Path) -> x25519.Identity:
     except FileNotFoundError:
         raise SecretError(f"{path} does not exist; run `swarmops keygen` on the manager") from None
     except (OSError, ValueError) as e:
-        raise SecretError(f"{path}: not an age identity ({type(e).__name__})") from None
+        raise SecretError(f"{path}: not an age identity ({type(e).__name__})") from e
 
 
 def parse_recipient(text: str, source: str) -> x25519.Recipient:

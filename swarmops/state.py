@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,13 +96,10 @@ class StateStore:
         self.path = path
         self._lock = threading.Lock()
         self._applied: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}   # one entry per app at most
-        self.on_record: Callable[[str], None] | None = None   # told the app after a deploy entry is written
-        # reads the app's entries written elsewhere (the Swarm's history copy) into this database
-        self.refresh: Callable[[str], None] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StateError(f"cannot create {path.parent}: {e.strerror}") from None
+            raise StateError(f"cannot create {path.parent}: {e.strerror}") from e
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -119,7 +116,7 @@ class StateStore:
             return conn
         except sqlite3.DatabaseError as e:
             if "not a database" not in str(e) and "malformed" not in str(e):
-                raise StateError(self._explain(e)) from None
+                raise StateError(self._explain(e)) from e
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.rename(aside)
             log.error("state database %s is corrupt (%s); moved it to %s and started a new one; "
@@ -133,7 +130,7 @@ class StateStore:
                 with self._conn:
                     yield self._conn
             except sqlite3.Error as e:
-                raise StateError(self._explain(e)) from None
+                raise StateError(self._explain(e)) from e
 
     def _explain(self, e: sqlite3.Error) -> str:
         """SQLite says "disk I/O error" when the disk is full; the operator needs to hear that."""
@@ -148,7 +145,6 @@ class StateStore:
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
                      render_dir: str) -> int:
-        self.refresh_app(app)
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir)"
@@ -173,18 +169,12 @@ class StateStore:
             c.execute("UPDATE deploys SET result=?, ended=?, error=CASE WHEN error='' THEN "
                       "'the process running this deploy stopped' ELSE error END WHERE id=? AND result=?",
                       (INTERRUPTED, time.time(), deploy_id, RUNNING))
-        self._recorded(deploy_id)
 
     def finish_deploy(self, deploy_id: int, result: str, error: str = "", rollback_to: str = "",
                       builds: str = "", restarted: str = "") -> None:
         with self._tx() as c:
             c.execute("UPDATE deploys SET ended=?, result=?, error=?, rollback_to=?, builds=?, restarted=?"
                       " WHERE id=?", (time.time(), result, error, rollback_to, builds, restarted, deploy_id))
-        self._recorded(deploy_id)
-
-    def _recorded(self, deploy_id: int) -> None:
-        if self.on_record is not None and (d := self.get_deploy(deploy_id)) is not None:
-            self.on_record(d.app)
 
     def import_history(self, app: str, records: list[dict[str, Any]]) -> int:
         """Entries read back from elsewhere (newest first) that this database lacks, appended oldest first;
@@ -208,10 +198,7 @@ class StateStore:
             c.execute("UPDATE deploys SET result=?, ended=?, error=CASE WHEN error='' THEN "
                       "'the daemon stopped during this deploy' ELSE error END WHERE result=?",
                       (INTERRUPTED, time.time(), RUNNING))
-        found = [Deploy(**dict(r)) for r in rows]
-        for d in found:
-            self._recorded(d.id)
-        return found
+        return [Deploy(**dict(r)) for r in rows]
 
     def get_deploy(self, deploy_id: int) -> Deploy | None:
         with self._tx() as c:
@@ -223,13 +210,6 @@ class StateStore:
         with self._tx() as c:
             c.execute("UPDATE deploys SET error=?, rollback_to=CASE WHEN ?='' THEN rollback_to ELSE ? END "
                       "WHERE id=?", (error, rollback_to, rollback_to, deploy_id))
-        self._recorded(deploy_id)
-
-    def refresh_app(self, app: str) -> None:
-        """Before this database's view of an app's history is used to decide or to write: what another
-        manager recorded since is read in first."""
-        if self.refresh is not None:
-            self.refresh(app)
 
     def history(self, app: str, limit: int = 50) -> list[Deploy]:
         with self._tx() as c:
@@ -307,7 +287,7 @@ class StateStore:
             tmp.write_text(json.dumps(record, sort_keys=True))
             tmp.replace(path)
         except OSError as e:
-            raise StateError(f"cannot write {path}: {e.strerror or e}") from None
+            raise StateError(f"cannot write {path}: {e.strerror or e}") from e
 
     def load_applied(self, app: str) -> dict[str, Any]:
         """Read on every no-change check: parsed again only when the file changed (its stat says so)."""

@@ -13,7 +13,8 @@ from swarmops.config.models import Config
 from swarmops.domain.live import LiveStack
 from swarmops.domain.status import PROGRESSING, AppStatus, Deployed, app_status
 from swarmops.errors import SwarmopsError
-from swarmops.reconciler import Observer, Outcome, Reconciler
+from swarmops.reconcile.events import Observer, Outcome
+from swarmops.reconcile.ports import SwarmReader
 from swarmops.state import StateStore
 
 log = logging.getLogger("swarmops.status")
@@ -36,9 +37,10 @@ def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> Ap
 
 
 class StatusCache(Observer):
-    def __init__(self, config: Config, reconciler: Reconciler) -> None:
+    def __init__(self, config: Config, store: StateStore, reader: SwarmReader) -> None:
         self.config = config
-        self.reconciler = reconciler
+        self.store = store
+        self.reader = reader
         self._lock = threading.Lock()
         self._statuses: dict[str, AppStatus] = {}
         self._live: dict[str, LiveStack] = {}   # the last refresh's live stacks, for the reconciler's checks
@@ -55,11 +57,11 @@ class StatusCache(Observer):
             return self._statuses.get(app)
 
     def _status(self, app: str, live: LiveStack | None) -> AppStatus:
-        return status_from_store(self.reconciler.a.store, app, live)
+        return status_from_store(self.store, app, live)
 
     def refresh(self) -> None:
         try:
-            stacks = self.reconciler.a.reader.read_all()
+            stacks = self.reader.read_all()
             fresh = {a.name: self._status(a.name, stacks.get(a.name)) for a in self.config.apps}
         except SwarmopsError as e:
             log.warning("cannot refresh the status of the apps: %s", e)
@@ -88,7 +90,7 @@ class StatusCache(Observer):
 
     def refresh_app(self, app: str) -> None:
         try:
-            live = self.reconciler.a.reader.read_app(app)
+            live = self.reader.read_app(app)
             status = self._status(app, live)
         except SwarmopsError as e:
             log.warning("cannot refresh the status of %s: %s", app, e)

@@ -11,13 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from swarmops.errors import SwarmopsError
+from swarmops.errors import TokenError
 
 SCOPES = ("read", "deploy")
-
-
-class TokenError(SwarmopsError):
-    """A token cannot be created, found or revoked."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class TokenStore:
         except FileNotFoundError:
             return []
         except (OSError, ValueError, TypeError) as e:
-            raise TokenError(f"{self.path}: unreadable token store ({type(e).__name__})") from None
+            raise TokenError(f"{self.path}: unreadable token store ({type(e).__name__})") from e
 
     def _save(self, records: list[TokenRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

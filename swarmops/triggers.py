@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from swarmops.config.models import AppConfig
-from swarmops.reconciler import Reconciler
+from swarmops.reconcile.reconciler import Reconciler
 
 
 class Triggers:

@@ -42,13 +42,13 @@ def load(text: str, filename: str, error: type[SwarmopsError]) -> Any:
         where = f"{filename}:{mark.line + 1}" if mark else filename
         problem = (e.problem or "").strip()
         if "duplicate key" in problem or "duplicate key" in str(e):
-            raise error(f"{where}: {problem}: each key may appear once; remove or rename one") from None
-        raise error(f"{where}: not valid YAML: {problem or e}") from None
+            raise error(f"{where}: {problem}: each key may appear once; remove or rename one") from e
+        raise error(f"{where}: not valid YAML: {problem or e}") from e
     except YAMLError as e:
-        raise error(f"{filename}: not valid YAML: {e}") from None
+        raise error(f"{filename}: not valid YAML: {e}") from e
     except RecursionError as e:
         raise error(f"{_failed_at(filename, e.__traceback__)[0]}: nested too deeply; "
-                    f"flatten it to at most {MAX_DEPTH} levels") from None
+                    f"flatten it to at most {MAX_DEPTH} levels") from e
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         # ruamel's constructors raise these for a value that its tag (written, or implied like a date's)
         # cannot hold: `!!int abc`, `2001-02-30`, `!!set x`, a mapping as a key, a mapping merged into itself
@@ -56,7 +56,7 @@ def load(text: str, filename: str, error: type[SwarmopsError]) -> Any:
         tag = str(getattr(node, "tag", "") or "").replace("tag:yaml.org,2002:", "!!")
         value = getattr(node, "value", None)
         if isinstance(value, str) and tag == "!!int" and len(value) > 4000:
-            raise error(f"{where}: a number of {len(value)} digits; quote it if it is text") from None
+            raise error(f"{where}: a number of {len(value)} digits; quote it if it is text") from e
         if isinstance(value, str):
             raise error(f"{where}: not valid YAML: {value[:80]!r} is not a valid {tag}; fix the value, "
                         "or quote it to keep it as text") from None

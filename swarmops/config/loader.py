@@ -34,7 +34,7 @@ def _read(path: Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; pass --config or set SWARMOPS_CONFIG") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+        raise ConfigError(f"{path}: cannot read: {e}") from e
     return yamlio.load(text, str(path), ConfigError)
 
 
@@ -62,7 +62,7 @@ def _validate_app(raw: Any, source: Path) -> AppConfig:
     try:
         return AppConfig.model_validate(yamlio.to_plain(raw))
     except ValidationError as e:
-        raise _explain(e, source, raw) from None
+        raise _explain(e, source, raw) from e
 
 
 def load_config(path: Path) -> LoadedConfig:
@@ -73,7 +73,7 @@ def load_config(path: Path) -> LoadedConfig:
     try:
         config = Config.model_validate(yamlio.to_plain(doc))
     except ValidationError as e:
-        raise _explain(e, path, doc) from None
+        raise _explain(e, path, doc) from e
     errors: list[ConfigError] = []
     if config.apps_dir is not None:
         apps = list(config.apps)
@@ -84,7 +84,7 @@ def load_config(path: Path) -> LoadedConfig:
             line = yamlio.line_of(doc, ("apps_dir",))
             where = f"{path}:{line}" if line else str(path)
             raise ConfigError(f"{where}: key 'apps_dir': cannot read {str(config.apps_dir)[:200]!r}: "
-                              f"{e.strerror}; fix the path or let swarmops read it") from None
+                              f"{e.strerror}; fix the path or let swarmops read it") from e
         for file in files:
             try:
                 app = _validate_app(_read(file), file)

@@ -19,6 +19,7 @@ class BuildStep:
     fingerprint: str
     reason: str
     replaced: str = ""    # the digest found in the registry instead of the one swarmops pushed
+    alias: str = ""       # the fp-<fingerprint> tag pushed beside the commit's tag
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from dotenv import dotenv_values
 
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.gofmt import go_string
-from swarmops.domain.compose.interpolate import InterpolationError, interpolate
+from swarmops.domain.compose.interpolate import interpolate
 from swarmops.domain.compose.load import Loaded, load
 from swarmops.domain.compose.model import Stack
 from swarmops.domain.compose.normalize import normalize
-from swarmops.errors import StackError
+from swarmops.errors import InterpolationError, StackError
 
 ReadFile = Callable[[str], bytes]
 BUILTIN_PREFIX = "SWARMOPS_"

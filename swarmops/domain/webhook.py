@@ -11,15 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from swarmops.errors import SwarmopsError
+from swarmops.errors import WebhookError
 
 MAX_BODY = 1024 * 1024
 DRAIN_LIMIT = 32 * MAX_BODY      # GitHub's own cap on a delivery is 25 MB
 PROVIDERS = ("github", "gitea", "gitlab")
-
-
-class WebhookError(SwarmopsError):
-    """A delivery that cannot be used (bad signature, not a push, malformed)."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ go through swarmops.actions, the same code the CLI runs."""
 import collections
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,17 +24,18 @@ from swarmops.domain.webhook import (
     DRAIN_LIMIT,
     MAX_BODY,
     PROVIDERS,
-    WebhookError,
     event_kind,
     normalise_url,
     parse_push,
     verify,
 )
-from swarmops.errors import SwarmopsError
+from swarmops.errors import SwarmopsError, WebhookError
 from swarmops.http import pages
 from swarmops.metrics import Metrics
-from swarmops.reconciler import Reconciler
+from swarmops.reconcile.ports import Source
+from swarmops.reconcile.reconciler import Reconciler
 from swarmops.redact import redact_url, terminal_safe
+from swarmops.state import StateStore
 from swarmops.statuscache import StatusCache
 from swarmops.tokens import TokenStore
 from swarmops.triggers import Triggers
@@ -49,6 +51,8 @@ TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftim
 class HttpContext:
     config: Config
     reconciler: Reconciler
+    store: StateStore
+    sources: Callable[[AppConfig], Source]
     statuses: StatusCache
     tokens: TokenStore
     triggers: Triggers
@@ -119,7 +123,7 @@ def build_app(ctx: HttpContext) -> FastAPI:
     def get_app(app: str, _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
         entry = ctx.app(app)
         status = ctx.statuses.get(entry.name)
-        last = ctx.reconciler.a.store.last_deploy(entry.name)
+        last = ctx.store.last_deploy(entry.name)
         return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
                 "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name)}
 
@@ -130,10 +134,10 @@ def build_app(ctx: HttpContext) -> FastAPI:
         """The branch's commit log, newest first, paged and filtered by date; files classed code/docs/other."""
         entry = ctx.app(app)
         try:
-            head = ctx.reconciler.a.store.app_state(entry.name).last_head or ctx.reconciler.source(entry).head()
-            log = ctx.reconciler.source(entry).log(head, since, until, (page - 1) * per_page, per_page)
+            head = ctx.store.app_state(entry.name).last_head or ctx.sources(entry).head()
+            log = ctx.sources(entry).log(head, since, until, (page - 1) * per_page, per_page)
         except SwarmopsError as e:
-            raise HTTPException(502, str(e)) from None
+            raise HTTPException(502, str(e)) from e
         return {"app": entry.name, "branch": entry.branch, "head": head, "page": page, "per_page": per_page,
                 "commits": [c.to_dict() for c in log]}
 
@@ -145,18 +149,18 @@ def build_app(ctx: HttpContext) -> FastAPI:
         if status is None or not status.commit:
             raise HTTPException(404, f"{entry.name} has no deployed commit yet")
         path = f"docs/{name.upper()}.md"
-        source = ctx.reconciler.source(entry)
+        source = ctx.sources(entry)
         try:
             source.ensure(status.commit)
             text = source.read(status.commit, path).decode("utf-8", "replace")
         except SwarmopsError as e:
-            raise HTTPException(404, str(e)) from None
+            raise HTTPException(404, str(e)) from e
         return {"app": entry.name, "commit": status.commit, "path": path, "markdown": text}
 
     @api.get("/api/v1/apps/{app}/history")
     def history(app: str, _: Annotated[str | None, Depends(reader)], limit: int = 50) -> list[dict[str, Any]]:
         entry = ctx.app(app)
-        return [d.to_dict() for d in ctx.reconciler.a.store.history(entry.name, max(1, min(limit, 500)))]
+        return [d.to_dict() for d in ctx.store.history(entry.name, max(1, min(limit, 500)))]
 
     @api.get("/api/v1/apps/{app}/diff")
     def diff(app: str, _: Annotated[str, Depends(deployer)]) -> dict[str, Any]:
@@ -176,13 +180,13 @@ def build_app(ctx: HttpContext) -> FastAPI:
 
     @api.post("/api/v1/apps/{app}/pause")
     def pause(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
-        message = actions.pause(ctx.reconciler, ctx.app(app))
+        message = actions.pause(ctx.store, ctx.app(app))
         ctx.statuses.refresh_app(app)
         return ActionResult(app=app, accepted=True, message=message)
 
     @api.post("/api/v1/apps/{app}/resume")
     def resume(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
-        message = actions.resume(ctx.reconciler, ctx.app(app))
+        message = actions.resume(ctx.store, ctx.app(app))
         ctx.statuses.refresh_app(app)
         return ActionResult(app=app, accepted=True, message=message)
 

@@ -148,10 +148,10 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
         """From the status cache and the history only: a view never reads git, the registry or a secret."""
         entry = ctx.app(app)
         status = ctx.statuses.get(entry.name)
-        history = ctx.reconciler.a.store.history(entry.name, 30)
+        history = ctx.store.history(entry.name, 30)
         return render(request, "app.html", found, {
             "app": entry, "status": status, "history": [asdict(d) for d in history], "diff": ctx.diffs.get(app),
-            "head": ctx.reconciler.a.store.app_state(entry.name).last_head,
+            "head": ctx.store.app_state(entry.name).last_head,
             "refresh": bool(status and status.status == "Progressing")})
 
     @api.post("/apps/{app}/{action}", include_in_schema=False)
@@ -166,7 +166,7 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
             ctx.statuses.mark_progressing(entry.name, "sync requested")   # before: its outcome clears it
             ctx.triggers.trigger(entry, "manual", force=True)
         elif action in ("pause", "resume"):
-            getattr(actions, action)(ctx.reconciler, entry)
+            getattr(actions, action)(ctx.store, entry)
             ctx.statuses.refresh_app(app)
         elif action == "rollback":
             ctx.triggers.submit(lambda: actions.rollback(ctx.reconciler, entry, None))

@@ -46,20 +46,20 @@ class ImageBuilder:
                 target=target, labels=dict(labels), rm=True, forcerm=True, pull=False, decode=True)
             _drain(stream, f"build of {tag} failed", log)
         except docker.errors.APIError as e:
-            raise BuildError(f"build of {tag} failed: {e.explanation or e}") from None
+            raise BuildError(f"build of {tag} failed: {e.explanation or e}") from e
         except docker.errors.DockerException as e:
-            raise BuildError(f"build of {tag} failed: {e}") from None
+            raise BuildError(f"build of {tag} failed: {e}") from e
         except (OSError, urllib3.exceptions.HTTPError) as e:   # the Engine went away: not the commit's fault
-            raise EngineError(f"build of {tag} stopped: the Docker engine went away ({e}); it is retried") from None
+            raise EngineError(f"build of {tag} stopped: the Docker engine went away ({e}); it is retried") from e
 
     def tag(self, image: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
         try:
             self.api.tag(image, repo, tag, force=True)
         except docker.errors.APIError as e:
-            raise BuildError(f"tagging {image} as {ref} failed: {e.explanation or e}") from None
+            raise BuildError(f"tagging {image} as {ref} failed: {e.explanation or e}") from e
         except (docker.errors.DockerException, OSError, urllib3.exceptions.HTTPError) as e:
-            raise EngineError(f"tagging {image} stopped: the Docker engine went away ({e}); it is retried") from None
+            raise EngineError(f"tagging {image} stopped: the Docker engine went away ({e}); it is retried") from e
 
     def push(self, ref: str) -> str:
         """Push; returns the manifest digest the registry took."""
@@ -67,8 +67,8 @@ class ImageBuilder:
         try:
             return _drain(self.api.push(repo, tag=tag, stream=True, decode=True), f"push of {ref} failed", log)
         except BuildError as e:
-            raise RegistryError(str(e)) from None
+            raise RegistryError(str(e)) from e
         except docker.errors.DockerException as e:
-            raise RegistryError(f"push of {ref} failed: {e}") from None
+            raise RegistryError(f"push of {ref} failed: {e}") from e
         except (OSError, urllib3.exceptions.HTTPError) as e:   # the local Engine went away mid-push
-            raise EngineError(f"push of {ref} stopped: the Docker engine went away ({e}); it is retried") from None
+            raise EngineError(f"push of {ref} stopped: the Docker engine went away ({e}); it is retried") from e

@@ -55,7 +55,7 @@ class Registry:
                 resp = self._session.request(method, f"{self.base}/{path}", headers=headers,
                                              timeout=self.timeout)
         except requests.RequestException as e:
-            raise RegistryError(f"registry {self.host} did not answer: {type(e).__name__}") from None
+            raise RegistryError(f"registry {self.host} did not answer: {type(e).__name__}") from e
         if resp.status_code >= 500:
             raise RegistryError(f"registry {self.host} answered {resp.status_code} for {path}; try again later")
         if resp.status_code in (401, 403):

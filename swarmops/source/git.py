@@ -17,7 +17,7 @@ import git
 from swarmops import process
 from swarmops.config.models import Auth
 from swarmops.domain.commits import LOG_ARGS, LogEntry, parse_batch, parse_commit, parse_numstat
-from swarmops.errors import SourceError, StackError
+from swarmops.errors import ProcessTimeout, SourceError, StackError
 from swarmops.redact import redact_url
 from swarmops.source import gitwire
 
@@ -87,8 +87,8 @@ class GitSource:
         with guard:
             try:
                 res = process.run(["git", *args], self._env, self.timeout, cwd=cwd)
-            except process.Timeout as e:
-                raise SourceError(f"git {verb} of {self.shown_url}: {e}") from None
+            except ProcessTimeout as e:
+                raise SourceError(f"git {verb} of {self.shown_url}: {e}") from e
         if res.returncode != 0:
             raise SourceError(f"git {verb} of {self.shown_url} failed: {_cause(res.stderr)}")
         return res.stdout
@@ -112,8 +112,8 @@ class GitSource:
         try:
             res = process.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], self._env, self.timeout,
                               cwd=self.cache_dir)
-        except process.Timeout as e:
-            raise SourceError(f"git cat-file in {self.cache_dir}: {e}") from None
+        except ProcessTimeout as e:
+            raise SourceError(f"git cat-file in {self.cache_dir}: {e}") from e
         return res.returncode == 0
 
     def ensure(self, commit: str) -> None:
@@ -139,7 +139,7 @@ class GitSource:
             with tarfile.open(archive) as tar:
                 _extract(tar, dest)
         except (tarfile.TarError, OSError) as e:
-            raise SourceError(f"cannot unpack {path or 'the repo'} of {commit[:12]}: {e}") from None
+            raise SourceError(f"cannot unpack {path or 'the repo'} of {commit[:12]}: {e}") from e
         finally:
             archive.unlink(missing_ok=True)
         return dest
@@ -183,7 +183,7 @@ class GitSource:
         try:
             code, out, err = process.run_bytes(["git", "cat-file", "--batch"], self._env, self.timeout,
                                                "".join(f"{s}\n" for s in shas).encode(), cwd=self.cache_dir)
-        except process.Timeout as e:
+        except ProcessTimeout as e:
             raise SourceError(f"git cat-file in {self.cache_dir}: {e}") from e
         if code != 0:
             raise SourceError(f"git cat-file in {self.cache_dir} failed: {_cause(err)}")
@@ -264,8 +264,8 @@ def push_new_repo(work: Path, url: str, branch: str, message: str, author: str, 
                  ["push", "-q", url, f"HEAD:refs/heads/{branch}"]):
         try:
             res = process.run(["git", *args], env, timeout, cwd=work)
-        except process.Timeout as e:
-            raise SourceError(f"git {args[0]} to {redact_url(url)}: {e}") from None
+        except ProcessTimeout as e:
+            raise SourceError(f"git {args[0]} to {redact_url(url)}: {e}") from e
         if res.returncode != 0:
             raise SourceError(f"git {args[0]} to {redact_url(url)} failed: {_cause(res.stderr)}")
     return process.run(["git", "rev-parse", "HEAD"], env, timeout, cwd=work).stdout.strip()

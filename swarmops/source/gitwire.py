@@ -80,7 +80,7 @@ def advertised_refs(url: str, timeout: float) -> dict[str, str]:
         raise SourceError(f"git ls-remote of {url} failed: the server closed the connection "
                           "(is the repository exported by git daemon?)") from None
     except (OSError, ValueError) as e:
-        raise SourceError(f"git ls-remote of {url} failed: {e}") from None
+        raise SourceError(f"git ls-remote of {url} failed: {e}") from e
 
 
 def _read_advertisement(reader: _Reader) -> dict[str, str]:

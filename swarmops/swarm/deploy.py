@@ -9,7 +9,7 @@ from swarmops import process
 from swarmops.dockerclient import docker_host
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.schema import Version
-from swarmops.errors import DependencyError, DeployError, EngineError
+from swarmops.errors import DependencyError, DeployError, EngineError, ProcessTimeout
 from swarmops.images.registry import docker_config_dir
 from swarmops.redact import redact_url
 
@@ -33,8 +33,8 @@ class StackDeployer:
         except FileNotFoundError:
             raise DeployError("the docker CLI is not installed on this host; install docker-ce-cli or "
                               "docker.io") from None
-        except process.Timeout as e:
-            raise DeployError(f"docker {args[0]} {args[1] if len(args) > 1 else ''}: {e}") from None
+        except ProcessTimeout as e:
+            raise DeployError(f"docker {args[0]} {args[1] if len(args) > 1 else ''}: {e}") from e
 
     def cli_version(self) -> str:
         res = self._docker("version", "--format", "{{.Client.Version}}")

@@ -79,9 +79,9 @@ class SwarmHistory:
         try:
             return call()
         except docker.errors.APIError as e:
-            raise EngineError(f"cannot keep the deploy history in the Swarm: {e.explanation or e}") from None
+            raise EngineError(f"cannot keep the deploy history in the Swarm: {e.explanation or e}") from e
         except (docker.errors.DockerException, OSError) as e:
-            raise EngineError(f"cannot reach the Docker engine for the deploy history: {e}") from None
+            raise EngineError(f"cannot reach the Docker engine for the deploy history: {e}") from e
 
 
 def _trim(record: dict[str, Any]) -> dict[str, Any]:

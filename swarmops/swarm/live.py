@@ -63,7 +63,7 @@ class SwarmReader:
             result: list[dict[str, Any]] = fn(**kwargs)
             return result
         except (docker.errors.DockerException, requests.RequestException, OSError) as e:
-            raise EngineError(f"Docker engine: cannot list {what}: {e}") from None
+            raise EngineError(f"Docker engine: cannot list {what}: {e}") from e
 
     def nodes(self) -> dict[str, LiveNode]:
         return {n["ID"]: _node(n) for n in self._call("nodes", self.api.nodes)}

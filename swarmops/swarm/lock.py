@@ -118,7 +118,7 @@ class SwarmLock:
         except docker.errors.APIError:
             raise
         except (docker.errors.DockerException, OSError) as e:
-            raise EngineError(f"cannot reach the Docker engine for the deploy lock: {e}") from None
+            raise EngineError(f"cannot reach the Docker engine for the deploy lock: {e}") from e
 
 
 def _float(value: str | None) -> float:

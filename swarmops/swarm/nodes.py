@@ -17,7 +17,7 @@ class SwarmNodes:
         try:
             return {n["ID"]: dict(n["Spec"].get("Labels") or {}) for n in self.api.nodes()}
         except (docker.errors.DockerException, requests.RequestException) as e:
-            raise EngineError(f"cannot list the Swarm's nodes: {type(e).__name__}: {e}") from None
+            raise EngineError(f"cannot list the Swarm's nodes: {type(e).__name__}: {e}") from e
 
     def set_label(self, node_id: str, key: str, value: str) -> None:
         try:
@@ -26,4 +26,4 @@ class SwarmNodes:
             spec["Labels"] = {**(spec.get("Labels") or {}), key: value}
             self.api.update_node(node_id, node["Version"]["Index"], spec)
         except (docker.errors.DockerException, requests.RequestException) as e:
-            raise EngineError(f"cannot label node {node_id}: {type(e).__name__}: {e}") from None
+            raise EngineError(f"cannot label node {node_id}: {type(e).__name__}: {e}") from e

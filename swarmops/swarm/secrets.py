@@ -22,7 +22,7 @@ class SwarmSecrets:
             return True
         except (docker.errors.DockerException, requests.RequestException) as e:
             raise EngineError(f"cannot create secret {name}: {getattr(e, 'explanation', None) or type(e).__name__}") \
-                from None
+                from e
 
     def prune(self, app: str) -> list[str]:
         """Remove the app's secrets no service uses any more; returns their names."""
@@ -31,7 +31,7 @@ class SwarmSecrets:
             specs = [(svc["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {} for svc in self.api.services()]
             used = {ref.get("SecretID") for spec in specs for ref in spec.get("Secrets") or []}
         except (docker.errors.DockerException, requests.RequestException) as e:
-            raise EngineError(f"cannot list secrets: {type(e).__name__}") from None
+            raise EngineError(f"cannot list secrets: {type(e).__name__}") from e
         removed = []
         for s in secrets:
             if s["ID"] in used:

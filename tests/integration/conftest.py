@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ import docker
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.lab import remove_stack
+from bench.lab import remove_stack as remove_stack
 from swarmops import secrets as age_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ class GitRepo:
                              cwd=cwd or self.work, check=True, capture_output=True, text=True)
         return out.stdout.strip()
 
-    def write(self, files: dict[str, str | None]) -> None:
+    def write(self, files: Mapping[str, str | None]) -> None:
         for rel, text in files.items():
             path = self.work / rel
             if text is None:
@@ -85,7 +85,7 @@ class GitRepo:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
 
-    def commit(self, message: str, files: dict[str, str | None]) -> str:
+    def commit(self, message: str, files: Mapping[str, str | None]) -> str:
         self.write(files)
         self._git("add", "-A")
         self._git("commit", "-q", "-m", message)

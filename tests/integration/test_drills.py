@@ -41,7 +41,7 @@ def check_history(swarmops: Swarmops, app: str, last: str) -> list[dict[str, Any
     succeeded = [d["commit_sha"] for d in history if d["result"] == "succeeded"]
     assert len(succeeded) == len(set(succeeded)), history        # no commit deployed twice
     assert history[0]["commit_sha"] == last, history             # the last commit is what ran last
-    return history
+    return list(history)
 
 
 def image_commit(lab: docker.APIClient, app: str) -> str:
@@ -70,7 +70,10 @@ def test_a_git_server_that_never_answers_or_is_down_prunes_nothing_and_status_sa
     before = services(lab, app)
     hanging = socket.create_server(("127.0.0.1", 0))   # accepts, never answers
     held: list[socket.socket] = []
-    threading.Thread(target=lambda: [held.append(hanging.accept()[0]) for _ in range(100)], daemon=True).start()
+    def accept() -> None:
+        for _ in range(100):
+            held.append(hanging.accept()[0])
+    threading.Thread(target=accept, daemon=True).start()
     swarmops.extra["git"] = {"timeout": "3s"}
     with Prober(lab, app, port) as probe:
         swarmops.apps[-1]["repo"] = f"git://127.0.0.1:{hanging.getsockname()[1]}/app.git"

@@ -126,7 +126,7 @@ class Service:
             tasks = api.tasks(filters={"service": self.name})
             states = [(t["Status"]["State"], t["Status"].get("Err", "")) for t in tasks]
             return f"no running task of {self.name}: {states}"
-        return docker.APIClient(base_url=SOCKETS[found[0]], timeout=30).logs(found[1]).decode(errors="replace")
+        return str(docker.APIClient(base_url=SOCKETS[found[0]], timeout=30).logs(found[1]).decode(errors="replace"))
 
 
 def spec_versions(api: docker.APIClient, apps: list[str]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def test_a_commit_that_empties_breaks_or_deletes_the_stack_file_is_refused(
         lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
     repo, app, _, port = deployed(swarmops, repo_factory, "broken")
     before = services(lab, app)
-    cases = [({"stack.yml": 'version: "3.8"\nservices: {}\n'}, "allow_empty"),
+    cases: list[tuple[dict[str, str | None], str]] = [({"stack.yml": 'version: "3.8"\nservices: {}\n'}, "allow_empty"),
              ({"stack.yml": 'version: "3.8"\nservices:\n  web: [unclosed\n'}, "stack.yml:"),
              ({"stack.yml": None}, "stack.yml: not found in commit")]
     with Prober(lab, app, port) as probe:

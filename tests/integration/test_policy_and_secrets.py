@@ -67,7 +67,7 @@ def read_secret(lab: docker.APIClient, app: str, name: str) -> str:
     sock = MANAGER if task["NodeID"] == lab.info()["Swarm"]["NodeID"] else f"unix:///run/swarm-lab/{hostname}.sock"
     node = docker.APIClient(base_url=sock, timeout=30)
     exec_id = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], ["cat", f"/run/secrets/{name}"])
-    return node.exec_start(exec_id).decode()
+    return str(node.exec_start(exec_id).decode())
 
 
 def grep_tree(root: Path, needle: bytes) -> list[Path]:
@@ -84,7 +84,7 @@ def test_secrets_reach_the_container_rotate_and_never_touch_disk_or_logs(
     files = web_app("v1")
     files["stack.yml"] = (files["stack.yml"] or "").replace("    build: ./web\n", "    build: ./web\n"
                                                             "    secrets: [dbpass]\n")
-    files["stack.yml"] += "secrets:\n  dbpass:\n    file: secrets/dbpass.age\n"
+    files["stack.yml"] = (files["stack.yml"] or "") + "secrets:\n  dbpass:\n    file: secrets/dbpass.age\n"
     repo.write(files)
     first_value, second_value = "first-Pl41nText-value", "second-Pl41nText-value"
     encrypt(swarmops, repo, app, "dbpass", first_value)

@@ -15,7 +15,7 @@ import pytest
 from swarmops.config.models import Config
 from swarmops.domain.plan import Plan
 from swarmops.forge import ForgeStatus, forge_target
-from swarmops.reconciler import Outcome
+from swarmops.reconcile.events import Outcome
 
 TOKEN = "forge-T0KEN-value"
 PLAN = Plan("portal", "a" * 40, (), ())
@@ -56,7 +56,7 @@ def test_pending_then_success_is_posted_for_the_deployed_commit(
     port, calls = recorder
     forge = ForgeStatus(config(tmp_path, port, kind, "git@git.example.go.id:apps/portal.git"))
     forge.on_deploy("portal", "a" * 40, "webhook")
-    forge.on_outcome(Outcome("portal", "deployed", "a" * 40, "1 update", PLAN), "webhook", 12.0)
+    forge.on_outcome(Outcome("portal", "deployed", "a" * 40, "1 update", PLAN, attempted=True), "webhook", 12.0)
     forge.flush()
     assert [(c["path"], c["state"]) for c in calls] == [
         (f"/repos/apps/portal/statuses/{'a' * 40}", "pending"), (f"/repos/apps/portal/statuses/{'a' * 40}", "success")]
@@ -69,7 +69,8 @@ def test_a_failed_deploy_posts_failure(tmp_path: Path, recorder: tuple[int, list
     port, calls = recorder
     forge = ForgeStatus(config(tmp_path, port, "github", "https://github.com/org/portal.git"))
     forge.on_deploy("portal", "b" * 40, "poll")
-    forge.on_outcome(Outcome("portal", "failed", "b" * 40, "did not converge: web: 3 tasks failed", PLAN), "poll", 30)
+    forge.on_outcome(Outcome("portal", "failed", "b" * 40, "did not converge: web: 3 tasks failed", PLAN,
+                                     error_kind="ConvergenceError", attempted=True), "poll", 30)
     forge.flush()
     assert [c["state"] for c in calls] == ["pending", "failure"]
     assert "3 tasks failed" in calls[1]["description"]

@@ -24,8 +24,8 @@ from swarmops.config.loader import load_config
 from swarmops.domain.compose.load import load
 from swarmops.domain.render import RenderRequest, age_secrets, referenced_files, render_stack
 from swarmops.domain.stackfile import Variables, build_specs, load_stack
-from swarmops.domain.webhook import PROVIDERS, WebhookError, delivery_id, event_kind, parse_push, verify
-from swarmops.errors import ConfigError, StackError, SwarmopsError
+from swarmops.domain.webhook import PROVIDERS, delivery_id, event_kind, parse_push, verify
+from swarmops.errors import ConfigError, StackError, SwarmopsError, WebhookError
 
 # a reused anchor is legal YAML that ruamel warns about: garbled files are full of them
 pytestmark = pytest.mark.filterwarnings("ignore::ruamel.yaml.error.ReusedAnchorWarning")
@@ -235,7 +235,7 @@ def check_config(main: str | bytes, apps_d: dict[str, str | bytes | None]) -> No
             assert isinstance(e, ConfigError) and str(e).strip()
 
 
-config_cases = st.fixed_dictionaries({"main": config_files, "apps_d": st.just({})})
+config_cases: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries({"main": config_files, "apps_d": st.just({})})
 apps_d_cases = st.fixed_dictionaries({"main": mutated(VALID_CONFIG).map(dump) | garbled(CONFIG_SEEDS),
                                       "apps_d": apps_d_files})
 

@@ -15,8 +15,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmops.domain.compose.interpolate import InterpolationError, escape, interpolate, substitute
-from swarmops.errors import StackError
+from swarmops.domain.compose.interpolate import escape, interpolate, substitute
+from swarmops.errors import InterpolationError, StackError
 
 DOCKER = "/usr/local/bin/docker"
 ENV = {"A": "va", "E": "", "D": "$A}", "\u017f": "longs", "\u212a": "kelvin"}   # B is never set

@@ -14,7 +14,7 @@ import pytest
 from swarmops.config.models import Config
 from swarmops.domain.status import AppStatus, ServiceStatus
 from swarmops.notify import Notifier, Sent
-from swarmops.reconciler import Outcome
+from swarmops.reconcile.events import Outcome
 from swarmops.state import StateStore
 
 
@@ -64,7 +64,8 @@ def test_a_failing_app_retried_ten_times_notifies_once_and_recovery_once(
 
 def test_a_notifier_that_is_down_is_logged_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     n = notifier(1)   # nothing listens on port 1
-    n.on_outcome(Outcome("portal", "failed", "c" * 40, "policy restricted refuses ..."), "poll", 1.0)
+    refused = Outcome("portal", "failed", "c" * 40, "policy restricted refuses ...", error_kind="PolicyError")
+    n.on_outcome(refused, "poll", 1.0)
     n.flush()
     assert "not delivered" in caplog.text or "failed" in caplog.text
 

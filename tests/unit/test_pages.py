@@ -50,18 +50,6 @@ class FakeStore:
         return None
 
 
-class FakeReconciler:
-    def __init__(self, store: FakeStore, counting: Counting) -> None:
-        self.a = type("Adapters", (), {"store": store, "registry": counting, "reader": counting})()
-        self.counting = counting
-
-    def source(self, app: Any) -> Any:
-        return self.counting
-
-    def prepare(self, *args: Any) -> Any:
-        return self.counting.prepare()
-
-
 class FakeStatuses:
     def __init__(self) -> None:
         self.status = AppStatus(app="shop", status="Synced", commit="a" * 40, deployed_at=1.0, last_result="succeeded",
@@ -87,7 +75,8 @@ def setup(tmp_path: Path) -> tuple[TestClient, dict[str, str], FakeStore, Counti
     tokens = TokenStore(tmp_path / "tokens.json")
     made = {scope: tokens.create(scope, scope) for scope in ("read", "deploy")}
     store, counting = FakeStore(), Counting()
-    ctx = HttpContext(config=config, reconciler=FakeReconciler(store, counting), statuses=FakeStatuses(),  # type: ignore[arg-type]
+    ctx = HttpContext(config=config, reconciler=counting, store=store, sources=lambda _app: counting,  # type: ignore[arg-type]
+                      statuses=FakeStatuses(),  # type: ignore[arg-type]
                       tokens=tokens, triggers=counting, metrics=Metrics(lambda: []))  # type: ignore[arg-type]
     return TestClient(build_app(ctx), base_url=EXTERNAL), made, store, counting
 
@@ -99,7 +88,7 @@ def signed_in(client: TestClient, token: str) -> str:
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
     assert token not in cookie   # the cookie holds a session id, never the token
     page = client.get("/apps/shop").text
-    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    return str(page.split('name="csrf" value="', 1)[1].split('"', 1)[0])
 
 
 def test_a_hundred_views_of_an_app_page_call_no_git_registry_or_secret(setup: Any) -> None:

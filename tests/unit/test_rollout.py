@@ -5,7 +5,8 @@ import pytest
 
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.live import LiveStack
-from swarmops.rollout import Interrupted, Rollout
+from swarmops.errors import Interrupted
+from swarmops.reconcile.rollout import Rollout
 from tests.unit.fakes import service, stack, task
 
 WEB = service("web", replicas=2)
@@ -23,6 +24,9 @@ class FakeReader:
         self.reads += 1
         return self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
 
+    def read_all(self) -> dict[str, LiveStack]:
+        return {"app": self.read_app("app")}
+
 
 def rollout(reader: FakeReader, timeout: str = "30s", cancel: threading.Event | None = None,
             said: list[str] | None = None) -> tuple[Rollout, AppConfig]:
@@ -34,7 +38,7 @@ def rollout(reader: FakeReader, timeout: str = "30s", cancel: threading.Event | 
 
 
 def test_the_update_waits_until_swarm_has_brought_the_replica_back() -> None:
-    reader, said = FakeReader(COMING_BACK, COMING_BACK, BOTH_UP), []
+    reader, said = FakeReader(COMING_BACK, COMING_BACK, BOTH_UP), list[str]()
     r, app = rollout(reader, said=said)
     r.await_replicas(app, ("web",))
     assert reader.reads == 3
@@ -43,7 +47,7 @@ def test_the_update_waits_until_swarm_has_brought_the_replica_back() -> None:
 
 
 def test_a_healthy_service_is_updated_at_once_with_one_read() -> None:
-    reader, said = FakeReader(BOTH_UP), []
+    reader, said = FakeReader(BOTH_UP), list[str]()
     r, app = rollout(reader, said=said)
     r.await_replicas(app, ("web",))
     assert (reader.reads, said) == (1, [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.reconciler import Outcome
+from swarmops.reconcile.events import Outcome
 from swarmops.scheduler import AppScheduler
 
 CONFIG = Config.model_validate({"registry": "r:5000", "apps": [{"name": "a", "repo": "file:///x"}]})

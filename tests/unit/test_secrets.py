@@ -5,6 +5,7 @@ import pytest
 
 from swarmops import secrets
 from swarmops.domain.render import RenderRequest, age_secrets, referenced_files, render_stack
+from swarmops.errors import SecretError
 from tests.unit.fakes import stack_of
 
 STACK = """version: "3.8"
@@ -23,7 +24,7 @@ def test_keygen_writes_a_private_key_only_the_owner_can_read(tmp_path: Path) -> 
     key = tmp_path / secrets.KEY_FILE
     assert public.startswith("age1") and (tmp_path / secrets.PUB_FILE).read_text().strip() == public
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    with pytest.raises(secrets.SecretError, match="--force"):
+    with pytest.raises(SecretError, match="--force"):
         secrets.keygen(tmp_path)
 
 
@@ -38,7 +39,7 @@ def test_a_secret_for_another_key_is_a_clear_error_naming_the_file(tmp_path: Pat
     other = secrets.keygen(tmp_path / "other")
     secrets.keygen(tmp_path / "mine")
     ct = secrets.encrypt(secrets.parse_recipient(other, "test"), b"value")
-    with pytest.raises(secrets.SecretError, match=r"secrets/dbpass.age: cannot be decrypted") as e:
+    with pytest.raises(SecretError, match=r"secrets/dbpass.age: cannot be decrypted") as e:
         secrets.decrypt(secrets.load_identity(tmp_path / "mine"), ct, "secrets/dbpass.age")
     assert "value" not in str(e.value)
 
@@ -68,7 +69,7 @@ def test_a_secret_is_bound_to_its_app_and_name_and_a_replay_is_refused_with_the_
     sealed = secrets.seal("shop", "dbpass", b"v\n\nwith blank lines")
     assert secrets.unseal(sealed, "shop", "dbpass", "secrets/dbpass.age") == (b"v\n\nwith blank lines", True)
     for app, name in (("billing", "dbpass"), ("shop", "admin_password")):
-        with pytest.raises(secrets.SecretError, match=r"secrets/x.age: \[SO129\] made for secret 'dbpass' of app "
+        with pytest.raises(SecretError, match=r"secrets/x.age: \[SO129\] made for secret 'dbpass' of app "
                                                       rf"'shop', not secret '{name}' of app '{app}'; fix: "
                                                       rf"encrypt the value for this app and name: swarmops secret "
                                                       rf"encrypt {app} {name}") as e:

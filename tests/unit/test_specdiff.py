@@ -1,3 +1,5 @@
+from typing import Any
+
 from swarmops.domain.specdiff import diff_summaries, summarize_compose, summarize_live
 
 COMPOSE = {
@@ -9,7 +11,7 @@ COMPOSE = {
                "resources": {"limits": {"cpus": "0.5", "memory": "64M"}}},
 }
 TOP = {"secrets": {"db": {"file": "x", "name": "app_db_1234abcd"}}, "networks": {"back": {}}}
-LIVE = {
+LIVE: dict[str, Any] = {
     "Labels": {"traefik.enable": "true", "io.swarmops.commit": "y", "com.docker.stack.namespace": "app"},
     "Mode": {"Replicated": {"Replicas": 2}},
     "TaskTemplate": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swarmops.runtime import keep_history_in_swarm
+from swarmops.runtime import SwarmHistoryCopy
 from swarmops.state import StateStore
 
 
@@ -36,16 +36,29 @@ class FakeHistory:
         return {a: r for a, r in self.copies.items() if a in apps}
 
 
+def copy_of(store: StateStore, swarm: FakeHistory, apps: set[str]) -> SwarmHistoryCopy:
+    """A daemon's start: every app's entries read back from the Swarm's copy."""
+    copy = SwarmHistoryCopy(store, swarm)   # type: ignore[arg-type]
+    copy.restore_all(apps)
+    return copy
+
+
+def record(store: StateStore, copy: SwarmHistoryCopy, commit: str, result: str = "succeeded", error: str = "") -> None:
+    """What the executor does with each deploy entry: write it, then update the app's copy."""
+    store.finish_deploy(store.start_deploy("web", commit, "Ann", f"add {commit}", "poll", "/d"), result, error)
+    copy.save("web")
+
+
 def test_a_new_state_database_reads_the_history_back_from_the_swarm_copy(tmp_path: Path) -> None:
     swarm = FakeHistory()
     first = StateStore(tmp_path / "a" / "state.db")
-    keep_history_in_swarm(first, swarm, {"web"}, True)     # type: ignore[arg-type]
-    for commit, result, error in (("c1", "succeeded", ""), ("c2", "failed", "boom")):
-        first.finish_deploy(first.start_deploy("web", commit, "Ann", f"add {commit}", "poll", "/d"), result, error)
+    copy = copy_of(first, swarm, {"web"})
+    record(first, copy, "c1")
+    record(first, copy, "c2", "failed", "boom")
     assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c2", "c1"]   # updated after each entry
 
     second = StateStore(tmp_path / "b" / "state.db")   # another manager: an empty state directory
-    keep_history_in_swarm(second, swarm, {"web", "api"}, True)   # type: ignore[arg-type]
+    copy_of(second, swarm, {"web", "api"})
     got = [(d.commit_sha, d.result, d.author, d.error) for d in second.history("web")]
     assert got == [("c2", "failed", "Ann", "boom"), ("c1", "succeeded", "Ann", "")]
     assert second.last_good("web") is not None and second.last_good("web").commit_sha == "c1"  # type: ignore[union-attr]
@@ -54,29 +67,26 @@ def test_a_new_state_database_reads_the_history_back_from_the_swarm_copy(tmp_pat
 def test_a_database_that_was_away_gets_only_the_entries_it_lacks(tmp_path: Path) -> None:
     swarm = FakeHistory()
     a = StateStore(tmp_path / "a" / "state.db")
-    keep_history_in_swarm(a, swarm, {"web"}, True)    # type: ignore[arg-type]
-    a.finish_deploy(a.start_deploy("web", "c1", "Ann", "m", "poll", "/d"), "succeeded")
+    record(a, copy_of(a, swarm, {"web"}), "c1")
     b = StateStore(tmp_path / "b" / "state.db")  # manager a is lost; b carries on
-    keep_history_in_swarm(b, swarm, {"web"}, True)    # type: ignore[arg-type]
-    b.finish_deploy(b.start_deploy("web", "c2", "Ann", "m", "poll", "/d"), "succeeded")
-    keep_history_in_swarm(a, swarm, {"web"}, True)    # a returns and runs swarmops again
+    record(b, copy_of(b, swarm, {"web"}), "c2")
+    copy_of(a, swarm, {"web"})    # a returns and runs swarmops again
     assert [d.commit_sha for d in a.history("web")] == ["c2", "c1"]
-    keep_history_in_swarm(a, swarm, {"web"}, True)    # and again: nothing doubled
+    copy_of(a, swarm, {"web"})    # and again: nothing doubled
     assert [d.commit_sha for d in a.history("web")] == ["c2", "c1"]
 
 
-def test_a_cli_process_reads_only_the_copy_of_the_app_it_records_and_keeps_the_older_entries(
-        tmp_path: Path) -> None:
+def test_one_apps_restore_reads_only_its_copy_and_keeps_the_older_entries(tmp_path: Path) -> None:
     swarm = FakeHistory()
     daemon = StateStore(tmp_path / "a" / "state.db")
-    keep_history_in_swarm(daemon, swarm, {"web", "api"}, True)   # type: ignore[arg-type]
-    daemon.finish_deploy(daemon.start_deploy("web", "c1", "Ann", "m", "poll", "/d"), "succeeded")
+    record(daemon, copy_of(daemon, swarm, {"web", "api"}), "c1")
     swarm.loads.clear()
     cli = StateStore(tmp_path / "b" / "state.db")   # `swarmops sync web` on a manager with a new state dir
-    keep_history_in_swarm(cli, swarm, {"web", "api"}, False)   # type: ignore[arg-type]
+    copy = SwarmHistoryCopy(cli, swarm)   # type: ignore[arg-type]
     assert swarm.loads == []                                    # nothing read at start
-    cli.finish_deploy(cli.start_deploy("web", "c2", "Ann", "m", "cli", "/d"), "succeeded")
-    assert swarm.loads == [{"web"}]                             # that app's copy, before writing its entry
+    copy.restore("web")                                         # before its history decides or is written
+    record(cli, copy, "c2")
+    assert swarm.loads == [{"web"}]                             # that app's copy only
     assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c2", "c1"]   # c1 is not dropped
     assert [d.commit_sha for d in cli.history("web")] == ["c2", "c1"]       # and sorts before c2
 
@@ -84,12 +94,13 @@ def test_a_cli_process_reads_only_the_copy_of_the_app_it_records_and_keeps_the_o
 def test_a_daemon_that_stood_by_keeps_what_the_active_one_recorded_meanwhile(tmp_path: Path) -> None:
     swarm = FakeHistory()
     active, standby = StateStore(tmp_path / "a" / "state.db"), StateStore(tmp_path / "b" / "state.db")
-    keep_history_in_swarm(active, swarm, {"web"}, True)    # type: ignore[arg-type]
-    keep_history_in_swarm(standby, swarm, {"web"}, True)   # type: ignore[arg-type]   # starts, waits on the lock
+    active_copy = copy_of(active, swarm, {"web"})
+    standby_copy = copy_of(standby, swarm, {"web"})   # starts, waits on the lock
     for commit in ("c1", "c2"):
-        active.finish_deploy(active.start_deploy("web", commit, "Ann", "m", "poll", "/d"), "succeeded")
-    # the active manager is lost; the standby takes the lock and deploys
-    standby.finish_deploy(standby.start_deploy("web", "c3", "Ann", "m", "poll", "/d"), "failed", "boom")
+        record(active, active_copy, commit)
+    # the active manager is lost; the standby takes the lock and deploys (its history read in before it decides)
+    standby_copy.restore("web")
+    record(standby, standby_copy, "c3", "failed", "boom")
     assert [r["commit_sha"] for r in swarm.copies["web"]] == ["c3", "c2", "c1"]
     good = standby.last_good("web", before_commit="c3")
     assert good is not None and good.commit_sha == "c2"   # its rollback target is what ran before

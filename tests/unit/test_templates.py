@@ -117,7 +117,8 @@ def test_a_repo_made_from_a_template_updates_to_the_next_template_tag(tmp_path: 
 
 
 def test_new_refuses_names_that_are_not_stack_names(tmp_path: Path) -> None:
-    from swarmops.bootstrap import BootstrapError, new_app
+    from swarmops.bootstrap import new_app
+    from swarmops.errors import BootstrapError
 
     with pytest.raises(BootstrapError, match="not a valid app name"):
         new_app(CONFIG, "My App", "static", f"file://{tmp_path}/x.git", {})

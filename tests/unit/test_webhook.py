@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from swarmops.domain.webhook import WebhookError, normalise_url, parse_push, verify
+from swarmops.domain.webhook import normalise_url, parse_push, verify
+from swarmops.errors import WebhookError
 
 SECRET = b"s3cret"
 BODY = json.dumps({"ref": "refs/heads/main", "after": "a" * 40,

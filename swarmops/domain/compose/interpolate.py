@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from swarmops.errors import StackError
+from swarmops.errors import InterpolationError
 
 Path = tuple[str | int, ...]
 Lookup = Callable[[str], str | None]
@@ -31,21 +31,6 @@ _IS_NAME = re.compile(_NAME)
 _PLUS = re.compile(r"\{(" + _NAME + r")(:?\+)")
 # the CLI tries these in this order, each split at its first occurrence
 _OPERATORS = (":-", "-", ":?", "?")
-
-
-class InterpolationError(StackError):
-    """A value of the stack file cannot be interpolated; `path` is the key path of the value (empty when the
-    error comes from substitute() alone)."""
-
-    def __init__(self, path: Path, message: str, variable: str | None = None) -> None:
-        self.path = path
-        self.variable = variable
-        self.reason = message
-        super().__init__(f"{dotted(path)}: {message}" if path else message)
-
-
-def dotted(path: Path) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def escape(text: str) -> str:
@@ -127,7 +112,7 @@ def _walk(value: Any, path: Path, cli_path: str, lookup: Lookup) -> Any:
     try:
         new = substitute(value, lookup)
     except InterpolationError as e:
-        raise InterpolationError(path, e.reason, e.variable) from None
+        raise InterpolationError(path, e.reason, e.variable) from e
     cast = _caster(cli_path)
     # the CLI casts only a string that substitution changed; any other string is left to its schema check
     if cast is None or new == value:
@@ -135,7 +120,7 @@ def _walk(value: Any, path: Path, cli_path: str, lookup: Lookup) -> Any:
     try:
         return cast(new)
     except ValueError as e:
-        raise InterpolationError(path, f"{new!r} (from {value!r}) {e}") from None
+        raise InterpolationError(path, f"{new!r} (from {value!r}) {e}") from e
 
 
 def _caster(cli_path: str) -> Cast | None:

@@ -168,7 +168,7 @@ class Reader:
             try:
                 return [Port.model_validate({k: v for k, v in raw.items() if v is not None})]
             except ValueError as e:
-                raise self.fail(path, _first_error(e)) from None
+                raise self.fail(path, _first_error(e)) from e
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise self.fail(path, "a port must be text like \"8080:80\" or a mapping with target and published")
         return self.short_ports(str(raw), path)

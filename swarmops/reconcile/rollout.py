@@ -1,5 +1,5 @@
 """Put a rendered stack on the Swarm and wait for it: write the deploy directory, run
-`docker stack deploy`, watch convergence, remember what was applied, roll back."""
+`docker stack deploy`, watch convergence, remember what was applied, roll back to a given target."""
 
 from __future__ import annotations
 
@@ -7,25 +7,18 @@ import logging
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.convergence import Verdict, judge, recovering
+from swarmops.domain.decide import RollbackTarget
 from swarmops.domain.drift import applied_record
-from swarmops.domain.live import now
-from swarmops.errors import ConvergenceError, DeployError, SwarmopsError
-from swarmops.state import StateStore
-from swarmops.swarm.deploy import StackDeployer
-from swarmops.swarm.live import SwarmReader
+from swarmops.errors import ConvergenceError, DeployError, Interrupted, SwarmopsError
+from swarmops.reconcile.ports import Clock, Deployer, Store, SwarmReader, SystemClock
 
 log = logging.getLogger("swarmops.rollout")
-
-
-class Interrupted(SwarmopsError):
-    """The daemon is shutting down and the grace period is over."""
 
 
 def deploy_dir(config: Config, app: str, commit: str) -> Path:
@@ -47,43 +40,44 @@ def write_deploy_dir(target: Path, stack_text: str, files: Iterable[tuple[str, b
         tmp.rename(target)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise DeployError(f"cannot write {target}: {e.strerror or e}") from None
+        raise DeployError(f"cannot write {target}: {e.strerror or e}") from e
 
 
 class Rollout:
-    def __init__(self, config: Config, store: StateStore, reader: SwarmReader, deployer: StackDeployer,
-                 cancel: threading.Event, progress: Callable[[str], None]) -> None:
+    def __init__(self, config: Config, store: Store, reader: SwarmReader, deployer: Deployer,
+                 cancel: threading.Event, progress: Callable[[str], None], clock: Clock | None = None) -> None:
         self.config = config
         self.store = store
         self.reader = reader
         self.deployer = deployer
         self.cancel = cancel
         self.progress = progress
+        self.clock: Clock = clock or SystemClock()
 
     def await_replicas(self, app: AppConfig, services: tuple[str, ...]) -> None:
         """Before a rolling update, let Swarm finish bringing back replicas of the services it will update,
         within the deploy timeout; past it the update goes ahead (git stays the truth) with a warning."""
-        since, deadline = now(), time.monotonic() + self.config.timeout_for(app)
+        since, deadline = self.clock.now(), self.clock.monotonic() + self.config.timeout_for(app)
         told = False
         while services and (reason := recovering(self.reader.read_app(app.name), services, since)):
             if self.cancel.is_set():
                 raise Interrupted("the daemon stopped while waiting for replicas to come back")
-            if time.monotonic() > deadline:
+            if self.clock.monotonic() > deadline:
                 log.warning("%s: updating although Swarm has not brought back every replica: %s", app.name, reason)
                 return
             if not told:
                 self.progress(f"{app.name}: waiting for Swarm to bring back replicas before the update: {reason}")
                 told = True
-            self.cancel.wait(0.5)
+            self.clock.wait(self.cancel, 0.5)
 
     def apply(self, app: AppConfig, stack_file: Path, watch: Iterable[str]) -> None:
         """Deploy and wait; raises ConvergenceError with Docker's words when it does not converge."""
-        since = now()
+        since = self.clock.now()
         self.deployer.deploy(app.name, stack_file)
         self.progress(f"{app.name}: watching {', '.join(watch) or 'nothing'} converge")
         verdict = self.watch(app, tuple(watch), since)
         if verdict.state != "converged":
-            raise ConvergenceError(f"did not converge: {verdict.reason}")
+            raise ConvergenceError(f"did not converge: {verdict.reason}", reason=verdict.reason)
         self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))
 
     def watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> Verdict:
@@ -91,7 +85,7 @@ class Rollout:
         if not services:
             return Verdict("converged", "no service restarted")
         timeout, settle = self.config.timeout_for(app), self.config.settle_for(app)
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         converged_at: float | None = None
         pause = 0.1   # short at first (most updates land in a few seconds), then at most 0.5 s between reads
         while True:
@@ -101,29 +95,26 @@ class Rollout:
             if verdict.state == "failed":
                 return verdict
             if verdict.state == "converged":
-                converged_at = converged_at or time.monotonic()
-                if time.monotonic() - converged_at >= settle:
+                converged_at = converged_at or self.clock.monotonic()
+                if self.clock.monotonic() - converged_at >= settle:
                     return verdict
             else:
                 converged_at = None
-            if time.monotonic() > deadline:
+            if self.clock.monotonic() > deadline:
                 return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
-            self.cancel.wait(pause)
+            self.clock.wait(self.cancel, pause)
             pause = min(0.5, pause * 1.5)
 
-    def roll_back(self, app: AppConfig, failed: str, previous: str | None, services: Iterable[str]) -> tuple[str, str]:
-        """Redeploy the last good rendered stack; returns (its commit, a note for the error)."""
-        last = self.store.last_good(app.name, before_commit=failed)
-        candidates = [(last.commit_sha, Path(last.render_dir))] if last else []
-        if previous and previous != failed:
-            candidates.append((previous, deploy_dir(self.config, app.name, previous)))
-        for commit, directory in candidates:
-            if not (directory / "stack.yml").is_file():
-                continue
-            self.progress(f"{app.name}: rolling back to {commit[:12]}")
-            try:
-                self.apply(app, directory / "stack.yml", services)
-            except SwarmopsError as e:
-                return commit, f"; rollback to {commit[:12]} failed too: {e}"
-            return commit, f"; rolled back to {commit[:12]}"
-        return "", "; no earlier good deploy to roll back to"
+    def roll_back(self, app: AppConfig, target: RollbackTarget | None, services: Iterable[str]) -> tuple[str, str]:
+        """Redeploy the given good rendered stack; returns (its commit, a note for the error)."""
+        if target is None:
+            return "", "; no earlier good deploy to roll back to"
+        stack_file = Path(target.stack_file)
+        self.progress(f"{app.name}: rolling back to {target.commit[:12]}")
+        try:
+            if target.text is not None and not stack_file.is_file():   # rendered again from git
+                write_deploy_dir(stack_file.parent, target.text, target.files)
+            self.apply(app, stack_file, services)
+        except SwarmopsError as e:
+            return target.commit, f"; rollback to {target.commit[:12]} failed too: {e}"
+        return target.commit, f"; rolled back to {target.commit[:12]}"

@@ -1,0 +1,199 @@
+"""Carry out a decision: build, push, create secrets, write the deploy directory, deploy, watch, roll back
+to the decision's target on failure, and record it. No choice is made here beyond failure handling."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from swarmops.config.models import AppConfig
+from swarmops.domain.decide import Decision, Deploy, DeployWork, InSync, Refuse, Resolve, RollBack, Skip
+from swarmops.domain.drift import applied_record
+from swarmops.domain.render import FINGERPRINT_LABEL
+from swarmops.errors import Interrupted, SwarmopsError
+from swarmops.images.registry import SOURCE_TAG_LABEL
+from swarmops.reconcile.events import Outcome
+from swarmops.reconcile.gather import FILE_LIMIT
+from swarmops.reconcile.ports import Builder, HistoryCopy, Ledger, Secrets, Source, Store, SwarmReader
+from swarmops.reconcile.rollout import Rollout, write_deploy_dir
+from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED
+
+log = logging.getLogger("swarmops.reconcile")
+Emit = Callable[..., None]
+
+
+class Executor:
+    def __init__(self, store: Store, reader: SwarmReader, rollout: Rollout, builder: Builder, secrets: Secrets,
+                 ledger: Ledger, sources: Callable[[AppConfig], Source], history: HistoryCopy,
+                 build_slots: threading.Semaphore, progress: Callable[[str], None], emit: Emit) -> None:
+        self.store = store
+        self.reader = reader
+        self.rollout = rollout
+        self.builder = builder
+        self.secrets = secrets
+        self.ledger = ledger
+        self.sources = sources
+        self.history = history
+        self.build_slots = build_slots
+        self.progress = progress
+        self.emit = emit
+
+    def run(self, app: AppConfig, d: Decision, values: dict[str, bytes]) -> Outcome:
+        """`values`: the plaintext of the decision's secrets, kept in memory only."""
+        match d:
+            case Skip():
+                return Outcome(app.name, "skipped", d.commit, d.reason, decision=d)
+            case InSync():
+                return self._in_sync(app, d)
+            case Refuse():
+                self.store.set_app(app.name, failed_commit=d.commit, last_error=d.message,
+                                   last_error_kind=d.error_kind, last_error_at=time.time())
+                return Outcome(app.name, "failed", d.commit, d.message, error_kind=d.error_kind, decision=d)
+            case Deploy():
+                return self._deploy(app, d, values)
+            case RollBack():
+                return self._roll_back(app, d)
+            case Resolve():
+                self.resolve(app, d)
+                return Outcome(app.name, "noop", d.pending.commit, "resolved an interrupted deploy", decision=d)
+        raise AssertionError(d)
+
+    def _in_sync(self, app: AppConfig, d: InSync) -> Outcome:
+        if d.drift:
+            text = "; ".join(str(x) for x in d.drift)
+            self.store.set_app(app.name, drift=text)
+            log.warning("drift in %s: %s", app.name, text)
+            return Outcome(app.name, "drift", d.commit, d.message, drift=d.drift, decision=d)
+        self.store.set_app(app.name, last_error="", drift="")
+        return Outcome(app.name, "noop", d.commit, d.message, d.plan, decision=d)
+
+    def resolve(self, app: AppConfig, d: Resolve) -> None:
+        """A deploy the previous process left unfinished: finish watching it, or roll it back."""
+        p = d.pending
+        for deploy_id in p.orphaned:
+            self.store.interrupt(deploy_id)
+        self.store.set_app(app.name, pending_check=0)
+        if not p.commit:   # its entry is gone
+            return
+        if not d.deployed:
+            self.store.annotate(p.deploy_id, f"{p.error}; the stack had not been deployed, nothing changed")
+        else:
+            self.progress(f"{app.name}: resuming the watch of interrupted deploy {p.deploy_id}")
+            verdict = self.rollout.watch(app, d.watch, datetime.fromtimestamp(p.started, UTC))
+            if verdict.state == "converged":
+                self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))
+                self.store.annotate(p.deploy_id, f"{p.error}; after the restart the services had converged")
+            else:
+                commit, note = self.rollout.roll_back(app, d.rollback, d.watch)
+                self.store.annotate(p.deploy_id, f"{p.error}; after the restart: {verdict.reason}{note}", commit)
+                self.store.set_app(app.name, failed_commit=p.commit)
+        self.history.save(app.name)
+
+    def _deploy(self, app: AppConfig, d: Deploy, values: dict[str, bytes]) -> Outcome:
+        w = d.work
+        if d.heal:
+            text = "; ".join(str(x) for x in d.heal)
+            self.store.set_app(app.name, drift=text)
+            log.warning("drift in %s: %s", app.name, text)
+        deploy_id = self.store.start_deploy(app.name, w.commit, w.meta.author, w.meta.title, w.trigger, w.deploy_dir)
+        builds = ",".join(f"{b.service}:{b.fingerprint[:12]}" + (f" (the registry held {b.replaced} instead of "
+                                                                  "the image swarmops pushed; rebuilt)" if b.replaced
+                                                                  else "") for b in w.builds)
+        self.emit("on_deploy", app.name, w.commit, w.trigger)
+        deployed = False
+        try:
+            t0 = time.monotonic()
+            self._build(app, w)
+            if w.builds:
+                self.emit("on_phase", app.name, "build", time.monotonic() - t0)
+            for name in w.secrets:
+                self.secrets.ensure(app.name, name, values[name])
+            src = self.sources(app)
+            write_deploy_dir(Path(w.deploy_dir), w.rendered.text,
+                             ((rel, src.read(w.commit, rel, FILE_LIMIT)) for rel in w.rendered.files))
+            self.rollout.await_replicas(app, w.watch)
+            self.progress(f"{app.name}: docker stack deploy ({w.plan.summary()})")
+            deployed = True
+            t0 = time.monotonic()
+            self.rollout.apply(app, Path(w.deploy_dir) / "stack.yml", w.watch)
+            self.emit("on_phase", app.name, "convergence", time.monotonic() - t0)
+        except Interrupted as e:
+            self.store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
+            self.store.set_app(app.name, pending_check=deploy_id)   # the next start finishes the watch
+            self.history.save(app.name)
+            return Outcome(app.name, "failed", w.commit, str(e), w.plan, error_kind=e.kind, attempted=True,
+                           decision=d)
+        except SwarmopsError as e:
+            rolled_back_to, note = self.rollout.roll_back(app, w.rollback, w.before) if deployed else ("", "")
+            error = f"{e}{note}"
+            self.store.finish_deploy(deploy_id, FAILED, error, rollback_to=rolled_back_to, builds=builds)
+            if not e.transient:
+                self.store.set_app(app.name, failed_commit=w.commit)
+            self.store.set_app(app.name, last_error=error, last_error_kind=e.kind, last_error_at=time.time())
+            self.history.save(app.name)
+            return Outcome(app.name, "failed", w.commit, error, w.plan, error_kind=e.kind, transient=e.transient,
+                           rolled_back_to=rolled_back_to, attempted=True, decision=d)
+        self.store.finish_deploy(deploy_id, SUCCEEDED, builds=builds, restarted=",".join(w.plan.restarts))
+        self.store.set_app(app.name, failed_commit="", last_error="", **({"drift": ""} if d.heal else {}))
+        self.history.save(app.name)
+        self._prune_secrets(app)
+        if d.heal:
+            return Outcome(app.name, "healed", w.commit, "healed drift: " + "; ".join(str(x) for x in d.heal),
+                           w.plan, drift=d.heal, attempted=True, decision=d)
+        return Outcome(app.name, "deployed", w.commit, w.plan.summary(), w.plan, attempted=True, decision=d)
+
+    def _prune_secrets(self, app: AppConfig) -> None:
+        try:
+            removed = self.secrets.prune(app.name)
+        except SwarmopsError as e:
+            log.warning("cannot prune old secrets of %s: %s", app.name, e)
+            return
+        if removed:
+            self.progress(f"{app.name}: removed unused secret versions {', '.join(removed)}")
+
+    def _build(self, app: AppConfig, w: DeployWork) -> None:
+        if not w.builds:
+            return
+        src = self.sources(app)
+        with self.build_slots, tempfile.TemporaryDirectory(prefix=f"swarmops-{app.name}-") as tmp:
+            for step in w.builds:
+                spec = w.specs[step.service]
+                if step.replaced:
+                    self.progress(f"{app.name}: {step.reason}")
+                self.progress(f"{app.name}: building {step.service} -> {step.image}")
+                context = src.export(w.commit, spec.context, Path(tmp) / step.service)
+                dockerfile = Path(tmp) / f"{step.service}.Dockerfile"
+                dockerfile.write_bytes(src.read(w.commit, spec.dockerfile, FILE_LIMIT))
+                labels = {SOURCE_TAG_LABEL: step.image.rpartition(":")[2], FINGERPRINT_LABEL: step.fingerprint}
+                self.builder.build(context, dockerfile, step.image, dict(spec.args), spec.target, labels)
+                self.progress(f"{app.name}: pushing {step.image}")
+                digest = self.builder.push(step.image)
+                self.builder.tag(step.image, step.alias)
+                self.builder.push(step.alias)
+                if digest:   # what a later commit with the same build inputs may reuse, and nothing else
+                    self.ledger.record(f"{app.name}/{step.service}", step.fingerprint, digest)
+
+    def _roll_back(self, app: AppConfig, d: RollBack) -> Outcome:
+        target = d.target
+        self.store.set_app(app.name, paused=True)
+        deploy_id = self.store.start_deploy(app.name, target.commit, d.author, d.message, "rollback",
+                                            str(Path(target.stack_file).parent))
+        self.progress(f"{app.name}: rolling back to {target.commit[:12]} (auto-sync suspended)")
+        try:
+            self.rollout.apply(app, Path(target.stack_file), d.watch)
+        except SwarmopsError as e:
+            self.store.finish_deploy(deploy_id, FAILED, str(e))
+            self.history.save(app.name)
+            return Outcome(app.name, "failed", target.commit, str(e), error_kind=e.kind, transient=e.transient,
+                           decision=d)
+        self.store.finish_deploy(deploy_id, SUCCEEDED, rollback_to=target.commit)
+        self.store.set_app(app.name, last_error="", drift="")
+        self.history.save(app.name)
+        return Outcome(app.name, "rolled_back", target.commit,
+                       f"running {target.commit[:12]}; auto-sync suspended until `swarmops resume {app.name}`",
+                       decision=d)

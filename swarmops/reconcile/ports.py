@@ -1,0 +1,142 @@
+"""What the reconcile needs of the world, as protocols: the adapters in swarmops' own packages honour them,
+and so do the in-memory fakes in tests/fakes.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from swarmops.domain.commits import LogEntry
+from swarmops.domain.compose.schema import Version
+from swarmops.domain.live import LiveStack
+from swarmops.source.git import CommitInfo
+from swarmops.state import AppState, Deploy
+
+
+class Source(Protocol):
+    """One app's git repo."""
+
+    def head(self) -> str: ...
+
+    def ensure(self, commit: str) -> None: ...
+
+    def info(self, commit: str) -> CommitInfo: ...
+
+    def read(self, commit: str, path: str, limit: int | None = None) -> bytes: ...
+
+    def object_id(self, commit: str, path: str) -> str: ...
+
+    def export(self, commit: str, path: str, dest: Path) -> Path: ...
+
+    def log(self, commit: str, since: datetime | None = None, until: datetime | None = None, skip: int = 0,
+            limit: int = 50) -> list[LogEntry]: ...
+
+
+class Registry(Protocol):
+    def find_fingerprint(self, repo: str, fingerprint: str) -> str | None: ...
+
+    def digest(self, repo: str, tag: str) -> str | None: ...
+
+
+class Builder(Protocol):
+    def build(self, context: Path, dockerfile: Path, tag: str, args: Mapping[str, str], target: str | None,
+              labels: Mapping[str, str]) -> None: ...
+
+    def tag(self, image: str, ref: str) -> None: ...
+
+    def push(self, ref: str) -> str: ...
+
+
+class Ledger(Protocol):
+    """The digests swarmops pushed, by (repo, fingerprint)."""
+
+    def get(self, repo: str, fingerprint: str) -> str | None: ...
+
+    def record(self, repo: str, fingerprint: str, digest: str) -> None: ...
+
+
+class SwarmReader(Protocol):
+    def read_app(self, app: str, services_only: bool = False) -> LiveStack: ...
+
+    def read_all(self) -> dict[str, LiveStack]: ...
+
+
+class Deployer(Protocol):
+    def deploy(self, app: str, compose_file: Path) -> str: ...
+
+    def remove(self, app: str) -> None: ...
+
+    def schema_versions(self) -> tuple[Version, ...]: ...
+
+
+class Secrets(Protocol):
+    def ensure(self, app: str, name: str, data: bytes) -> bool: ...
+
+    def prune(self, app: str) -> list[str]: ...
+
+
+class Store(Protocol):
+    """The state store's part the reconcile uses."""
+
+    def app_state(self, app: str) -> AppState: ...
+
+    def set_app(self, app: str, **fields: Any) -> None: ...
+
+    def orphaned(self, app: str) -> list[int]: ...
+
+    def interrupt(self, deploy_id: int) -> None: ...
+
+    def get_deploy(self, deploy_id: int) -> Deploy | None: ...
+
+    def annotate(self, deploy_id: int, error: str, rollback_to: str = "") -> None: ...
+
+    def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
+                     render_dir: str) -> int: ...
+
+    def finish_deploy(self, deploy_id: int, result: str, error: str = "", rollback_to: str = "",
+                      builds: str = "", restarted: str = "") -> None: ...
+
+    def history(self, app: str, limit: int = 50) -> list[Deploy]: ...
+
+    def load_applied(self, app: str) -> dict[str, Any]: ...
+
+    def save_applied(self, app: str, record: dict[str, Any]) -> None: ...
+
+
+class HistoryCopy(Protocol):
+    """The copy of each app's history kept in the Swarm (for a manager that takes over)."""
+
+    def restore(self, app: str) -> None: ...
+
+    def save(self, app: str) -> None: ...
+
+
+class NoHistoryCopy:
+    def restore(self, app: str) -> None: ...
+
+    def save(self, app: str) -> None: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+    def wait(self, cancel: threading.Event, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when `cancel` was set."""
+        ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def wait(self, cancel: threading.Event, seconds: float) -> bool:
+        return cancel.wait(seconds)
