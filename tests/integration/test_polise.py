@@ -71,7 +71,7 @@ class Polise:
             "Origin": f"http://{self.host}"})   # the form as Polise's own page (its POLISE_PUBLIC_URL) posts it
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status
+                return int(resp.status)
         except urllib.error.HTTPError as e:
             return e.code
 

@@ -10,6 +10,7 @@ from swarmops.domain.compose import schema
 from swarmops.domain.decide import (
     Candidate,
     CommitMeta,
+    Decision,
     Deploy,
     Facts,
     GoodDeploy,
@@ -191,3 +192,18 @@ def test_an_image_is_reused_only_at_the_digest_swarmops_pushed() -> None:
     assert untrusted is not None and "no record of the image swarmops pushed" in untrusted.reason
     _, absent = choose_image(ImageFacts("web", "f" * 64), "reg:5000", "app/web", HEAD)
     assert absent is not None and absent.reason == "no image with these build inputs in the registry"
+
+
+def test_every_decision_describes_itself_in_one_line_and_as_json_without_a_secret() -> None:
+    pending = Pending(7, HEAD, 100.0, "stopped")
+    deploy = decide(facts(running(OLD), live_full=True, stored=Stored(good=(GOOD_OLD,)), candidate=candidate()))
+    healed = decide(drifted(live_full=True, candidate=candidate()))
+    assert isinstance(deploy, Deploy) and isinstance(healed, Deploy)
+    decisions: list[Decision] = [Skip("paused"), InSync(HEAD), Refuse(HEAD, "policy says no"),
+                                 Resolve(pending, deployed=True), deploy, healed,
+                                 RollBack(GOOD_OLD, "Ana", "old", ("web",))]
+    for d in decisions:
+        line, data = describe(d), to_dict(d)
+        assert line and "\n" not in line and data["kind"] == d.kind and data["summary"] == line
+    assert to_dict(decisions[3])["deploy_id"] == 7 and to_dict(decisions[6])["commit"] == OLD
+    assert describe(healed).startswith("heal drift: web: changed")
