@@ -12,18 +12,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from swarmops import __version__, actions, bootstrap, logs, nodeops, secrets
+from swarmops import __version__
+from swarmops.adapters import age as secrets
+from swarmops.adapters.tokens import TokenStore
 from swarmops.cli_stacks import app_named, cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
+from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain import decide
 from swarmops.domain.status import AppStatus, app_status
 from swarmops.errors import BootstrapError, SecretError, SwarmopsError
+from swarmops.ops import actions, bootstrap, nodeops
 from swarmops.reconcile.events import Outcome
 from swarmops.reconcile.reconciler import Reconciler
-from swarmops.redact import TerminalSafe, redact_url
 from swarmops.runtime import history_copy, make_adapters, make_reconciler, open_store
-from swarmops.statuscache import status_from_store
-from swarmops.tokens import TokenStore
+from swarmops.util import logs
+from swarmops.util.redact import TerminalSafe, redact_url
 
 
 def _when(ts: float | None) -> str:
@@ -31,7 +34,7 @@ def _when(ts: float | None) -> str:
 
 
 def cmd_daemon(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from swarmops.daemon import run_forever, run_once
+    from swarmops.daemon.main import run_forever, run_once
 
     if args.once:
         outcomes = run_once(loaded)

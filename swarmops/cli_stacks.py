@@ -14,7 +14,7 @@ from swarmops.config.loader import LoadedConfig
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.render import referenced_files
 from swarmops.errors import StackError, SwarmopsError, UnknownAppError
-from swarmops.policycheck import load_from_disk, offline_policy_check, render_offline
+from swarmops.ops.policycheck import load_from_disk, offline_policy_check, render_offline
 from swarmops.reconcile.gather import FILE_LIMIT, git_source, read_stack
 
 

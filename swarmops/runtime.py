@@ -7,21 +7,21 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
+from swarmops.adapters.engine import api_client
+from swarmops.adapters.images.builder import ImageBuilder
+from swarmops.adapters.images.ledger import ImageLedger
+from swarmops.adapters.images.registry import Registry
+from swarmops.adapters.store import StateStore
+from swarmops.adapters.swarm.deploy import StackDeployer
+from swarmops.adapters.swarm.history import KEPT, SwarmHistory
+from swarmops.adapters.swarm.live import SwarmReader
+from swarmops.adapters.swarm.secrets import SwarmSecrets
 from swarmops.config.models import Config
-from swarmops.dockerclient import api_client
 from swarmops.domain.live import LiveStack
 from swarmops.errors import SwarmopsError
-from swarmops.images.builder import ImageBuilder
-from swarmops.images.ledger import ImageLedger
-from swarmops.images.registry import Registry
 from swarmops.reconcile.gather import git_source
 from swarmops.reconcile.ports import HistoryCopy, NoHistoryCopy
 from swarmops.reconcile.reconciler import Adapters, Reconciler
-from swarmops.state import StateStore
-from swarmops.swarm.deploy import StackDeployer
-from swarmops.swarm.history import KEPT, SwarmHistory
-from swarmops.swarm.live import SwarmReader
-from swarmops.swarm.secrets import SwarmSecrets
 
 log = logging.getLogger("swarmops.runtime")
 

@@ -16,16 +16,16 @@ from typing import Any
 
 import yaml
 
+from swarmops.adapters.git import CommitInfo
+from swarmops.adapters.images.registry import SOURCE_TAG_LABEL
+from swarmops.adapters.store import StateStore
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.schema import Version
 from swarmops.domain.live import LiveNode, LiveService, LiveStack, LiveTask
 from swarmops.errors import DeployError, SourceError
-from swarmops.images.registry import SOURCE_TAG_LABEL
 from swarmops.reconcile.reconciler import Adapters, Reconciler
-from swarmops.source.git import CommitInfo
-from swarmops.state import StateStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NODE = LiveNode("n1", "vm1", {"role": "app"}, "ready", "active", "manager")

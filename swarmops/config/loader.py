@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swarmops import yamlio
 from swarmops.config.models import AppConfig, Config
 from swarmops.errors import ConfigError
+from swarmops.util import yamlio
 
 DEFAULT_CONFIG = Path("/etc/swarmops/swarmops.yml")
 

@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI): webhooks in, JSON and HTML out. Reads answer from the status cache; actions
-go through swarmops.actions, the same code the CLI runs."""
+go through swarmops.ops.actions, the same code the CLI runs."""
 
 
 import collections
@@ -18,8 +18,12 @@ from markupsafe import Markup
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from swarmops import actions
+from swarmops.adapters.store import StateStore
+from swarmops.adapters.tokens import TokenStore
 from swarmops.config.models import AppConfig, Config
+from swarmops.daemon.metrics import Metrics
+from swarmops.daemon.statuscache import StatusCache
+from swarmops.daemon.triggers import Triggers
 from swarmops.domain.webhook import (
     DRAIN_LIMIT,
     MAX_BODY,
@@ -31,14 +35,10 @@ from swarmops.domain.webhook import (
 )
 from swarmops.errors import SwarmopsError, WebhookError
 from swarmops.http import pages
-from swarmops.metrics import Metrics
+from swarmops.ops import actions
 from swarmops.reconcile.ports import Source
 from swarmops.reconcile.reconciler import Reconciler
-from swarmops.redact import redact_url, terminal_safe
-from swarmops.state import StateStore
-from swarmops.statuscache import StatusCache
-from swarmops.tokens import TokenStore
-from swarmops.triggers import Triggers
+from swarmops.util.redact import redact_url, terminal_safe
 
 log = logging.getLogger("swarmops.http")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))

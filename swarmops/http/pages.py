@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from swarmops import actions
+from swarmops.adapters.age import digest_key
 from swarmops.errors import BusyError, SwarmopsError
-from swarmops.secrets import digest_key
+from swarmops.ops import actions
 
 COOKIE = "swarmops_session"
 SESSION_TTL = 8 * 3600.0

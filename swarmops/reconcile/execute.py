@@ -11,17 +11,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from swarmops.adapters.images.registry import SOURCE_TAG_LABEL
+from swarmops.adapters.store import FAILED, INTERRUPTED, SUCCEEDED
 from swarmops.config.models import AppConfig
 from swarmops.domain.decide import Decision, Deploy, DeployWork, InSync, Refuse, Resolve, RollBack, Skip
 from swarmops.domain.drift import applied_record
 from swarmops.domain.render import FINGERPRINT_LABEL
 from swarmops.errors import Interrupted, SwarmopsError
-from swarmops.images.registry import SOURCE_TAG_LABEL
 from swarmops.reconcile.events import Outcome
 from swarmops.reconcile.gather import FILE_LIMIT
 from swarmops.reconcile.ports import Builder, HistoryCopy, Ledger, Secrets, Source, Store, SwarmReader
 from swarmops.reconcile.rollout import Rollout, write_deploy_dir
-from swarmops.state import FAILED, INTERRUPTED, SUCCEEDED
 
 log = logging.getLogger("swarmops.reconcile")
 Emit = Callable[..., None]

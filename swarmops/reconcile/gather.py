@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from swarmops import secrets
+from swarmops.adapters import age as secrets
+from swarmops.adapters.git import GitSource
+from swarmops.adapters.store import SUCCEEDED
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.compose.load import MAX_BYTES
 from swarmops.domain.compose.model import Stack
@@ -30,14 +32,12 @@ from swarmops.domain.decide import (
 from swarmops.domain.fingerprint import fingerprint
 from swarmops.domain.live import LiveStack
 from swarmops.domain.policy import published_ports
+from swarmops.domain.policyctx import policy_context
 from swarmops.domain.render import FINGERPRINT_LABEL, age_secrets, referenced_files
 from swarmops.domain.stackfile import BuildSpec, Variables, build_specs, dotenv_path, load_stack, parse_dotenv
 from swarmops.errors import SourceError, StackError, SwarmopsError
-from swarmops.policyctx import policy_context
 from swarmops.reconcile.ports import HistoryCopy, Ledger, Registry, Source, Store, SwarmReader
 from swarmops.reconcile.rollout import deploy_dir
-from swarmops.source.git import GitSource
-from swarmops.state import SUCCEEDED
 
 log = logging.getLogger("swarmops.reconcile")
 # Swarm keeps a config or secret to 500 KB; env files are read whole into the environment

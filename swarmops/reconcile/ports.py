@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from swarmops.adapters.git import CommitInfo
+from swarmops.adapters.store import AppState, Deploy
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose.schema import Version
 from swarmops.domain.live import LiveStack
-from swarmops.source.git import CommitInfo
-from swarmops.state import AppState, Deploy
 
 
 class Source(Protocol):

@@ -28,7 +28,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.lab import remove_stack as remove_stack
-from swarmops import secrets as age_secrets
+from swarmops.adapters import age as age_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "swarm-lab"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from swarmops.adapters.git import GitSource
 from swarmops.config.models import Auth
 from swarmops.errors import SourceError
-from swarmops.source.git import GitSource
 
 TOKEN = "tok-4f9c2e7a81d3-never-leak"
 STACK = b"services:\n  web:\n    image: nginx:1.27\n"

@@ -19,7 +19,7 @@ import pytest
 from docker.types import ServiceMode, TaskTemplate
 
 from bench.lab import remove_stack
-from swarmops.swarm.live import SwarmReader
+from swarmops.adapters.swarm.live import SwarmReader
 from tests.integration.conftest import BASE_IMAGE, MANAGER, Swarmops
 
 pytestmark = pytest.mark.exclusive

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmops import secrets
+from swarmops.adapters import age as secrets
 from swarmops.cli import main
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"

@@ -6,8 +6,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from swarmops.adapters.git import GitSource
 from swarmops.domain.commits import classify
-from swarmops.source.git import GitSource
 
 
 def git(cwd: Path, *args: str, date: str = "2026-11-01T10:00:00+00:00") -> str:
@@ -79,7 +79,7 @@ def test_no_character_of_a_message_or_author_can_forge_a_log_record(tmp_path: Pa
 
 
 def test_control_characters_are_escaped_for_terminals_and_dropped_for_xml() -> None:
-    from swarmops.redact import terminal_safe, xml_safe
+    from swarmops.util.redact import terminal_safe, xml_safe
     shown = terminal_safe("ok\x1b]52;c;ZXZpbA==\x07 \x1b[8mhidden\r\u202eevil\tline\nnext")
     assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown and "\u202e" not in shown
     assert shown == "ok\\x1b]52;c;ZXZpbA==\\x07 \\x1b[8mhidden\\x0d\\u202eevil\tline\nnext"

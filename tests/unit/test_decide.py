@@ -33,8 +33,8 @@ from swarmops.domain.decide import (
 )
 from swarmops.domain.drift import applied_record
 from swarmops.domain.live import LiveStack
+from swarmops.domain.policyctx import policy_context
 from swarmops.domain.stackfile import build_specs
-from swarmops.policyctx import policy_context
 from tests.unit.fakes import service, stack, stack_of
 
 HEAD, OLD = "b" * 40, "a" * 40

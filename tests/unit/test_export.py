@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmops.source.git import _extract
+from swarmops.adapters.git import _extract
 
 
 def tar_of(*members: tuple[str, bytes | None, str]) -> tarfile.TarFile:

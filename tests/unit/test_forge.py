@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from swarmops.adapters.forge import ForgeStatus, forge_target
 from swarmops.config.models import Config
 from swarmops.domain.plan import Plan
-from swarmops.forge import ForgeStatus, forge_target
 from swarmops.reconcile.events import Outcome
 
 TOKEN = "forge-T0KEN-value"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from swarmops.adapters.gitwire import advertised_refs, pkt_line
 from swarmops.errors import SourceError
-from swarmops.source.gitwire import advertised_refs, pkt_line
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from typing import Any
 import docker
 import pytest
 
+from swarmops.adapters.swarm.lock import HOLDER, SwarmLock
 from swarmops.errors import LockError
-from swarmops.swarm.lock import HOLDER, SwarmLock
 
 
 class FakeConfigs:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from swarmops.adapters.notify import Notifier, Sent
+from swarmops.adapters.store import StateStore
 from swarmops.config.models import Config
 from swarmops.domain.status import AppStatus, ServiceStatus
-from swarmops.notify import Notifier, Sent
 from swarmops.reconcile.events import Outcome
-from swarmops.state import StateStore
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from swarmops.adapters.tokens import TokenStore
 from swarmops.config.models import Config
+from swarmops.daemon.metrics import Metrics
 from swarmops.domain.status import AppStatus
 from swarmops.http.app import HttpContext, build_app
 from swarmops.http.pages import COOKIE
-from swarmops.metrics import Metrics
-from swarmops.tokens import TokenStore
 
 EXTERNAL = "https://swarmops.example.go.id"
 

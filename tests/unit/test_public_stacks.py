@@ -19,7 +19,7 @@ from swarmops.domain.compose.shapes import parse_constraint
 from swarmops.domain.render import RenderRequest, render_stack
 from swarmops.domain.stackfile import Variables, build_specs, load_stack
 from swarmops.errors import StackError
-from swarmops.policycheck import disk_reader
+from swarmops.ops.policycheck import disk_reader
 
 CORPUS = Path(__file__).parent / "data" / "public-stacks"
 FIXTURES = sorted(p for p in CORPUS.iterdir() if (p / "stack.yml").is_file())

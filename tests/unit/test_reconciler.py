@@ -268,7 +268,7 @@ def test_an_engine_refusal_after_the_deploy_rolls_back_and_a_build_failure_does_
 
 
 def test_an_age_secret_is_created_before_the_deploy_and_its_value_is_in_no_decision(tmp_path: Path) -> None:
-    from swarmops import secrets
+    from swarmops.adapters import age as secrets
     w = world(tmp_path)
     public = secrets.keygen(w.config.state_dir)
     recipient = secrets.parse_recipient(public, "age.pub")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from swarmops.config.models import AppConfig, Config
+from swarmops.daemon.scheduler import AppScheduler
 from swarmops.reconcile.events import Outcome
-from swarmops.scheduler import AppScheduler
 
 CONFIG = Config.model_validate({"registry": "r:5000", "apps": [{"name": "a", "repo": "file:///x"}]})
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmops import secrets
+from swarmops.adapters import age as secrets
 from swarmops.domain.render import RenderRequest, age_secrets, referenced_files, render_stack
 from swarmops.errors import SecretError
 from tests.unit.fakes import stack_of

@@ -41,7 +41,7 @@ def test_changed_env_and_replicas_are_named_field_by_field() -> None:
 
 
 def test_the_http_diff_shows_that_an_env_value_changed_but_never_the_value() -> None:
-    from swarmops.actions import ServiceDiff, diff_to_json
+    from swarmops.ops.actions import ServiceDiff, diff_to_json
 
     diffs = [ServiceDiff("web", "update", "spec changed",
                          [("env", {"DB_PASSWORD": "hunter2"}, {"DB_PASSWORD": "swordfish"}), ("replicas", 2, 1)])]

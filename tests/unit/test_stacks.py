@@ -14,7 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.policycheck import check_stack_text
+from swarmops.ops.policycheck import check_stack_text
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db", "postgres": "db", "awdi": "awdi"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swarmops.adapters.store import StateStore
 from swarmops.runtime import SwarmHistoryCopy
-from swarmops.state import StateStore
 
 
 def test_the_state_store_keeps_the_last_fault_and_when_it_cleared(tmp_path: Path) -> None:
@@ -112,7 +112,8 @@ def test_a_deploy_left_running_by_a_dead_process_is_found_and_one_of_a_live_proc
     store = StateStore(tmp_path / "state.db")
     mine = store.start_deploy("app", "c" * 40, "a", "m", "poll", "/d")
     db = str(tmp_path / "state.db")
-    child = subprocess.Popen([sys.executable, "-c", "from pathlib import Path; from swarmops.state import StateStore; "
+    child = subprocess.Popen([sys.executable, "-c", "from pathlib import Path; "
+                              "from swarmops.adapters.store import StateStore; "
                               f"print(StateStore(Path({db!r})).start_deploy('app', 'd' * 40, 'a', 'm', 'poll', '/d'))"],
                              stdout=subprocess.PIPE, text=True)
     theirs = int(child.communicate()[0])   # that process is gone now, its deploy still "running"

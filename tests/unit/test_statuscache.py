@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swarmops.daemon.statuscache import SNAPSHOT_MAX_AGE, StatusCache
 from swarmops.domain.status import PROGRESSING
-from swarmops.statuscache import SNAPSHOT_MAX_AGE, StatusCache
 from tests.fakes import World
 from tests.unit.test_reconciler import FILES
 

@@ -12,9 +12,9 @@ import copier
 import pytest
 from ruamel.yaml import YAML
 
-from swarmops.bootstrap import list_templates
 from swarmops.config.models import AppConfig, Config
-from swarmops.policycheck import check_stack_text
+from swarmops.ops.bootstrap import list_templates
+from swarmops.ops.policycheck import check_stack_text
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ["php", "node", "python", "go", "static"]
@@ -117,8 +117,8 @@ def test_a_repo_made_from_a_template_updates_to_the_next_template_tag(tmp_path: 
 
 
 def test_new_refuses_names_that_are_not_stack_names(tmp_path: Path) -> None:
-    from swarmops.bootstrap import new_app
     from swarmops.errors import BootstrapError
+    from swarmops.ops.bootstrap import new_app
 
     with pytest.raises(BootstrapError, match="not a valid app name"):
         new_app(CONFIG, "My App", "static", f"file://{tmp_path}/x.git", {})

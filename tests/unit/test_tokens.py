@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from swarmops.adapters.tokens import TokenStore
 from swarmops.errors import TokenError
-from swarmops.tokens import TokenStore
 
 
 def test_a_token_is_shown_once_and_only_its_hash_is_kept(tmp_path: Path) -> None:

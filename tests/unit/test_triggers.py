@@ -6,8 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from swarmops.daemon.triggers import Triggers
 from swarmops.reconcile.events import Observer
-from swarmops.triggers import Triggers
 from tests.fakes import World
 from tests.unit.test_reconciler import FILES
 

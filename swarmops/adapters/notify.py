@@ -16,7 +16,7 @@ from swarmops.config.models import Config
 from swarmops.domain.status import DEGRADED, SYNCED, AppStatus
 from swarmops.errors import SwarmopsError
 from swarmops.reconcile.events import Observer, Outcome
-from swarmops.redact import redact_url
+from swarmops.util.redact import redact_url
 
 log = logging.getLogger("swarmops.notify")
 REMEMBERED = 10_000

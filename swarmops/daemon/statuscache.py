@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from swarmops.adapters.store import StateStore
 from swarmops.config.models import Config
 from swarmops.domain.live import LiveStack
 from swarmops.domain.status import PROGRESSING, AppStatus, Deployed, app_status
 from swarmops.errors import SwarmopsError
 from swarmops.reconcile.events import Observer, Outcome
 from swarmops.reconcile.ports import SwarmReader
-from swarmops.state import StateStore
 
 log = logging.getLogger("swarmops.status")
 REFRESH_SECONDS = 30.0   # every app's live state; a deploy refreshes its own app at once

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from swarmops.redact import redact_url
+from swarmops.util.redact import redact_url
 
 
 class JsonFormatter(logging.Formatter):

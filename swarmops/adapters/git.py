@@ -14,12 +14,12 @@ from pathlib import Path
 
 import git
 
-from swarmops import process
+from swarmops.adapters import gitwire
 from swarmops.config.models import Auth
 from swarmops.domain.commits import LOG_ARGS, LogEntry, parse_batch, parse_commit, parse_numstat
 from swarmops.errors import ProcessTimeout, SourceError, StackError
-from swarmops.redact import redact_url
-from swarmops.source import gitwire
+from swarmops.util import process
+from swarmops.util.redact import redact_url
 
 ASKPASS = Path(__file__).with_name("askpass.sh")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from swarmops import process
-from swarmops.dockerclient import docker_host
+from swarmops.adapters.engine import docker_host
+from swarmops.adapters.images.registry import docker_config_dir
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.schema import Version
 from swarmops.errors import DependencyError, DeployError, EngineError, ProcessTimeout
-from swarmops.images.registry import docker_config_dir
-from swarmops.redact import redact_url
+from swarmops.util import process
+from swarmops.util.redact import redact_url
 
 # the CLI's words when the Engine (or the Swarm's control plane) is not there: a fault of the moment
 ENGINE_GONE = ("Cannot connect to the Docker daemon", "connection refused", "context deadline exceeded",

@@ -9,10 +9,10 @@ from pathlib import Path
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.compose.model import Stack
 from swarmops.domain.policy import Violation, check
+from swarmops.domain.policyctx import policy_context
 from swarmops.domain.render import Rendered, RenderRequest, age_secrets, render_stack
 from swarmops.domain.stackfile import Variables, build_specs, dotenv_path, load_stack, parse_dotenv
 from swarmops.errors import StackError
-from swarmops.policyctx import policy_context
 
 FILE_LIMIT = 512 * 1024
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from swarmops.adapters.engine import api_client
+from swarmops.adapters.swarm.nodes import SwarmNodes
 from swarmops.config.models import Config
-from swarmops.dockerclient import api_client
 from swarmops.domain.nodecheck import NodeFacts, NodeRow, judge_node
 from swarmops.errors import ConfigError
-from swarmops.swarm.nodes import SwarmNodes
 
 
 def _facts(config: Config) -> list[NodeFacts]:
@@ -20,7 +20,7 @@ def _facts(config: Config) -> list[NodeFacts]:
     if not nodes.ssh.known_hosts_file.is_file():
         raise ConfigError(f"nodes.ssh.known_hosts_file {nodes.ssh.known_hosts_file} does not exist; host keys "
                           "are checked against it and never accepted on first use")
-    from swarmops.remote.ssh import gather  # paramiko: loaded only by the commands that use ssh
+    from swarmops.adapters.ssh import gather  # paramiko: loaded only by the commands that use ssh
 
     url = f"{'http' if config.registry_insecure else 'https'}://{config.registry}/v2/"
     with ThreadPoolExecutor(max_workers=8) as pool:

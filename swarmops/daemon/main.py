@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -12,21 +11,22 @@ from types import FrameType
 
 import docker
 
+from swarmops.adapters.engine import api_client
+from swarmops.adapters.forge import ForgeStatus
+from swarmops.adapters.notify import Notifier
+from swarmops.adapters.store import StateStore
+from swarmops.adapters.swarm.lock import SwarmLock
 from swarmops.config.loader import LoadedConfig
 from swarmops.config.models import Config
-from swarmops.dockerclient import api_client
+from swarmops.daemon.scheduler import AppScheduler
+from swarmops.daemon.statuscache import REFRESH_SECONDS, StatusCache
+from swarmops.daemon.systemd import notify, watchdog_interval
 from swarmops.errors import SwarmopsError
-from swarmops.forge import ForgeStatus
 from swarmops.http.server import HttpServer
-from swarmops.notify import Notifier
 from swarmops.reconcile.events import Outcome
 from swarmops.reconcile.ports import HistoryCopy
 from swarmops.reconcile.reconciler import Adapters, Reconciler
 from swarmops.runtime import SwarmHistoryCopy, make_adapters, make_reconciler, open_store
-from swarmops.scheduler import AppScheduler
-from swarmops.state import StateStore
-from swarmops.statuscache import REFRESH_SECONDS, StatusCache
-from swarmops.swarm.lock import SwarmLock
 
 log = logging.getLogger("swarmops.daemon")
 ONCE_WORKERS = 8
@@ -211,10 +211,10 @@ def start_http(config: Config, reconciler: Reconciler, store: StateStore, adapte
     """Webhooks, the API, the page and /metrics, when the config has an http section."""
     if config.http is None:
         return None
+    from swarmops.adapters.tokens import TokenStore
+    from swarmops.daemon.metrics import Metrics
+    from swarmops.daemon.triggers import Triggers
     from swarmops.http.app import HttpContext, build_app
-    from swarmops.metrics import Metrics
-    from swarmops.tokens import TokenStore
-    from swarmops.triggers import Triggers
 
     metrics = Metrics(statuses.all)
     reconciler.observers.append(metrics)
@@ -239,27 +239,3 @@ def _drain(reconciler: Reconciler, grace: float, cancel: threading.Event) -> Non
         end = time.monotonic() + 10
         while time.monotonic() < end and reconciler.busy():
             time.sleep(0.2)
-
-
-def watchdog_interval() -> float:
-    """Half of systemd's WatchdogSec (it passes WATCHDOG_USEC), at most 10 s."""
-    try:
-        return max(0.5, min(10.0, int(os.environ["WATCHDOG_USEC"]) / 2e6))
-    except (KeyError, ValueError):
-        return 10.0
-
-
-def notify(state: str) -> None:
-    """sd_notify without a dependency: one datagram to $NOTIFY_SOCKET when systemd gave one."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    import socket
-
-    addr = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(addr)
-            s.sendall(state.encode())
-        except OSError as e:
-            log.warning("cannot notify systemd: %s", e)

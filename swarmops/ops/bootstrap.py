@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarmops import secrets, yamlio
+from swarmops.adapters import age as secrets
+from swarmops.adapters.git import push_new_repo, remote_branch_head, shallow_clone
 from swarmops.config.models import STACK_NAME, Config
 from swarmops.errors import BootstrapError, ConfigError
-from swarmops.source.git import push_new_repo, remote_branch_head, shallow_clone
+from swarmops.util import yamlio
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 _WHEN = re.compile(r"template\s*==\s*['\"](\w+)['\"]")
 
 
