@@ -214,7 +214,8 @@ def start_http(config: Config, reconciler: Reconciler, store: StateStore, adapte
     from swarmops.adapters.tokens import TokenStore
     from swarmops.daemon.metrics import Metrics
     from swarmops.daemon.triggers import Triggers
-    from swarmops.http.app import HttpContext, build_app
+    from swarmops.http.app import build_app
+    from swarmops.http.context import HttpContext
 
     metrics = Metrics(statuses.all)
     reconciler.observers.append(metrics)

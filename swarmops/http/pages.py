@@ -6,101 +6,15 @@ alone does not stop another app's page from posting.
 No `from __future__ import annotations` here: FastAPI must see the dependencies of the local routes."""
 
 import hmac
-import secrets
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from swarmops.adapters.age import digest_key
-from swarmops.errors import BusyError, SwarmopsError
+from swarmops.http.auth import COOKIE, Session, Sessions, same_origin
 from swarmops.ops import actions
-
-COOKIE = "swarmops_session"
-SESSION_TTL = 8 * 3600.0
-MAX_SESSIONS = 10_000
-
-
-@dataclass(frozen=True)
-class Session:
-    scope: str
-    csrf: str
-    expires: float
-
-
-class Sessions:
-    """Sessions in the daemon's memory: the cookie holds only a random id (a restart signs everyone out)."""
-
-    def __init__(self, ttl: float = SESSION_TTL) -> None:
-        self.ttl = ttl
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def create(self, scope: str) -> str:
-        sid = secrets.token_urlsafe(32)
-        with self._lock:
-            now = time.time()
-            for old in [k for k, s in self._sessions.items() if s.expires < now]:
-                del self._sessions[old]
-            while len(self._sessions) >= MAX_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
-            self._sessions[sid] = Session(scope, secrets.token_urlsafe(32), now + self.ttl)
-        return sid
-
-    def get(self, sid: str | None) -> Session | None:
-        with self._lock:
-            found = self._sessions.get(sid or "")
-        return found if found and found.expires >= time.time() else None
-
-    def drop(self, sid: str | None) -> None:
-        with self._lock:
-            self._sessions.pop(sid or "", None)
-
-
-class Diffs:
-    """The last diff of each app, computed only on request (it fetches, decrypts and asks the registry) and
-    at most once per app every `every` seconds."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self._last: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, app: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._last.get(app)
-
-    def compute(self, app: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        with self._lock:
-            last = self._last.get(app)
-            if last and time.time() - last["at"] < self.every:
-                raise HTTPException(429, f"a diff of {app} was made {time.time() - last['at']:.0f} s ago; "
-                                    f"try again in {self.every:.0f} s", headers={"Retry-After": str(int(self.every))})
-            self._last[app] = {"at": time.time(), "result": None, "error": "computing"}
-        try:
-            entry = {"at": time.time(), "result": work(), "error": "", "busy": False}
-        except SwarmopsError as e:
-            entry = {"at": time.time(), "result": None, "error": str(e), "busy": isinstance(e, BusyError)}
-        with self._lock:
-            self._last[app] = entry
-        return entry
-
-
-def same_origin(request: Request, external_url: str | None) -> bool:
-    """The request's Origin (or Referer) is the page's own: external_url's, else the Host it came to."""
-    sent = request.headers.get("origin") or request.headers.get("referer") or ""
-    parts = urlsplit(sent)
-    if not parts.scheme or not parts.netloc:
-        return False
-    if external_url:
-        want = urlsplit(external_url)
-        return (parts.scheme, parts.netloc.lower()) == (want.scheme, want.netloc.lower())
-    return parts.netloc.lower() == request.headers.get("host", "").lower()
 
 
 def diff_now(ctx: Any, entry: Any) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from swarmops.adapters.tokens import TokenStore
 from swarmops.config.models import Config
 from swarmops.daemon.metrics import Metrics
 from swarmops.domain.status import AppStatus
-from swarmops.http.app import HttpContext, build_app
-from swarmops.http.pages import COOKIE
+from swarmops.http.app import build_app
+from swarmops.http.auth import COOKIE
+from swarmops.http.context import HttpContext
 
 EXTERNAL = "https://swarmops.example.go.id"
 
@@ -138,6 +139,6 @@ def test_control_characters_of_a_commit_message_reach_the_page_escaped(setup: An
 
 
 def test_sessions_expire(setup: Any) -> None:
-    from swarmops.http.pages import Sessions
+    from swarmops.http.auth import Sessions
     sessions = Sessions(ttl=-1)
     assert sessions.get(sessions.create("deploy")) is None

@@ -1,0 +1,131 @@
+"""The JSON API: reads answer from the status cache and the history; actions (deploy token only) go
+through swarmops.ops.actions, the same code the CLI runs; /metrics for Prometheus.
+
+No `from __future__ import annotations` here: FastAPI must see the dependencies of the local routes."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from swarmops.errors import SwarmopsError
+from swarmops.http import pages
+from swarmops.http.auth import bearer_token
+from swarmops.http.context import HttpContext
+from swarmops.ops import actions
+from swarmops.util.redact import redact_url
+
+
+class ActionResult(BaseModel):
+    app: str
+    accepted: bool
+    message: str
+
+
+class RollbackRequest(BaseModel):
+    to: str | None = None
+
+
+def register(api: FastAPI, ctx: HttpContext) -> None:
+    def scope(authorization: Annotated[str | None, Header()] = None) -> str | None:
+        token = bearer_token(authorization)
+        return ctx.tokens.scope_of(token) if token else None
+
+    def reader(s: Annotated[str | None, Depends(scope)]) -> str | None:
+        if s is None and not ctx.config.http_public_read:
+            raise HTTPException(401, "a read or deploy token is needed", headers={"WWW-Authenticate": "Bearer"})
+        return s
+
+    def deployer(s: Annotated[str | None, Depends(scope)]) -> str:
+        if s is None:
+            raise HTTPException(401, "a deploy token is needed", headers={"WWW-Authenticate": "Bearer"})
+        if s != "deploy":
+            raise HTTPException(403, "this token may read but not act: it needs the deploy scope")
+        return s
+
+    @api.get("/api/v1/apps")
+    def list_apps(_: Annotated[str | None, Depends(reader)]) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in ctx.statuses.all()]
+
+    @api.get("/api/v1/apps/{app}")
+    def get_app(app: str, _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+        entry = ctx.app(app)
+        status = ctx.statuses.get(entry.name)
+        last = ctx.store.last_deploy(entry.name)
+        return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
+                "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name)}
+
+    @api.get("/api/v1/apps/{app}/commits")
+    def commits(app: str, _: Annotated[str | None, Depends(reader)], since: datetime | None = None,
+                until: datetime | None = None, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+                per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+        """The branch's commit log, newest first, paged and filtered by date; files classed code/docs/other."""
+        entry = ctx.app(app)
+        try:
+            head = ctx.store.app_state(entry.name).last_head or ctx.sources(entry).head()
+            log = ctx.sources(entry).log(head, since, until, (page - 1) * per_page, per_page)
+        except SwarmopsError as e:
+            raise HTTPException(502, str(e)) from e
+        return {"app": entry.name, "branch": entry.branch, "head": head, "page": page, "per_page": per_page,
+                "commits": [c.to_dict() for c in log]}
+
+    @api.get("/api/v1/apps/{app}/docs/{name}")
+    def docs(app: str, name: Literal["usage", "database"], _: Annotated[str | None, Depends(reader)]) -> dict[str, Any]:
+        """docs/USAGE.md or docs/DATABASE.md of the deployed commit, as Markdown (render and sanitise it)."""
+        entry = ctx.app(app)
+        status = ctx.statuses.get(entry.name)
+        if status is None or not status.commit:
+            raise HTTPException(404, f"{entry.name} has no deployed commit yet")
+        path = f"docs/{name.upper()}.md"
+        source = ctx.sources(entry)
+        try:
+            source.ensure(status.commit)
+            text = source.read(status.commit, path).decode("utf-8", "replace")
+        except SwarmopsError as e:
+            raise HTTPException(404, str(e)) from e
+        return {"app": entry.name, "commit": status.commit, "path": path, "markdown": text}
+
+    @api.get("/api/v1/apps/{app}/history")
+    def history(app: str, _: Annotated[str | None, Depends(reader)], limit: int = 50) -> list[dict[str, Any]]:
+        entry = ctx.app(app)
+        return [d.to_dict() for d in ctx.store.history(entry.name, max(1, min(limit, 500)))]
+
+    @api.get("/api/v1/apps/{app}/diff")
+    def diff(app: str, _: Annotated[str, Depends(deployer)]) -> dict[str, Any]:
+        """An explicit action (it fetches, decrypts and asks the registry): a deploy token, once per app
+        every 10 s."""
+        entry = ctx.app(app)
+        found = ctx.diffs.compute(entry.name, lambda: pages.diff_now(ctx, entry))
+        if found["error"]:
+            raise HTTPException(409 if found["busy"] else 502, found["error"])
+        result: dict[str, Any] = found["result"]
+        return result
+
+    @api.post("/api/v1/apps/{app}/sync", status_code=202)
+    def sync(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
+        queued = ctx.triggers.trigger(ctx.app(app), "manual", force=True)
+        return ActionResult(app=app, accepted=True, message="sync started" if queued else "a sync is already queued")
+
+    @api.post("/api/v1/apps/{app}/pause")
+    def pause(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
+        message = actions.pause(ctx.store, ctx.app(app))
+        ctx.statuses.refresh_app(app)
+        return ActionResult(app=app, accepted=True, message=message)
+
+    @api.post("/api/v1/apps/{app}/resume")
+    def resume(app: str, _: Annotated[str, Depends(deployer)]) -> ActionResult:
+        message = actions.resume(ctx.store, ctx.app(app))
+        ctx.statuses.refresh_app(app)
+        return ActionResult(app=app, accepted=True, message=message)
+
+    @api.post("/api/v1/apps/{app}/rollback", status_code=202)
+    def rollback(app: str, _: Annotated[str, Depends(deployer)], body: RollbackRequest | None = None) -> ActionResult:
+        entry = ctx.app(app)
+        ctx.triggers.submit(lambda: actions.rollback(ctx.reconciler, entry, body.to if body else None))
+        return ActionResult(app=app, accepted=True, message="rollback started")
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics(_: Annotated[str | None, Depends(reader)]) -> Response:
+        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
