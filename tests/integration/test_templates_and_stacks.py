@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,28 @@ ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db"
 def stand_ins(lab: docker.APIClient) -> None:
     run_lab_script(ROOT / "lab" / "stand-ins")
     # real software from Debian's and PyPI's packages: the proxy (Traefik, HAProxy), the postgres stack's base
-    lab_images("traefik", "haproxy", "postgres")
+    lab_images("traefik", "haproxy", "postgres", "mariadb")
+
+
+SHOP_DB_PASSWORD = b"shop's \\ password"   # a quote and a backslash: the entrypoint must quote it in SQL
+MYSQL_ROOT_PASSWORD = b"root-" + uuid.uuid4().hex.encode()
 
 
 def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
-    """This project's stacks/ as the ops team's repo, with stand-in secrets encrypted for the lab daemon."""
+    """This project's stacks/ as the ops team's repo, with stand-in secrets encrypted for the lab daemon; the
+    mysql stack with one app's database, as the ops team adds one."""
     ops_stacks(repo, state_dir, sorted(ROLES), {
         "minio": {"minio_root_user": b"stand-in-user", "minio_root_password": b"stand-in-value"},
-        "mysql": {"mysql_root_password": b"stand-in-value"},
+        "mysql": {"mysql_root_password": MYSQL_ROOT_PASSWORD, "shop_db_password": SHOP_DB_PASSWORD},
         "registry": {"registry_htpasswd": b"stand-in:$2y$05$stand.in.hash"},
         "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"}})
     registry = repo.work / "stacks" / "registry" / "stack.yml"   # the lab's own registry holds 5000 there
     registry.write_text(registry.read_text().replace("published: 5000", "published: 5002"))
+    mysql = repo.work / "stacks" / "mysql" / "stack.yml"
+    mysql.write_text(mysql.read_text().replace('MYSQL_APP_DATABASES: ""', 'MYSQL_APP_DATABASES: "shop"').replace(
+        "secrets: [mysql_root_password]", "secrets: [mysql_root_password, shop_db_password]").replace(
+        "    file: secrets/mysql_root_password.age\n",
+        "    file: secrets/mysql_root_password.age\n  shop_db_password:\n    file: secrets/shop_db_password.age\n"))
     repo.commit("infrastructure stacks", {})
     return repo
 
@@ -200,3 +211,42 @@ def test_the_socket_proxy_lets_traefik_read_services_and_refuses_everything_else
         assert "403" in ask("--post-data", "", f"{base}/v1.41/containers/prune")
     finally:
         remove_stack(lab, proxy)
+
+
+def test_the_mysql_stack_is_mariadb_and_makes_each_apps_database_and_user_from_its_secret(
+        lab: docker.APIClient, stand_ins: None, swarmops: Swarmops, repo_factory: Any) -> None:
+    swarmops.write()
+    swarmops.run("keygen")
+    mysql = infra_app(swarmops, ops_repo(repo_factory(), swarmops.state_dir), "mysql")
+    try:
+        swarmops.run("sync", mysql)
+        [task] = running_tasks(lab, mysql, "mysql")
+        assert role_of(lab, task["NodeID"]) == "db"
+        image = lab.inspect_service(f"{mysql}_mysql")["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        db = docker.APIClient(base_url="unix:///run/swarm-lab/db.sock", timeout=60)
+
+        def client(user: str, password: bytes, sql: str) -> tuple[int, str]:
+            """The server's own client in a container on the db-mysql network, as an app reaches it."""
+            c = db.create_container(image, entrypoint=["mariadb"], user="mysql",
+                                    command=["-h", f"{mysql}_mysql", "-u", user, "--batch", "-e", sql],
+                                    environment={"MYSQL_PWD": password.decode()},
+                                    host_config=db.create_host_config(network_mode="db-mysql"))
+            try:
+                db.start(c)
+                code = db.wait(c, timeout=60)["StatusCode"]
+                return code, db.logs(c).decode(errors="replace")
+            finally:
+                db.remove_container(c, force=True)
+        code, out = client("shop", SHOP_DB_PASSWORD, "CREATE TABLE shop.t (x INT); INSERT INTO shop.t VALUES (42); "
+                                                     "SELECT x FROM shop.t; SELECT VERSION();")
+        assert code == 0 and "42" in out and "MariaDB" in out, out
+        code, out = client("shop", SHOP_DB_PASSWORD, "SELECT * FROM mysql.user")
+        assert code != 0 and "denied" in out, out        # its own database only
+        code, out = client("shop", b"wrong", "SELECT 1")
+        assert code != 0 and "Access denied" in out, out
+        code, out = client("root", MYSQL_ROOT_PASSWORD, "SELECT user FROM mysql.user WHERE user = 'shop'")
+        assert code == 0 and "shop" in out, out
+        spec = lab.inspect_service(f"{mysql}_mysql")["Spec"]
+        assert SHOP_DB_PASSWORD.decode() not in str(spec) and MYSQL_ROOT_PASSWORD.decode() not in str(spec)
+    finally:
+        remove_stack(lab, mysql)
