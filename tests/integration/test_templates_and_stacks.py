@@ -6,6 +6,7 @@ stand-ins pushed under the real names (lab/stand-ins says what each is)."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import threading
 import time
@@ -38,11 +39,14 @@ ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db"
 def stand_ins(lab: docker.APIClient) -> None:
     run_lab_script(ROOT / "lab" / "stand-ins")
     # real software from Debian's and PyPI's packages: the proxy (Traefik, HAProxy), the postgres stack's base
-    lab_images("traefik", "haproxy", "postgres", "mariadb")
+    lab_images("traefik", "haproxy", "postgres", "mariadb", "registry")
 
 
 SHOP_DB_PASSWORD = b"shop's \\ password"   # a quote and a backslash: the entrypoint must quote it in SQL
 MYSQL_ROOT_PASSWORD = b"root-" + uuid.uuid4().hex.encode()
+REGISTRY_PASSWORD = uuid.uuid4().hex
+REGISTRY_HTPASSWD = subprocess.run(["htpasswd", "-Bbn", "ops", REGISTRY_PASSWORD], capture_output=True,
+                                   check=True).stdout.strip()
 
 
 def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
@@ -51,7 +55,7 @@ def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
     ops_stacks(repo, state_dir, sorted(ROLES), {
         "minio": {"minio_root_user": b"stand-in-user", "minio_root_password": b"stand-in-value"},
         "mysql": {"mysql_root_password": MYSQL_ROOT_PASSWORD, "shop_db_password": SHOP_DB_PASSWORD},
-        "registry": {"registry_htpasswd": b"stand-in:$2y$05$stand.in.hash"},
+        "registry": {"registry_htpasswd": REGISTRY_HTPASSWD},
         "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"}})
     registry = repo.work / "stacks" / "registry" / "stack.yml"   # the lab's own registry holds 5000 there
     registry.write_text(registry.read_text().replace("published: 5000", "published: 5002"))
@@ -91,6 +95,13 @@ def test_every_infrastructure_stack_lands_on_the_node_of_its_role(
             assert tasks and {role_of(lab, t["NodeID"]) for t in tasks} == {ROLES[stack]}, (stack, short)
     app_nodes = [n for n in lab.nodes() if (n["Spec"].get("Labels") or {}).get("role") == "app"]
     assert len(running_tasks(lab, apps["proxy"], "traefik")) == len(app_nodes)   # global on every app node
+    # the registry stack is the real registry, on the registry node's port 5002 here: credentials or 401
+    registry = "http://198.18.0.2:5002/v2/"
+    wait_for(lambda: status_of(registry, "198.18.0.2:5002") == 401, 30, "the registry stack to answer")
+    auth = base64.b64encode(f"ops:{REGISTRY_PASSWORD}".encode()).decode()
+    with urllib.request.urlopen(urllib.request.Request(registry, headers={"Authorization": f"Basic {auth}"}),
+                                timeout=5) as resp:
+        assert resp.status == 200
 
 
 def http_get(url: str, host: str) -> str:
