@@ -4,31 +4,21 @@ with executable_path) against the daemon on the lab. Screenshots go to test-outp
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.integration.conftest import Daemon, commit_of, free_port, wait_for
-
-CHROMIUM = "/usr/bin/chromium"
-# the machine has no outside network: Chromium's own background connections are switched off
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output"
+from tests.integration.browser import SHOTS, chromium, other_origin
+from tests.integration.conftest import Daemon, commit_of
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def sign_in(page: Page, daemon: Daemon, scope: str) -> None:
@@ -78,32 +68,17 @@ def test_a_page_on_another_origin_cannot_post_the_operators_forms(
     context = browser.new_context()
     page = context.new_page()
     sign_in(page, daemon, "deploy")
-    port = free_port()
-    (tmp_path / "evil.html").write_text(
-        f'<form id="f" method="post" action="{daemon.url}/apps/{daemon.app}/pause">'
-        '<input type="hidden" name="csrf" value="guessed"></form>'
-        '<script>document.getElementById("f").submit()</script>')
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: _answers(port), 10, "the other origin's server")
+    evil_html = (f'<form id="f" method="post" action="{daemon.url}/apps/{daemon.app}/pause">'
+                 '<input type="hidden" name="csrf" value="guessed"></form>'
+                 '<script>document.getElementById("f").submit()</script>')
+    with other_origin(tmp_path, {"evil.html": evil_html}) as port:
         evil = context.new_page()
         with evil.expect_response(re.compile(rf"/apps/{daemon.app}/pause$")) as answer:
             evil.goto(f"http://127.0.0.1:{port}/evil.html")
         assert answer.value.status == 403
-    finally:
-        server.terminate()
     status = {s["app"]: s for s in daemon.swarmops.json("status")}[daemon.app]
     assert status["status"] != "Suspended"
     page.goto(f"{daemon.url}/apps/{daemon.app}")
     page.click("#pause")                                       # the same form from the page itself works
     expect(page.locator("#status")).to_have_text("Suspended")
     page.click("#resume")
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False

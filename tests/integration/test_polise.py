@@ -1,11 +1,13 @@
 """Issue 13 on the lab: swarmops deploys the proxy, PostgreSQL (built from Debian's postgresql-15) and Polise
 (Debian's python3 with its libraries: lab/base-images python + stacks/polise/build-runtime) from the ops
 repo, like any app, Polise under the restricted profile. Polise, on an app node behind the proxy, reads
-the daemon's API with a read token and keeps its ratings in PostgreSQL on the db node.
+the daemon's API with a read token and keeps its ratings in PostgreSQL on the db node. Issue 20 on the
+same deployment (one per module): Polise's forms in Chromium.
 
 Sign-in through a real OpenID Connect provider and filing reports at a forge stand-in are tested on
-loopback in stacks/polise/tests; here a session cookie is signed with the session secret the test gave
-the stack (the way Polise's own middleware signs it)."""
+loopback in stacks/polise/tests (the lab's tasks cannot reach the provider on the host's loopback); here a
+session cookie is signed with the session secret the test gave the stack (the way Polise's own middleware
+signs it)."""
 
 from __future__ import annotations
 
@@ -17,13 +19,16 @@ import urllib.parse
 import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 from itsdangerous import TimestampSigner
+from playwright.sync_api import expect
 
+from bench.lab import remove_stack
+from tests.integration.browser import chromium, other_origin
 from tests.integration.conftest import (
     MANAGER,
     MANAGER_IP,
@@ -44,14 +49,19 @@ SESSION_SECRET = b"lab-session-secret-for-the-polise-test"
 USER = {"sub": "sub-ana", "name": "Ana", "email": "ana@example.go.id"}
 
 
-class Polise:
-    """Polise through the proxy stand-in's host-mode port on an app node, by its Host name."""
+def session_cookie(user: dict[str, str], csrf: str) -> str:
+    """The value of Polise's session cookie for `user`, signed as its SessionMiddleware signs it."""
+    session = {"user": user, "csrf": csrf}
+    return TimestampSigner(SESSION_SECRET.decode()).sign(b64encode(json.dumps(session).encode())).decode()
 
-    def __init__(self, node_ip: str, port: int, host: str) -> None:
-        self.base, self.host = f"http://{node_ip}:{port}", host
-        session = {"user": USER, "csrf": "lab-csrf"}
-        cookie = TimestampSigner(SESSION_SECRET.decode()).sign(b64encode(json.dumps(session).encode()))
-        self.cookie = f"session={cookie.decode()}"
+
+class Polise:
+    """Polise through the proxy's (the real Traefik's) host-mode port on an app node, by its Host name."""
+
+    def __init__(self, node_ip: str, port: int, public_url: str) -> None:
+        self.base, self.public = f"http://{node_ip}:{port}", public_url
+        self.host = urllib.parse.urlsplit(public_url).netloc
+        self.cookie = f"session={session_cookie(USER, 'lab-csrf')}"
 
     def get(self, path: str, signed_in: bool = False) -> tuple[int, str]:
         req = urllib.request.Request(self.base + path, headers={"Host": self.host, **(
@@ -68,7 +78,7 @@ class Polise:
         body = urllib.parse.urlencode({"target": "app", "stars": stars, "csrf": "lab-csrf"}).encode()
         req = urllib.request.Request(f"{self.base}/apps/{app}/rate", data=body, method="POST", headers={
             "Host": self.host, "Cookie": self.cookie, "Content-Type": "application/x-www-form-urlencoded",
-            "Origin": f"http://{self.host}"})   # the form as Polise's own page (its POLISE_PUBLIC_URL) posts it
+            "Origin": self.public})   # the form as Polise's own page (its POLISE_PUBLIC_URL) posts it
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return int(resp.status)
@@ -81,36 +91,44 @@ def row(page: str, app: str) -> str:
     return next((r for r in page.split("<tr") if f">{app}<" in r), "")
 
 
-@pytest.fixture
-def images(lab: docker.APIClient) -> None:
-    run_lab_script(ROOT / "lab" / "stand-ins")   # the proxy's
-    lab_images("python", "postgres")
+@dataclass
+class Office:
+    """The module's deployment: proxy, PostgreSQL, Polise and two sample apps, and the daemon running them."""
+
+    lab: docker.APIClient
+    swarmops: Swarmops
+    site: Polise
+    polise: str                  # Polise's app name
+    samples: dict[str, GitRepo]  # the sample apps by name
+    api: str                     # the daemon's HTTP API
+    token: str                   # the read token Polise uses
+    db_password: str
+    log: Path                    # the daemon's output
+
+
+def new_repo(path: Path) -> GitRepo:
+    path.mkdir()
+    return GitRepo(path)
+
+
+@pytest.fixture(scope="module")
+def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+    lab_images("traefik", "haproxy", "python", "postgres")   # the proxy is the real Traefik
     run_lab_script(ROOT / "stacks" / "polise" / "build-runtime")
-
-
-@pytest.fixture
-def daemon_log(swarmops: Swarmops, tmp_path: Path) -> Iterator[Path]:
-    log = tmp_path / "daemon.log"
-    yield log
-    subprocess.run(["pkill", "-f", "--", f"--config {swarmops.config} daemon"], check=False)
-
-
-def start_daemon(swarmops: Swarmops, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_keeps_ratings_over_a_restart(
-        lab: docker.APIClient, images: None, swarmops: Swarmops, repo_factory: Any, daemon_log: Path) -> None:
+    root = tmp_path_factory.mktemp("polise")
+    swarmops = Swarmops(dir=root, run_id=run_id)
     api_port, web_port, tls_port = free_port(), free_node_port(32000), free_node_port(32100)
     swarmops.extra.update(http={"listen": f"{MANAGER_IP}:{api_port}"}, poll_interval="2s")
     swarmops.write()
     swarmops.run("keygen")
     proxy, postgres, polise = (swarmops.name(n) for n in ("proxy", "postgres", "polise"))
+    # a name under the same site as every other app of the office (the threat the forms' origin check is for)
+    host = f"{polise}.apps.example.go.id"
+    public_url = f"http://{host}:{web_port}"
     token = swarmops.run("token", "create", "polise", "--scope", "read").stdout.strip().splitlines()[-1]
     db_password = b"polise-db-password-" + os.urandom(6).hex().encode()
 
-    ops: GitRepo = repo_factory()
+    ops = new_repo(root / "ops")
     ops_stacks(ops, swarmops.state_dir, ["proxy", "postgres", "polise"], {
         "postgres": {"postgres_password": b"superuser-" + os.urandom(6).hex().encode(),
                      "polise_db_password": db_password},
@@ -119,13 +137,15 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
                    "forge_token": b"unused-here"}},
         replace={   # what the office sets for itself; names of its own so that other tests' stacks don't clash
             "name: proxy\n": f"name: proxy-{swarmops.run_id}\n",
+            "--providers.swarm.network=proxy\n": f"--providers.swarm.network=proxy-{swarmops.run_id}\n",
+            "traefik.swarm.network=proxy\n": f"traefik.swarm.network=proxy-{swarmops.run_id}\n",
             "name: db-postgres\n": f"name: db-postgres-{swarmops.run_id}\n",
             "published: 80,": f"published: {web_port},", "published: 443,": f"published: {tls_port},",
             "http://swarmops.internal:9480": f"http://{MANAGER_IP}:{api_port}",
             "POLISE_DB_HOST: postgres_postgres": f"POLISE_DB_HOST: {postgres}_postgres",
-            "https://polise.apps.example.go.id": f"http://{polise}.lab"})
+            "https://polise.apps.example.go.id": public_url, "Host(`polise.apps.example.go.id`)": f"Host(`{host}`)"})
     ops.commit("proxy, postgres and polise", {})
-    samples = {name: repo_factory() for name in (swarmops.name("timetable"), swarmops.name("rainfall"))}
+    samples = {name: new_repo(root / name) for name in (swarmops.name("timetable"), swarmops.name("rainfall"))}
     for name, repo in samples.items():
         repo.commit(f"First version of {name}", web_app(name))
         swarmops.add_app(name, repo.url)
@@ -133,30 +153,46 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
         swarmops.add_app(name, ops.url, stack=f"stacks/{stack}/stack.yml", role=role,
                          policy={"profile": "privileged"}, deploy_timeout="120s")
     swarmops.add_app(polise, ops.url, stack="stacks/polise/stack.yml", role="app", deploy_timeout="120s",
-                     policy={"profile": "restricted", "allowed_hosts": ["polise.apps.example.go.id"],
+                     policy={"profile": "restricted", "allowed_hosts": [host],
                              "allowed_external": [f"proxy-{swarmops.run_id}", f"db-postgres-{swarmops.run_id}"]})
-    swarmops.run("sync", proxy)      # the networks Polise joins exist before it is deployed
-    swarmops.run("sync", postgres)
+    log = root / "daemon.log"
+    proc = None
+    try:
+        swarmops.run("sync", proxy)      # the networks Polise joins exist before it is deployed
+        swarmops.run("sync", postgres)
+        proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
+                                stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        node_ip = next(n["Status"]["Addr"] for n in lab.nodes() if n["Description"]["Hostname"] == "app2")
+        site = Polise(node_ip, web_port, public_url)
 
-    proc = start_daemon(swarmops, daemon_log)
-    node_ip = next(n["Status"]["Addr"] for n in lab.nodes() if n["Description"]["Hostname"] == "app2")
-    site = Polise(node_ip, web_port, f"{polise}.lab")
+        def catalog_lists_both() -> bool:
+            code, page = site.get("/")
+            return code == 200 and all('class="status">Synced<' in row(page, name) for name in samples)
 
-    def catalog_lists_both() -> bool:
-        code, page = site.get("/")
-        return code == 200 and all('class="status">Synced<' in row(page, name) for name in samples)
+        wait_for(catalog_lists_both, 240, "Polise's catalog listing both sample apps as Synced", log)
+        yield Office(lab, swarmops, site, polise, samples, f"http://{MANAGER_IP}:{api_port}", token,
+                     db_password.decode(), log)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=90)
+        for app in swarmops.apps:
+            remove_stack(lab, app["name"])
 
-    wait_for(catalog_lists_both, 240, "Polise's catalog listing both sample apps as Synced", daemon_log)
+
+def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_keeps_ratings_over_a_restart(
+        office: Office) -> None:
+    lab, swarmops, site, polise, log = office.lab, office.swarmops, office.site, office.polise, office.log
     tasks = running_tasks(lab, polise, "web")
     assert tasks, "Polise runs"
     spec = lab.inspect_service(f"{polise}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert not any("docker.sock" in str(m) for m in spec.get("Mounts", []))
 
     # news: a commit appears once deployed, not before
-    timetable = next(iter(samples))
+    timetable = next(iter(office.samples))
     swarmops.run("pause", timetable)
-    commit = samples[timetable].commit("Add the winter timetable\n\nDetails for ops.",
-                                       {"web/index.html": "winter\n"})
+    commit = office.samples[timetable].commit("Add the winter timetable\n\nDetails for ops.",
+                                              {"web/index.html": "winter\n"})
     plan = swarmops.json("sync", timetable, "--dry-run")   # swarmops sees it, and deploys nothing
     assert plan["result"] == "planned" and commit in json.dumps(plan)
     for path in ("/news.json", "/news.atom", "/news"):
@@ -164,7 +200,7 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
         assert code == 200 and "Add the winter timetable" not in body, path
     swarmops.run("resume", timetable)
     wait_for(lambda: "Add the winter timetable" in site.get("/news.json")[1], 120,
-             "the deployed commit in Polise's news", daemon_log)
+             "the deployed commit in Polise's news", log)
     entry = next(e for e in json.loads(site.get("/news.json")[1]) if e["title"] == "Add the winter timetable")
     assert entry["app"] == timetable and entry["commit"] == commit
     assert "Add the winter timetable" in site.get("/news.atom")[1]
@@ -176,17 +212,69 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
     subprocess.run(["docker", "-H", MANAGER, "service", "update", "--force", "--detach", "--quiet", f"{polise}_web"],
                    check=True, capture_output=True)
     wait_for(lambda: (now := {t["ID"] for t in running_tasks(lab, polise, "web")}) and not now & before
-             and site.get("/healthz")[0] == 200, 120, "a new Polise task after the restart", daemon_log)
-    wait_for(lambda: "4.0 (1)" in row(site.get("/")[1], timetable), 60,
-             "the rating after the restart", daemon_log)
+             and site.get("/healthz")[0] == 200, 120, "a new Polise task after the restart", log)
+    wait_for(lambda: "4.0 (1)" in row(site.get("/")[1], timetable), 60, "the rating after the restart", log)
     code, page = site.get(f"/apps/{timetable}", signed_in=True)
     assert code == 200 and "Ana" in page
 
-    proc.terminate()
-    proc.wait(timeout=90)
-    assert token not in daemon_log.read_text() and db_password.decode() not in daemon_log.read_text()
-    for service in (f"{postgres}_postgres", f"{polise}_web"):   # nor in the services' own logs
+    text = log.read_text()
+    assert office.token not in text and office.db_password not in text
+    for service in (f"{swarmops.name('postgres')}_postgres", f"{polise}_web"):   # nor in the services' own logs
         logs = subprocess.run(["docker", "-H", MANAGER, "service", "logs", "--raw", service], capture_output=True,
                               text=True, timeout=60)
         assert "ready" in logs.stdout + logs.stderr or "Uvicorn" in logs.stdout + logs.stderr, service
-        assert db_password.decode() not in logs.stdout + logs.stderr and token not in logs.stdout + logs.stderr
+        assert office.db_password not in logs.stdout + logs.stderr and office.token not in logs.stdout + logs.stderr
+
+
+def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_work_from_polises_own_page(
+        office: Office, tmp_path: Path) -> None:
+    """Another app of the office, same site (example.go.id), other origin: Chromium sends the citizen's
+    SameSite=Lax cookie with its form posts, even carrying the session's CSRF token (as a leak would give
+    it). Polise refuses them (403: a missing cookie would be 401) and stores nothing."""
+    app = list(office.samples)[1]
+    public = office.site.public
+    polise_host = urllib.parse.urlsplit(public).hostname
+    evil_host = f"evil-{office.swarmops.run_id}.apps.example.go.id"
+    user = {"sub": "sub-budi", "name": "Budi", "email": ""}
+    csrf = os.urandom(12).hex()
+    node_ip = urllib.parse.urlsplit(office.site.base).hostname
+    with chromium(f"--host-resolver-rules=MAP {polise_host} {node_ip},MAP {evil_host} 127.0.0.1") as browser:
+        context = browser.new_context()
+        context.add_cookies([{"name": "session", "value": session_cookie(user, csrf), "url": public,
+                              "httpOnly": True, "sameSite": "Lax"}])
+        page = context.new_page()
+        page.goto(f"{public}/apps/{app}")
+        expect(page.locator("header")).to_contain_text("Budi")   # signed in
+        assert page.locator("#report input[name=csrf]").get_attribute("value") == csrf
+
+        def auto_post(path: str, fields: dict[str, str]) -> str:
+            inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
+            return (f'<form id="f" method="post" action="{public}{path}">{inputs}</form>'
+                    '<script>document.getElementById("f").submit()</script>')
+
+        forms = {"rate": {"target": "app", "stars": "1", "comment": "forged from another page", "csrf": csrf},
+                 "report": {"kind": "problem", "title": "forged report", "body": "from another page", "csrf": csrf}}
+        with other_origin(tmp_path, {f"{k}.html": auto_post(f"/apps/{app}/{k}", v) for k, v in forms.items()}) as port:
+            for form in forms:
+                evil = context.new_page()
+                with evil.expect_response(f"{public}/apps/{app}/{form}") as answer:
+                    evil.goto(f"http://{evil_host}:{port}/{form}.html")
+                assert answer.value.request.header_value("origin") == f"http://{evil_host}:{port}", form
+                assert answer.value.status == 403, form
+                evil.close()
+
+        page.goto(f"{public}/apps/{app}")   # nothing stored: no rating of Budi's, no report
+        expect(page.locator("form.rate .mine")).to_have_count(0)
+        page.goto(f"{public}/me/reports")
+        expect(page.locator("#reports .report")).to_have_count(0)
+
+        page.goto(f"{public}/apps/{app}")   # the same forms from Polise's own page work
+        page.locator("form.rate[data-target=app] select[name=stars]").select_option("4")
+        page.click("form.rate[data-target=app] button")
+        expect(page.locator("form.rate[data-target=app] .mine")).to_have_text("your rating: 4")
+        page.fill("#report input[name=title]", "The rainfall chart is empty")
+        page.fill("#report textarea[name=body]", "Since this morning the chart shows no bars.")
+        page.click("#report button")
+        expect(page).to_have_url(f"{public}/me/reports")
+        expect(page.locator("#reports .report")).to_have_count(1)
+        expect(page.locator("#reports .report .state")).to_have_text("queued")

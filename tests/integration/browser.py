@@ -1,0 +1,56 @@
+"""Headless Chromium for the page tests (Debian's chromium, driven by Playwright's Python package with
+executable_path), and pages served from another origin to attack a page's forms from."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.integration.conftest import free_port, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+# the machine has no outside network: Chromium's own background connections are switched off
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-output"
+
+
+@contextmanager
+def chromium(*args: str) -> Iterator[Browser]:
+    """`args`: more Chromium switches, e.g. --host-resolver-rules for names the lab has no DNS for."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*ARGS, *args])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def other_origin(root: Path, pages: dict[str, str]) -> Iterator[int]:
+    """A plain HTTP server on 127.0.0.1 serving `pages` (file name -> HTML) from `root`; yields its port."""
+    for name, html in pages.items():
+        (root / name).write_text(html)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _answers(port), 10, "the other origin's server")
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
