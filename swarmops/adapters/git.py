@@ -191,13 +191,16 @@ class GitSource:
 
     def _mailmap(self, commit: str, idents: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
         """(name, email) -> as the commit's .mailmap maps them; none when the commit has no .mailmap."""
-        usable = [(n, e) for n, e in idents if "<" not in n + e and ">" not in n + e and "\n" not in n + e]
+        # one output line per ident, split on \n alone: str.splitlines also ends a line at \x1c-\x1e, \x85 and
+        # \u2028, which a name may hold, and would hand every later ident another one's name (text mode turns
+        # \r into \n: such names, like those argv cannot carry, are left as they are)
+        usable = [(n, e) for n, e in idents if not set("<>\n\r\0") & set(n + e)]
         if not usable or not self._exists(commit, ".mailmap"):
             return {}
         out = self._git("-c", f"mailmap.blob={commit}:.mailmap", "check-mailmap", "--",
                         *(f"{n} <{e}>" for n, e in usable), cwd=self.cache_dir)
         mapped = {}
-        for ident, line in zip(usable, out.splitlines(), strict=False):
+        for ident, line in zip(usable, out.split("\n"), strict=False):
             name, _, email = line.rpartition(" <")
             mapped[ident] = (name, email.removesuffix(">"))
         return mapped

@@ -3,10 +3,12 @@ through swarmops.ops.actions, the same code the CLI runs; /metrics for Prometheu
 
 No `from __future__ import annotations` here: FastAPI must see the dependencies of the local routes."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -16,6 +18,15 @@ from swarmops.http.auth import bearer_token
 from swarmops.http.context import HttpContext
 from swarmops.ops import actions
 from swarmops.util.redact import redact_url
+
+
+class EscapedJSONResponse(JSONResponse):
+    """The API's JSON with every character outside ASCII escaped (\\u009b, \\u202e), as the CLI's --json:
+    text from repos reaches a terminal (curl) or a log as escapes, never as the control characters themselves
+    (FastAPI's own JSONResponse escapes only those below \\x20: U+009B, CSI in one character, would go raw)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
 class ActionResult(BaseModel):

@@ -21,7 +21,8 @@ TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftim
 
 
 def build_app(ctx: HttpContext) -> FastAPI:
-    app = FastAPI(title="swarmops", version="1", description="GitOps deployer for Docker Swarm")
+    app = FastAPI(title="swarmops", version="1", description="GitOps deployer for Docker Swarm",
+                  default_response_class=api.EscapedJSONResponse)
     api.register(app, ctx)
     webhooks.register(app, ctx)
     pages.register(app, ctx, ctx.sessions, TEMPLATES)

@@ -85,10 +85,12 @@ class GitRepo:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
 
-    def commit(self, message: str, files: Mapping[str, str | None]) -> str:
+    def commit(self, message: str, files: Mapping[str, str | None], author: tuple[str, str] | None = None) -> str:
+        """`author`: (name, email) instead of the work clone's Dev Eloper."""
         self.write(files)
         self._git("add", "-A")
-        self._git("commit", "-q", "-m", message)
+        who = ("-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}") if author else ()
+        self._git(*who, "commit", "-q", "-m", message)
         self._git("push", "-q", str(self.bare), "HEAD:refs/heads/main")
         return self._git("rev-parse", "HEAD")
 

@@ -2,7 +2,7 @@
 (Debian's python3 with its libraries: lab/base-images python + stacks/polise/build-runtime) from the ops
 repo, like any app, Polise under the restricted profile. Polise, on an app node behind the proxy, reads
 the daemon's API with a read token and keeps its ratings in PostgreSQL on the db node. Issue 20 on the
-same deployment (one per module): Polise's forms in Chromium.
+same deployment (one per module): Polise's forms in Chromium, and a hostile commit end to end.
 
 Sign-in through a real OpenID Connect provider and filing reports at a forge stand-in are tested on
 loopback in stacks/polise/tests (the lab's tasks cannot reach the provider on the host's loopback); here a
@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -47,6 +51,8 @@ from tests.integration.conftest import (
 
 SESSION_SECRET = b"lab-session-secret-for-the-polise-test"
 USER = {"sub": "sub-ana", "name": "Ana", "email": "ana@example.go.id"}
+# what a terminal, a page or a feed must never get raw (tab and newline are text)
+RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def session_cookie(user: dict[str, str], csrf: str) -> str:
@@ -104,6 +110,11 @@ class Office:
     token: str                   # the read token Polise uses
     db_password: str
     log: Path                    # the daemon's output
+
+    def api_get(self, path: str) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.api + path, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read()
 
 
 def new_repo(path: Path) -> GitRepo:
@@ -278,3 +289,107 @@ def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_wor
         expect(page).to_have_url(f"{public}/me/reports")
         expect(page.locator("#reports .report")).to_have_count(1)
         expect(page.locator("#reports .report .state")).to_have_text("queued")
+
+
+# A commit that tries the terminal (OSC 52 writes the clipboard, ESC[8m hides text, CSI as one C1 byte clears
+# the screen) and forges records: the commit log's old separators (\x1e \x1f), git's %x00, a numstat line and
+# a JSON entry. The author name's tail after \x1e is another person: a reader that splits the name on it would
+# give that tail to someone else's commits.
+FORGED_RECORD = ("\x1e\x1f%x00" + "a" * 40 + "\x1f\x1fAna Ops\x1fana@example.org\x1f2026-01-01T00:00:00+00:00"
+                 "\x1fforged\x1f%x00\n999999\t0\tforged.py%x00")
+FORGED_JSON = ('", "author": "Ana Ops", "email": "ana@example.org", "files": [{"path": "forged.py", "kind": '
+               '"code", "added": 999999, "deleted": 0}]}, {"sha": "')
+HOSTILE_TITLE = f"Fix\x1b]52;c;ZXZpbA==\x07 the \x1b[8mhidden\x1b[0m page\x9b2J{FORGED_JSON}"
+HOSTILE_AUTHOR = ("Cat\x1b]52;c;ZXZpbA==\x07\x1b[8m\x1e\x1fAna Ops", "cat@example.org")
+
+
+def shown(text: str) -> str:
+    """How a page shows text from a repo: without its control characters."""
+    return RAW_CONTROLS.sub("", text)
+
+
+class Blocks(HTMLParser):
+    """The texts of the `inner` elements of each `outer` element of a page (entities decoded)."""
+
+    def __init__(self, page: str, outer: str, inner: tuple[str, ...]) -> None:
+        super().__init__()
+        self.outer, self.inner, self._in = outer, inner, ""
+        self.blocks: list[list[str]] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == self.outer:
+            self.blocks.append([])
+        elif tag in self.inner and self.blocks:
+            self.blocks[-1].append("")
+            self._in = tag
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = "" if tag == self._in else self._in
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.blocks[-1][-1] += data
+
+
+def git_view(repo: GitRepo) -> list[tuple[str, str, str, str, list[tuple[str, int, int]]]]:
+    """Each commit of the branch, newest first, as git itself shows it: id, author and email (through the
+    .mailmap), message, and each file's added and deleted lines."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo.work, check=True, capture_output=True, text=True).stdout
+
+    out = []
+    for sha in git("rev-list", "main").split():
+        author, email, message = git("show", "-s", "--format=%aN%x00%aE%x00%B", sha).split("\0")
+        files = [line.split("\t") for line in git("show", "--numstat", "--format=", sha).splitlines() if line]
+        out.append((sha, author, email, message.strip(), [(p, int(a), int(d)) for a, d, p in files]))
+    return out
+
+
+def test_a_hostile_commit_is_deployed_and_shown_escaped_or_stripped_everywhere_with_no_forged_entry(
+        office: Office) -> None:
+    app = list(office.samples)[1]
+    repo, swarmops, site = office.samples[app], office.swarmops, office.site
+    sha = repo.commit(f"{HOSTILE_TITLE}\n\n{FORGED_RECORD}\n", {
+        "web/index.html": "hostile\n",
+        ".mailmap": "Dev Eloper <dev@example.org> <old@laptop.local>\n"}, author=HOSTILE_AUTHOR)
+    wait_for(lambda: any(d["commit_sha"] == sha and d["result"] == "succeeded"
+                         for d in swarmops.json("history", app)), 180, "the hostile commit deployed", office.log)
+
+    shell = swarmops.run("history", app).stdout            # the operator's terminal: escapes, never the bytes
+    assert not RAW_CONTROLS.search(shell)
+    assert "\\x1b]52;c;ZXZpbA==\\x07 the \\x1b[8mhidden\\x1b[0m page\\x9b2J" in shell
+    log = office.log.read_text()                           # journald's: JSON-escaped
+    assert sha[:12] in log and not RAW_CONTROLS.search(log)
+
+    code, body = office.api_get(f"/api/v1/apps/{app}/commits")
+    assert code == 200 and not RAW_CONTROLS.search(body.decode())
+    commits = json.loads(body)["commits"]
+    assert [(c["sha"], c["author"], c["email"], c["message"], [(f["path"], f["added"], f["deleted"])
+                                                              for f in c["files"]]) for c in commits] == git_view(repo)
+    assert commits[0]["title"] == HOSTILE_TITLE and commits[0]["author"] == HOSTILE_AUTHOR[0]
+    assert "Ana Ops" not in {c["author"] for c in commits}
+
+    wait_for(lambda: sha in site.get("/news.json")[1], 60, "the hostile commit in Polise's news", office.log)
+    for path in ("/", "/news", "/news.json", "/news.atom", "/contributions", "/contributions.json", f"/apps/{app}"):
+        code, text = site.get(path)
+        assert code == 200 and not RAW_CONTROLS.search(text), path
+
+    entries = [(h2, p.rsplit(", ", 1)[0]) for h2, p in Blocks(site.get("/news")[1], "article", ("h2", "p")).blocks]
+    assert sorted(e for e in entries if e[0].startswith(f"{app}: ")) == sorted([
+        (f"{app}: {shown(HOSTILE_TITLE)}", shown(HOSTILE_AUTHOR[0])), (f"{app}: First version of {app}", "Dev Eloper")])
+    assert "Ana Ops" not in {author for _, author in entries}
+
+    people = {cells[0]: cells for cells in Blocks(site.get("/contributions")[1], "tr", ("td",)).blocks if cells}
+    assert set(people) == {"Dev Eloper", shown(HOSTILE_AUTHOR[0])}
+    assert people[shown(HOSTILE_AUTHOR[0])][1:4] == ["1", "1", "2"]   # commits, code commits, code lines
+
+    atom = ET.fromstring(site.get("/news.atom")[1].encode())          # a strict XML parser
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = {e.findtext("a:id", namespaces=ns): e for e in atom.iterfind("a:entry", ns)}
+    hostile = feed[f"urn:polise:{app}:{sha}"]
+    assert hostile.findtext("a:title", namespaces=ns) == f"{app}: {shown(HOSTILE_TITLE)}"
+    assert hostile.findtext("a:author/a:name", namespaces=ns) == shown(HOSTILE_AUTHOR[0])
+    assert hostile.findtext("a:content", namespaces=ns) == shown(f"{HOSTILE_TITLE}\n\n{FORGED_RECORD}")
+    assert "Ana Ops" not in {e.findtext("a:author/a:name", namespaces=ns) for e in feed.values()}

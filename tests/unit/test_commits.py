@@ -78,6 +78,23 @@ def test_no_character_of_a_message_or_author_can_forge_a_log_record(tmp_path: Pa
     assert [(f.path, f.added) for f in entry.files] == [("a.py", 1)]
 
 
+def test_a_name_with_line_breaks_of_other_kinds_keeps_the_mailmap_from_giving_its_tail_to_another_author(
+        tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    git(work, "commit", "-q", "--allow-empty", "-m", "Dev's")
+    (work / ".mailmap").write_text("Dev Eloper <dev@example.org> <old@laptop.local>\n")
+    git(work, "add", "-A")
+    for name in ("Cat\x1b[8m\x1e\x1fAna Ops", "Bea\rAna Ops", "Ada\x85Ana Ops\u2028Ana Ops"):
+        git(work, "-c", f"user.name={name}", "-c", "user.email=x@example.org", "commit", "-q", "--allow-empty",
+            "-m", f"{name[:3]}'s")
+    source = GitSource(f"file://{work}", "main", tmp_path / "cache", None, 30)
+    authors = {e.message: e.author for e in source.log(git(work, "rev-parse", "HEAD"))}
+    assert authors == {"Dev's": "Dev Eloper", "Cat's": "Cat\x1b[8m\x1e\x1fAna Ops", "Bea's": "Bea\rAna Ops",
+                       "Ada's": "Ada\x85Ana Ops\u2028Ana Ops"}
+
+
 def test_control_characters_are_escaped_for_terminals_and_dropped_for_xml() -> None:
     from swarmops.util.redact import terminal_safe, xml_safe
     shown = terminal_safe("ok\x1b]52;c;ZXZpbA==\x07 \x1b[8mhidden\r\u202eevil\tline\nnext")

@@ -54,7 +54,7 @@ class FakeStore:
 class FakeStatuses:
     def __init__(self) -> None:
         self.status = AppStatus(app="shop", status="Synced", commit="a" * 40, deployed_at=1.0, last_result="succeeded",
-                                message="", title="Fix\x1b]52;c;ZXZpbA==\x07 it")
+                                message="", title="Fix\x1b]52;c;ZXZpbA==\x07 it\x9b2J")
 
     def all(self) -> list[AppStatus]:
         return [self.status]
@@ -135,7 +135,15 @@ def test_control_characters_of_a_commit_message_reach_the_page_escaped(setup: An
     client, tokens, _, _ = setup
     signed_in(client, tokens["read"])
     page = client.get("/apps/shop").text
-    assert "\x1b" not in page and "\x07" not in page and "Fix\\x1b]52;c;ZXZpbA==\\x07 it" in page
+    assert "\x1b" not in page and "\x07" not in page and "Fix\\x1b]52;c;ZXZpbA==\\x07 it\\x9b2J" in page
+
+
+def test_control_characters_of_a_commit_message_reach_an_api_client_as_json_escapes(setup: Any) -> None:
+    client, tokens, _, _ = setup
+    res = client.get("/api/v1/apps", headers={"Authorization": f"Bearer {tokens['read']}"})
+    # json itself escapes only what is below \x20: U+009B (CSI in one character) would be sent raw
+    assert not any("\x00" <= c < "\x20" or "\x7f" <= c <= "\x9f" for c in res.text) and "\\u009b2J" in res.text
+    assert res.json()[0]["title"] == "Fix\x1b]52;c;ZXZpbA==\x07 it\x9b2J"
 
 
 def test_sessions_expire(setup: Any) -> None:

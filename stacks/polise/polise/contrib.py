@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from polise.news import is_bot
+from polise.news import is_bot, strip_controls
 
 
 @dataclass
@@ -22,8 +22,9 @@ class Contribution:
     apps: set[str] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
+        """For /contributions.json: names as the page shows them, without control characters."""
         data = asdict(self)
-        data["apps"] = sorted(self.apps)
+        data.update(author=strip_controls(self.author), email=strip_controls(self.email), apps=sorted(self.apps))
         return data
 
 

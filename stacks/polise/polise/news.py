@@ -38,7 +38,8 @@ class Entry:
     deployed_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """For /news.json: the text as the page and the feed show it, without control characters."""
+        return {k: strip_controls(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
 
 
 def is_bot(author: str, email: str = "") -> bool:

@@ -24,3 +24,9 @@ def test_code_and_docs_are_counted_apart_per_developer_across_repos() -> None:
     assert ana.to_dict()["apps"] == ["awdi", "portal"]
     assert (budi.commits, budi.code_lines, budi.docs_lines, budi.docs_commits) == (1, 0, 7, 1)
     assert (report.merges, report.bot_commits) == (1, 1)
+
+
+def test_the_json_shows_a_name_without_its_control_characters() -> None:
+    report = contributions({"portal": [commit("1", "Cat\x1b[8m\x1e\x1fAna Ops", "cat\x07@example.org", [])]})
+    assert {k: report.to_dict()["developers"][0][k] for k in ("author", "email")} == {
+        "author": "Cat[8mAna Ops", "email": "cat@example.org"}

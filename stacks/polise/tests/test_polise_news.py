@@ -47,3 +47,11 @@ def test_control_characters_in_a_message_cannot_break_the_feed_for_every_app() -
     ns = {"a": "http://www.w3.org/2005/Atom"}
     assert [t.text for t in root.findall("a:entry/a:title", ns)][-1] == "portal: Fix]52;c;ZXZpbA== the [8mpage forged"
     assert [n.text for n in root.findall("a:entry/a:author/a:name", ns)][-1] == "Evil"
+
+
+def test_the_json_news_carries_no_control_character_either() -> None:
+    hostile = {"f" * 40: {"message": "Fix\x1b]52;c;ZXZpbA==\x07 the \x9b2Jpage\n\n\x1e\x1fforged",
+                          "author": "E\x0cvil"}}
+    [entry] = entries("portal", [{"commit_sha": "f" * 40, "result": "succeeded", "ended": 1.0}], hostile)
+    assert {k: entry.to_dict()[k] for k in ("title", "message", "author")} == {
+        "title": "Fix]52;c;ZXZpbA== the 2Jpage", "message": "Fix]52;c;ZXZpbA== the 2Jpage\n\nforged", "author": "Evil"}
