@@ -261,3 +261,41 @@ def test_the_mysql_stack_is_mariadb_and_makes_each_apps_database_and_user_from_i
         assert SHOP_DB_PASSWORD.decode() not in str(spec) and MYSQL_ROOT_PASSWORD.decode() not in str(spec)
     finally:
         remove_stack(lab, mysql)
+
+
+@pytest.fixture(scope="module")
+def template_bases(lab: docker.APIClient) -> None:
+    lab_images("php", "node", "golang")   # Debian bookworm's php 8.2, Node.js 18 and Go 1.19
+
+
+def test_the_php_node_and_go_templates_build_here_and_answer_through_traefik_from_their_own_code(
+        lab: docker.APIClient, stand_ins: None, template_bases: None, swarmops: Swarmops, repo_factory: Any,
+        tmp_path: Path) -> None:
+    swarmops.extra["apps_dir"] = str(tmp_path / "apps.d")
+    swarmops.write()
+    swarmops.run("keygen")
+    proxy = infra_app(swarmops, ops_repo(repo_factory(), swarmops.state_dir), "proxy")
+    apps = {}
+    for template in ("php", "node", "go"):
+        remote = tmp_path / f"{template}.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+        apps[template] = swarmops.name(f"tpl-{template}")
+        swarmops.run("new", apps[template], "--template", template, "--remote", f"file://{remote}",
+                     "--set", "domain=apps.example.go.id", "--set", "replicas=1")
+    try:
+        swarmops.run("sync", proxy)
+        out = swarmops.run("daemon", "--once").stdout
+        for template, app in apps.items():
+            assert f"{app}: deployed" in out, (template, out)
+        app2 = next(n for n in lab.nodes() if n["Description"]["Hostname"] == "app2")["Status"]["Addr"]
+        for template, app in apps.items():
+            host = f"{app}.apps.example.go.id"
+            wait_for(lambda host=host: status_of(f"http://{app2}:80/", host) == 200, 30, f"{template} through Traefik")
+            assert app in http_get(f"http://{app2}:80/", host), template   # the page its own code renders
+            health = lab.inspect_service(f"{app}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"]
+            assert health["Test"], template
+            [task] = running_tasks(lab, app, "web")
+            assert task["Status"]["State"] == "running"
+    finally:
+        for app in apps.values():
+            remove_stack(lab, app)
