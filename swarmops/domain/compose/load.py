@@ -167,7 +167,9 @@ class _Builder:
             raise self.fail(line, f"unquoted {text!r} reads as a timestamp; quote it")
         digits = text.replace("_", "")
         if _GO_INT.fullmatch(digits):
-            number = _go_int(digits)
+            # no 64-bit number takes more than 70 characters (0b and 64 binary digits); a longer one is not
+            # even converted (Python refuses to read more than 4300 digits into an int)
+            number = _go_int(digits) if len(digits) <= 70 else 2 * _INT64
             if -_INT64 <= number < 2 * _INT64:
                 return number
             raise self.fail(line, f"{text!r} is too large for a 64-bit number; quote it if it is text")
