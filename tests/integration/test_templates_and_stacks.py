@@ -265,10 +265,10 @@ def test_the_mysql_stack_is_mariadb_and_makes_each_apps_database_and_user_from_i
 
 @pytest.fixture(scope="module")
 def template_bases(lab: docker.APIClient) -> None:
-    lab_images("php", "node", "golang")   # Debian bookworm's php 8.2, Node.js 18 and Go 1.19
+    lab_images("php", "node", "golang", "python")   # Debian bookworm's php 8.2, Node.js 18, Go 1.19, Python 3.11
 
 
-def test_the_php_node_and_go_templates_build_here_and_answer_through_traefik_from_their_own_code(
+def test_the_php_node_go_and_python_templates_build_here_and_answer_through_traefik_from_their_own_code(
         lab: docker.APIClient, stand_ins: None, template_bases: None, swarmops: Swarmops, repo_factory: Any,
         tmp_path: Path) -> None:
     swarmops.extra["apps_dir"] = str(tmp_path / "apps.d")
@@ -276,7 +276,7 @@ def test_the_php_node_and_go_templates_build_here_and_answer_through_traefik_fro
     swarmops.run("keygen")
     proxy = infra_app(swarmops, ops_repo(repo_factory(), swarmops.state_dir), "proxy")
     apps = {}
-    for template in ("php", "node", "go"):
+    for template in ("php", "node", "go", "python"):
         remote = tmp_path / f"{template}.git"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
         apps[template] = swarmops.name(f"tpl-{template}")
