@@ -13,7 +13,7 @@ from pathlib import Path
 
 from swarmops.adapters import age as secrets
 from swarmops.adapters.git import GitSource
-from swarmops.adapters.store import SUCCEEDED
+from swarmops.adapters.store import SUCCEEDED, AppState
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.compose.load import MAX_BYTES
 from swarmops.domain.compose.model import Stack
@@ -91,10 +91,10 @@ class Gatherer:
         # a recent read of an app's live stack shared by every check (the daemon's status cache), or None
         self.snapshot = snapshot
 
-    def facts(self, app: AppConfig, head: str, trigger: str, force: bool) -> Facts:
-        """The cheap facts every check needs: the store's few fields and the services' labels and specs
-        (the daemon's shared snapshot of every app, a fixed number of Engine calls per refresh; else one)."""
-        state = self.store.app_state(app.name)
+    def facts(self, app: AppConfig, head: str, trigger: str, force: bool, state: AppState) -> Facts:
+        """The cheap facts every check needs: the store's few fields (`state`, read by the caller) and the
+        services' labels and specs (the daemon's shared snapshot of every app, a fixed number of Engine
+        calls per refresh; else one)."""
         stored = Stored(paused=state.paused, failed_commit=state.failed_commit,
                         pending=self._pending(app.name, state.pending_check),
                         applied=self.store.load_applied(app.name))

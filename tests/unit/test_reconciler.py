@@ -173,7 +173,7 @@ def test_an_interrupted_deploy_that_never_reached_the_swarm_changes_nothing(tmp_
     deploy_id = w.store.start_deploy("shop", later, "a", "m", "poll", "/d")
     w.store.finish_deploy(deploy_id, "interrupted", "the daemon stopped during the build")
     w.store.set_app("shop", pending_check=deploy_id)
-    decision = w.reconciler.gather.facts(w.app, later, "poll", False)
+    decision = w.reconciler.gather.facts(w.app, later, "poll", False, w.store.app_state("shop"))
     from swarmops.domain.decide import decide
     d = decide(decision)
     assert isinstance(d, Resolve) and not d.deployed
