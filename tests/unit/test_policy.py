@@ -46,7 +46,44 @@ def test_every_hostile_stack_is_refused_with_its_rule(path: Path) -> None:
 
 
 def test_the_corpus_covers_every_rule() -> None:
-    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 29) if n != 17}
+    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 32) if n not in (17, 29)}
+
+
+@pytest.mark.parametrize("label", [
+    "traefik.http.services.shop.loadbalancer.server.port=8080",
+    "traefik.http.services.shop-web.loadbalancer.passhostheader=true",
+    "traefik.http.services.shop.loadbalancer.sticky.cookie.name=s",
+    "traefik.http.services.shop.loadbalancer.healthcheck.path=/healthz",
+    "traefik.http.middlewares.shop-h.headers.customresponseheaders.x-frame-options=DENY",
+    "traefik.http.middlewares.shop-r.redirectscheme.scheme=https",
+    "traefik.http.middlewares.shop-a.basicauth.users=ana:$$apr1$$x$$y",
+    "traefik.http.middlewares.shop-c.chain.middlewares=shop-h,shop-r",
+    "traefik.http.middlewares.shop-e.errors.service=shop-pages",
+])
+def test_traefik_labels_that_stay_within_the_app_are_allowed(label: str) -> None:
+    key, value = label.split("=", 1)
+    text = ("services:\n  web:\n    image: registry.local:5000/shop/web:abc\n    deploy:\n"
+            "      resources: {limits: {cpus: '0.5', memory: 64M}}\n"
+            f"      labels: {{{key}: '{value}'}}\n")
+    assert denied(rendered(text)[1].doc) == set()
+
+
+@pytest.mark.parametrize(("label", "rule"), [
+    ("traefik.http.services.shop.loadbalancer.servers.0.url=http://victim_web:80", "SO130"),
+    ("traefik.http.services.shop.weighted.services.0.name=victim", "SO130"),
+    ("traefik.http.services.shop.mirroring.service=victim", "SO130"),
+    ("traefik.tcp.services.shop.loadbalancer.server.address=198.18.0.1:22", "SO130"),
+    ("traefik.http.middlewares.shop-d.digestauth.usersfile=/run/secrets/x", "SO131"),
+    ("traefik.http.middlewares.shop-x.unknownkind.foo=1", "SO131"),
+    ("traefik.http.middlewares.shop-e.errors.service=victim-pages", "SO120"),
+    ("traefik.http.middlewares.shop-c.chain.middlewares=shop-h,victim-auth", "SO123"),
+])
+def test_traefik_labels_that_reach_past_the_app_are_refused(label: str, rule: str) -> None:
+    key, value = label.split("=", 1)
+    text = ("services:\n  web:\n    image: registry.local:5000/shop/web:abc\n    deploy:\n"
+            "      resources: {limits: {cpus: '0.5', memory: 64M}}\n"
+            f"      labels: {{{key}: '{value}'}}\n")
+    assert denied(rendered(text)[1].doc) == {rule}
 
 
 def test_violations_name_service_key_rule_fix_and_line() -> None:

@@ -1,5 +1,8 @@
 """Traefik labels under the restricted profile: an app's routers, services and middlewares carry its
-own names, its rules match only its own hosts, and it cannot outrank or borrow another app's routes."""
+own names, its rules match only its own hosts, and it cannot outrank or borrow another app's routes.
+A service only says which port of the app's own tasks to reach (never a URL: Traefik would send the
+app's requests anywhere its networks reach, the Docker socket proxy included); a middleware is of a
+kind that makes no request of its own (no forwardAuth, no plugin, no file read from Traefik's disk)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,19 @@ from swarmops.domain.policy.context import PolicyContext, Violation, owns
 _NAMED = re.compile(r"^traefik\.(?P<proto>http|tcp|udp)\.(?P<kind>[A-Za-z]+)\.(?P<name>[^.]+)\.(?P<attr>.+)$")
 _TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|,|`[^`]*`|\"(?:[^\"\\]|\\.)*\"|[A-Za-z][A-Za-z0-9]*)")
 HOST_MATCHERS = ("host", "hostheader", "hostsni")
+# what a service of the app may set (Traefik's own attribute names, lower-cased): the port, scheme and
+# behaviour of the load balancer over the app's own tasks; never server.url, a servers transport, or a
+# weighted, mirroring or failover service that names other services
+_SERVICE_ATTRS = re.compile(r"^loadbalancer\.(server\.(port|scheme)|passhostheader|responseforwarding\.flushinterval"
+                            r"|sticky\.cookie(\.[a-z]+)?|healthcheck\.(path|interval|timeout|port|scheme|status|mode)"
+                            r"|terminationdelay|proxyprotocol\.version)$")
+# middleware kinds that only change the request or the answer; forwardAuth and plugins make requests of
+# their own, errors names a service (checked below), basicAuth/digestAuth usersFile reads Traefik's disk
+_MIDDLEWARE_KINDS = frozenset({
+    "addprefix", "basicauth", "buffering", "chain", "circuitbreaker", "compress", "contenttype", "digestauth",
+    "errors", "grpcweb", "headers", "inflightreq", "ipallowlist", "ipwhitelist", "passtlsclientcert", "ratelimit",
+    "redirectregex", "redirectscheme", "replacepath", "replacepathregex", "retry", "stripprefix",
+    "stripprefixregex", "inflightconn"})
 REGEX_MATCHERS = ("hostregexp", "hostsniregexp")
 
 
@@ -35,6 +51,13 @@ def _named(svc: str, key: str, m: re.Match[str], value: str, ctx: PolicyContext)
     if not owns(ctx, name, "-_"):
         return [_v("SO120", svc, key, f"Traefik {m.group('kind')[:-1]} {name!r} is not named for this app",
                    f"name it {ctx.app}-...")]
+    if m.group("kind") == "services":
+        return [] if _SERVICE_ATTRS.match(attr) else [_v(
+            "SO130", svc, key, f"Traefik service attribute {attr!r} can send the app's requests elsewhere "
+            "(only the port, scheme and load-balancer behaviour of its own tasks are allowed)",
+            f"use traefik.{m.group('proto')}.services.{name}.loadbalancer.server.port")]
+    if m.group("kind") == "middlewares":
+        return _middleware(svc, key, name, attr, value, ctx)
     if m.group("kind") != "routers":
         return []
     if attr == "priority":
@@ -48,6 +71,20 @@ def _named(svc: str, key: str, m: re.Match[str], value: str, ctx: PolicyContext)
                 for mw in (p.strip() for p in value.split(",")) if mw and not _own_middleware(mw, ctx)]
     if attr == "service" and not owns(ctx, value.split("@")[0], "-_"):
         return [_v("SO120", svc, key, f"router service {value!r} is not this app's", f"use {ctx.app}-...")]
+    return []
+
+
+def _middleware(svc: str, key: str, name: str, attr: str, value: str, ctx: PolicyContext) -> list[Violation]:
+    kind, _, rest = attr.partition(".")
+    if kind not in _MIDDLEWARE_KINDS or rest.startswith("usersfile"):
+        return [_v("SO131", svc, key, f"middleware {name!r}: {attr!r} makes Traefik send requests or read files "
+                   "of its own (forwardAuth, plugins, usersFile)", "ask the ops team for a shared middleware "
+                   "(policy.allowed_middlewares) or use one of the plain kinds")]
+    if kind == "errors" and rest == "service" and not owns(ctx, value.split("@")[0], "-_"):
+        return [_v("SO120", svc, key, f"errors service {value!r} is not this app's", f"use {ctx.app}-...")]
+    if kind == "chain" and rest == "middlewares":
+        return [_v("SO123", svc, key, f"middleware {mw!r} is another app's", f"define {ctx.app}-... yourself")
+                for mw in (p.strip() for p in value.split(",")) if mw and not _own_middleware(mw, ctx)]
     return []
 
 
