@@ -23,7 +23,8 @@ class ServiceDiff:
 
 
 def sync(reconciler: Reconciler, app: AppConfig, dry_run: bool = False) -> Outcome:
-    return reconciler.reconcile(app, trigger="manual", dry_run=dry_run, force=not dry_run)
+    # a dry run decides as the sync would (heal drift, retry a failed commit), and writes nothing
+    return reconciler.reconcile(app, trigger="manual", dry_run=dry_run, force=True)
 
 
 def pause(store: Store, app: AppConfig) -> str:

@@ -77,8 +77,10 @@ class Executor:
         p = d.pending
         for deploy_id in p.orphaned:
             self.store.interrupt(deploy_id)
-        self.store.set_app(app.name, pending_check=0)
+        if p.orphaned:   # a stop during the watch below leaves it to the next start
+            self.store.set_app(app.name, pending_check=p.deploy_id)
         if not p.commit:   # its entry is gone
+            self.store.set_app(app.name, pending_check=0)
             return
         if not d.deployed:
             self.store.annotate(p.deploy_id, f"{p.error}; the stack had not been deployed, nothing changed")
@@ -92,6 +94,7 @@ class Executor:
                 commit, note = self.rollout.roll_back(app, d.rollback, d.watch)
                 self.store.annotate(p.deploy_id, f"{p.error}; after the restart: {verdict.reason}{note}", commit)
                 self.store.set_app(app.name, failed_commit=p.commit)
+        self.store.set_app(app.name, pending_check=0)   # only now: resolved
         self.history.save(app.name)
 
     def _deploy(self, app: AppConfig, d: Deploy, values: dict[str, bytes]) -> Outcome:
@@ -128,15 +131,19 @@ class Executor:
             self.history.save(app.name)
             return Outcome(app.name, "failed", w.commit, str(e), w.plan, error_kind=e.kind, attempted=True,
                            decision=d)
-        except SwarmopsError as e:
+        except Exception as e:   # a bug after the entry was written fails this deploy like any other fault
+            if not isinstance(e, SwarmopsError):
+                log.exception("deploy of %s crashed", app.name)
+            kind = e.kind if isinstance(e, SwarmopsError) else "InternalError"
+            transient = isinstance(e, SwarmopsError) and e.transient
             rolled_back_to, note = self.rollout.roll_back(app, w.rollback, w.before) if deployed else ("", "")
-            error = f"{e}{note}"
+            error = f"{e}{note}" if isinstance(e, SwarmopsError) else f"internal error: {type(e).__name__}: {e}{note}"
             self.store.finish_deploy(deploy_id, FAILED, error, rollback_to=rolled_back_to, builds=builds)
-            if not e.transient:
+            if not transient:
                 self.store.set_app(app.name, failed_commit=w.commit)
-            self.store.set_app(app.name, last_error=error, last_error_kind=e.kind, last_error_at=time.time())
+            self.store.set_app(app.name, last_error=error, last_error_kind=kind, last_error_at=time.time())
             self.history.save(app.name)
-            return Outcome(app.name, "failed", w.commit, error, w.plan, error_kind=e.kind, transient=e.transient,
+            return Outcome(app.name, "failed", w.commit, error, w.plan, error_kind=kind, transient=transient,
                            rolled_back_to=rolled_back_to, attempted=True, decision=d)
         self.store.finish_deploy(deploy_id, SUCCEEDED, builds=builds, restarted=",".join(w.plan.restarts))
         self.store.set_app(app.name, failed_commit="", last_error="", **({"drift": ""} if d.heal else {}))

@@ -91,7 +91,8 @@ class Gatherer:
         # a recent read of an app's live stack shared by every check (the daemon's status cache), or None
         self.snapshot = snapshot
 
-    def facts(self, app: AppConfig, head: str, trigger: str, force: bool, state: AppState) -> Facts:
+    def facts(self, app: AppConfig, head: str, trigger: str, force: bool, state: AppState,
+              read_only: bool = False) -> Facts:
         """The cheap facts every check needs: the store's few fields (`state`, read by the caller) and the
         services' labels and specs (the daemon's shared snapshot of every app, a fixed number of Engine
         calls per refresh; else one)."""
@@ -101,7 +102,7 @@ class Gatherer:
         live = (None if force else self.snapshot(app.name)) or self.reader.read_app(app.name, services_only=True)
         facts = Facts(self.config, app, trigger, head, live, stored=stored, force=force)
         if stored.pending is not None:
-            facts = self._with_history(facts)
+            facts = self._with_history(facts, restore=not read_only)
         return facts
 
     def _pending(self, app: str, pending_check: int) -> Pending | None:
@@ -115,12 +116,13 @@ class Gatherer:
         error = d.error or ("the process running this deploy stopped" if orphans else "")
         return Pending(deploy_id, d.commit_sha, d.started, error, orphans)
 
-    def satisfy(self, facts: Facts, need: Need) -> Facts:
+    def satisfy(self, facts: Facts, need: Need, read_only: bool = False) -> Facts:
+        """`read_only` (a dry run): the Swarm's history copy is not read into the store."""
         match need.what:
             case "live":
                 return replace(facts, live=self.reader.read_app(facts.app.name), live_full=True)
             case "candidate":
-                facts = self._with_history(facts)
+                facts = self._with_history(facts, restore=not read_only)
                 return replace(facts, candidate=self.candidate(facts.app, need.commit or facts.head, facts.live),
                                previous=self._on_disk(facts.app, facts.live.deployed_commit()))
             case "rollback":
@@ -128,14 +130,16 @@ class Gatherer:
                                                                                             facts.live))
         raise AssertionError(need)
 
-    def _with_history(self, facts: Facts) -> Facts:
-        good, _ = self._good(facts.app.name, GOOD_KEPT)
+    def _with_history(self, facts: Facts, restore: bool = True) -> Facts:
+        good, _ = self._good(facts.app.name, GOOD_KEPT, restore)
         return replace(facts, stored=replace(facts.stored, good=good))
 
-    def _good(self, app: str, limit: int) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]]]:
-        """Successful deploys, newest first, with what another manager recorded read in first; and each
-        one's author and message."""
-        self.history.restore(app)
+    def _good(self, app: str, limit: int, restore: bool = True
+              ) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]]]:
+        """Successful deploys, newest first, with what another manager recorded read in first (unless
+        `restore` is off); and each one's author and message."""
+        if restore:
+            self.history.restore(app)
         entries = [d for d in self.store.history(app, limit) if d.result == SUCCEEDED]
         good = tuple(GoodDeploy(d.commit_sha, str(Path(d.render_dir) / "stack.yml"),
                                 (Path(d.render_dir) / "stack.yml").is_file()) for d in entries)

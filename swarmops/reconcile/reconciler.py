@@ -123,7 +123,8 @@ class Reconciler:
                   force: bool = False, on_start: Callable[[], None] | None = None) -> Outcome:
         """`force`: `sync APP`, make the cluster match git now (deploy, retry a failed commit, heal drift).
         `on_start` runs once this app's lock is held (webhook coalescing uses it)."""
-        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force), on_start)
+        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force), on_start,
+                             record=not dry_run)
 
     def roll_back_to(self, app: AppConfig, commit: str | None) -> Outcome:
         """Deploy an earlier good commit's rendered stack and suspend auto-sync until resume."""
@@ -145,7 +146,8 @@ class Reconciler:
                 log.exception("observer %s failed on %s", type(o).__name__, event)
 
     def _guarded(self, app: AppConfig, trigger: str, work: Callable[[], Outcome],
-                 on_start: Callable[[], None] | None = None) -> Outcome:
+                 on_start: Callable[[], None] | None = None, record: bool = True) -> Outcome:
+        """`record`: note a failure in the store (a dry run writes nothing)."""
         with self._lock(app.name):
             started = time.monotonic()
             if on_start:
@@ -154,12 +156,14 @@ class Reconciler:
                 outcome = work()
             except SwarmopsError as e:
                 outcome = Outcome(app.name, "failed", None, str(e), error_kind=e.kind, transient=e.transient)
-                self._note_error(app.name, str(e), e.kind)
+                if record:
+                    self._note_error(app.name, str(e), e.kind)
             except Exception as e:   # a bug must not stop the daemon or the other apps; it is recorded too
                 log.exception("reconcile of %s crashed", app.name)
                 outcome = Outcome(app.name, "failed", None, f"internal error: {type(e).__name__}: {e}",
                                   error_kind="InternalError")
-                self._note_error(app.name, outcome.message, "InternalError")
+                if record:
+                    self._note_error(app.name, outcome.message, "InternalError")
             if outcome.result == "failed":
                 outcome = replace(outcome, retry_in=self._retry(app, outcome))
             else:
@@ -202,7 +206,7 @@ class Reconciler:
         head = self._head(app)
         if not dry_run and state.last_head != head:   # the common check finds the same head: no write
             self.store.set_app(app.name, last_head=head)
-        facts = self.gather.facts(app, head, trigger, force, state)
+        facts = self.gather.facts(app, head, trigger, force, state, read_only=dry_run)
         notes: list[str] = []
         for _ in range(ROUNDS):
             d = decide(facts)
@@ -228,7 +232,7 @@ class Reconciler:
 
     def _satisfy(self, facts: Facts, need: Need, dry_run: bool) -> Facts:
         try:
-            return self.gather.satisfy(facts, need)
+            return self.gather.satisfy(facts, need, read_only=dry_run)
         except SwarmopsError as e:   # a commit that cannot be read or rendered: not read again on every poll
             if need.what == "candidate" and not e.transient and not dry_run:
                 self.store.set_app(facts.app.name, failed_commit=need.commit or facts.head)

@@ -388,3 +388,43 @@ def LiveStackWithout(live: LiveStack, n: int) -> LiveStack:
     from dataclasses import replace as dc_replace
     web = live.services["web"]
     return dc_replace(live, tasks=[t for t in live.tasks if t.service_id == web.id][n:])
+
+
+def test_a_dry_run_of_a_broken_commit_records_no_error(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    w.source.commit("broken", {"stack.yml": "services: [\n"})
+    w.store.writes.clear()
+    out = w.sync(dry_run=True)
+    assert out.result == "failed" and w.store.writes == []
+
+
+def test_a_crash_after_the_deploy_started_is_recorded_failed_and_rolled_back(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    good = w.source.heads[-1]
+    w.source.commit("v2", {"web/index.html": "v2\n"})
+    original = w.swarm.deploy
+
+    def deploy_then_crash(app: str, compose_file: Path) -> str:
+        result = original(app, compose_file)
+        if good[:12] not in compose_file.read_text():
+            raise RuntimeError("a bug after the stack reached the Swarm")
+        return result
+    w.swarm.deploy = deploy_then_crash   # type: ignore[method-assign]
+    out = w.poll()
+    assert (out.result, out.error_kind, out.rolled_back_to) == ("failed", "InternalError", good)
+    entry = w.store.history("shop")[0]
+    assert entry.result == "failed" and "internal error: RuntimeError" in entry.error
+    assert running_commit(w) == good and w.store.app_state("shop").failed_commit == w.source.heads[-1]
+
+
+def test_a_stop_during_the_resumed_watch_keeps_the_deploy_pending(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    deploy_id = w.store.start_deploy("shop", w.source.heads[-1], "a", "m", "poll", "/d")
+    w.store.finish_deploy(deploy_id, "interrupted", "the daemon stopped during this deploy")
+    w.store.set_app("shop", pending_check=deploy_id)
+    w.reconciler.cancel.set()   # the daemon stops again while it watches
+    out = w.poll()
+    assert out.error_kind == "Interrupted" and w.store.app_state("shop").pending_check == deploy_id
