@@ -13,8 +13,10 @@ pw=${MYSQL_ROOT_PASSWORD_FILE:-}
 [ -n "$pw" ] || fail "MYSQL_ROOT_PASSWORD_FILE is not set: mount root's password as a Swarm secret"
 [ -r "$pw" ] && [ -s "$pw" ] || fail "MYSQL_ROOT_PASSWORD_FILE=$pw is missing or empty: add that secret to the service"
 for name in ${MYSQL_APP_DATABASES:-}; do
-  echo "$name" | grep -Eq '^[a-z_][a-z0-9_]{0,63}$' \
-    || fail "MYSQL_APP_DATABASES: '$name' is not a database name (lower-case letters, digits, _)"
+  case $name in   # a pattern, not echo | grep: dash's echo would read a \c in the name and cut it there
+    ''|[!a-z_]*|*[!a-z0-9_]*) fail "MYSQL_APP_DATABASES: '$name' is not a database name (lower-case letters, digits, _)" ;;
+  esac
+  [ ${#name} -le 64 ] || fail "MYSQL_APP_DATABASES: '$name' is longer than 64 characters"
   case $name in mysql|information_schema|performance_schema|sys|root|mariadb.sys)
     fail "MYSQL_APP_DATABASES: '$name' is the server's own; name the app's database after the app" ;;
   esac
@@ -22,8 +24,9 @@ for name in ${MYSQL_APP_DATABASES:-}; do
     || fail "MYSQL_APP_DATABASES names $name: add the secret ${name}_db_password (not empty) to the service"
 done
 
-# a secret's value as an SQL string: trailing newlines dropped, backslash and quote escaped
-literal() { printf "'%s'" "$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" "$1")"; }
+# a secret's value as an SQL string: trailing newlines dropped, quotes doubled; the session below turns
+# backslash escapes off, so a backslash is itself and a quote can only be doubled
+literal() { printf "'%s'" "$(sed -e "s/'/''/g" "$1")"; }
 
 if [ ! -d "$datadir/mysql" ]; then
   echo "mysql: a new data directory in $datadir"
@@ -37,17 +40,20 @@ run=$(mktemp -d)
 mariadbd --datadir="$datadir" --skip-networking --socket="$run/s" --pid-file="$run/pid" --log-error="$run/log" &
 for _ in $(seq 60); do mariadb-admin --socket="$run/s" -u mysql ping >/dev/null 2>&1 && break; sleep 0.5; done
 mariadb-admin --socket="$run/s" -u mysql ping >/dev/null 2>&1 || { cat "$run/log" >&2; fail "the server did not start"; }
-{   # printf, not echo: dash's echo would read the escaped backslashes of a password as escapes
+{   # printf, not echo: dash's echo would read backslashes of a password as escapes
+  printf '%s\n' "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');"
   root=$(literal "$pw")
   printf '%s\n' "CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY $root;" \
     "ALTER USER 'root'@'%' IDENTIFIED BY $root;" "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;"
   for name in ${MYSQL_APP_DATABASES:-}; do
     secret=$(literal "/run/secrets/${name}_db_password")
+    # in a grant, _ matches any one character: escaped, so app_1 gets app_1 and not app01 too
+    grant=$(printf '%s' "$name" | sed 's/_/\\_/g')
     printf '%s\n' "CREATE DATABASE IF NOT EXISTS \`$name\`;" \
       "CREATE USER IF NOT EXISTS '$name'@'%' IDENTIFIED BY $secret;" \
-      "ALTER USER '$name'@'%' IDENTIFIED BY $secret;" "GRANT ALL PRIVILEGES ON \`$name\`.* TO '$name'@'%';"
+      "ALTER USER '$name'@'%' IDENTIFIED BY $secret;" "GRANT ALL PRIVILEGES ON \`$grant\`.* TO '$name'@'%';"
   done
-} | mariadb --socket="$run/s" -u mysql --batch || { mariadb-admin --socket="$run/s" -u mysql shutdown; fail "the accounts could not be set up"; }
+} | mariadb --socket="$run/s" -u mysql --batch --default-character-set=utf8mb4 || { mariadb-admin --socket="$run/s" -u mysql shutdown; fail "the accounts could not be set up"; }
 for name in ${MYSQL_APP_DATABASES:-}; do echo "mysql: user and database $name ready"; done
 mariadb-admin --socket="$run/s" -u mysql shutdown
 rm -rf "$run"

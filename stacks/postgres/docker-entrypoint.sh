@@ -13,8 +13,10 @@ pw=${POSTGRES_PASSWORD_FILE:-}
 [ -n "$pw" ] || fail "POSTGRES_PASSWORD_FILE is not set: mount the superuser's password as a Swarm secret"
 [ -r "$pw" ] && [ -s "$pw" ] || fail "POSTGRES_PASSWORD_FILE=$pw is missing or empty: add that secret to the service"
 for name in ${POSTGRES_APP_DATABASES:-}; do
-  echo "$name" | grep -Eq '^[a-z_][a-z0-9_]{0,62}$' \
-    || fail "POSTGRES_APP_DATABASES: '$name' is not a database name (lower-case letters, digits, _)"
+  case $name in   # a pattern, not echo | grep: dash's echo would read a \c in the name and cut it there
+    ''|[!a-z_]*|*[!a-z0-9_]*) fail "POSTGRES_APP_DATABASES: '$name' is not a database name (lower-case letters, digits, _)" ;;
+  esac
+  [ ${#name} -le 63 ] || fail "POSTGRES_APP_DATABASES: '$name' is longer than 63 characters"
   case $name in postgres|template0|template1|public|pg_*)
     fail "POSTGRES_APP_DATABASES: '$name' is PostgreSQL's own; name the app's database after the app" ;;
   esac

@@ -154,8 +154,11 @@ def test_stopping_the_manager_that_runs_swarmops_moves_it_to_another_manager_wit
     stack = f"swarmops-{swarmops.run_id}"
     env = {**os.environ, "DOCKER_HOST": MANAGER, "SWARMOPS_REGISTRY": REGISTRY, "SWARMOPS_VERSION": "drill",
            "SWARMOPS_CONFIG_FILE": str(tmp_path / "service.yml"), "SWARMOPS_CONFIG_VERSION": swarmops.run_id,
-           "SWARMOPS_WEBHOOK_SECRET_FILE": str(tmp_path / "webhook.secret")}
-    res = subprocess.run(["docker", "stack", "deploy", "-c", str(ROOT / "stacks" / "swarmops" / "stack.yml"), stack],
+           "SWARMOPS_WEBHOOK_SECRET_FILE": str(tmp_path / "webhook.secret"),
+           "SWARMOPS_REGISTRY_AUTH_FILE": str(Path.home() / ".docker" / "config.json")}   # the lab's login
+    # --with-registry-auth: the manager that takes the service over pulls the image with the lab's login
+    res = subprocess.run(["docker", "stack", "deploy", "--with-registry-auth", "-c",
+                          str(ROOT / "stacks" / "swarmops" / "stack.yml"), stack],
                          env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     svc = Service(f"{stack}_daemon")

@@ -44,6 +44,7 @@ def stand_ins(lab: docker.APIClient) -> None:
 
 SHOP_DB_PASSWORD = b"shop's \\ password"   # a quote and a backslash: the entrypoint must quote it in SQL
 MYSQL_ROOT_PASSWORD = b"root-" + uuid.uuid4().hex.encode()
+APP_1_DB_PASSWORD = b"app_1-" + uuid.uuid4().hex.encode()
 REGISTRY_PASSWORD = uuid.uuid4().hex
 REGISTRY_HTPASSWD = subprocess.run(["htpasswd", "-Bbn", "ops", REGISTRY_PASSWORD], capture_output=True,
                                    check=True).stdout.strip()
@@ -54,16 +55,19 @@ def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
     mysql stack with one app's database, as the ops team adds one."""
     ops_stacks(repo, state_dir, sorted(ROLES), {
         "minio": {"minio_root_user": b"stand-in-user", "minio_root_password": b"stand-in-value"},
-        "mysql": {"mysql_root_password": MYSQL_ROOT_PASSWORD, "shop_db_password": SHOP_DB_PASSWORD},
+        "mysql": {"mysql_root_password": MYSQL_ROOT_PASSWORD, "shop_db_password": SHOP_DB_PASSWORD,
+                  "app_1_db_password": APP_1_DB_PASSWORD},
         "registry": {"registry_htpasswd": REGISTRY_HTPASSWD},
         "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"}})
     registry = repo.work / "stacks" / "registry" / "stack.yml"   # the lab's own registry holds 5000 there
     registry.write_text(registry.read_text().replace("published: 5000", "published: 5002"))
     mysql = repo.work / "stacks" / "mysql" / "stack.yml"
-    mysql.write_text(mysql.read_text().replace('MYSQL_APP_DATABASES: ""', 'MYSQL_APP_DATABASES: "shop"').replace(
-        "secrets: [mysql_root_password]", "secrets: [mysql_root_password, shop_db_password]").replace(
+    secrets = "secrets: [mysql_root_password, shop_db_password, app_1_db_password]"
+    mysql.write_text(mysql.read_text().replace('MYSQL_APP_DATABASES: ""', 'MYSQL_APP_DATABASES: "shop app_1"').replace(
+        "secrets: [mysql_root_password]", secrets).replace(
         "    file: secrets/mysql_root_password.age\n",
-        "    file: secrets/mysql_root_password.age\n  shop_db_password:\n    file: secrets/shop_db_password.age\n"))
+        "    file: secrets/mysql_root_password.age\n  shop_db_password:\n    file: secrets/shop_db_password.age\n"
+        "  app_1_db_password:\n    file: secrets/app_1_db_password.age\n"))
     repo.commit("infrastructure stacks", {})
     return repo
 
@@ -215,8 +219,11 @@ def test_the_socket_proxy_lets_traefik_read_services_and_refuses_everything_else
             return str(node.exec_start(exec_id).decode(errors="replace"))
         base = "http://socket-proxy:2375"
         assert '"ID"' in ask(f"{base}/v1.41/services") and "OK" in ask(f"{base}/_ping")
+        service_id = task["ServiceID"]
         for refused in (f"{base}/v1.41/containers/json", f"{base}/v1.41/secrets", f"{base}/v1.41/configs",
-                        f"{base}/v1.41/info"):
+                        f"{base}/v1.41/info", f"{base}/v1.41/services/{service_id}/logs?stdout=1",
+                        f"{base}/v1.41/services/{service_id}%2Flogs?stdout=1",   # the Engine decodes %2F
+                        f"{base}/v1.41/tasks/{task['ID']}%2Flogs?stdout=1", f"{base}/v1.41/services/{service_id}"):
             assert "403" in ask(refused), refused
         assert "403" in ask("--post-data", "{}", f"{base}/v1.41/services/create")
         assert "403" in ask("--post-data", "", f"{base}/v1.41/containers/prune")
@@ -253,6 +260,13 @@ def test_the_mysql_stack_is_mariadb_and_makes_each_apps_database_and_user_from_i
         assert code == 0 and "42" in out and "MariaDB" in out, out
         code, out = client("shop", SHOP_DB_PASSWORD, "SELECT * FROM mysql.user")
         assert code != 0 and "denied" in out, out        # its own database only
+        code, out = client("shop", SHOP_DB_PASSWORD, "CREATE DATABASE app_1_evil")
+        assert code != 0 and "denied" in out, out
+        # in a grant _ matches any character: app_1's must not reach app01 (not yet onboarded)
+        code, out = client("app_1", APP_1_DB_PASSWORD, "CREATE TABLE app_1.t (x INT)")
+        assert code == 0, out
+        code, out = client("app_1", APP_1_DB_PASSWORD, "CREATE DATABASE app01")
+        assert code != 0 and "denied" in out, out
         code, out = client("shop", b"wrong", "SELECT 1")
         assert code != 0 and "Access denied" in out, out
         code, out = client("root", MYSQL_ROOT_PASSWORD, "SELECT user FROM mysql.user WHERE user = 'shop'")

@@ -114,11 +114,13 @@ def test_the_swarmops_service_runs_once_on_a_manager_with_the_engine_socket_and_
     assert svc["stop_grace_period"] == "70s"                           # longer than shutdown_grace (60 s)
     (tmp_path / "swarmops.yml").write_text("registry: registry.local:5000\n")
     (tmp_path / "webhook.secret").write_text("stand-in")
+    (tmp_path / "docker-config.json").write_text("{}")
     out = subprocess.run(["docker", "stack", "config", "-c", str(STACKS / "swarmops" / "stack.yml")], cwd=tmp_path,
                          capture_output=True, text=True,
                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": "unix:///nope",
                               "SWARMOPS_REGISTRY": "registry.local:5000", "SWARMOPS_VERSION": "0.1.0",
                               "SWARMOPS_CONFIG_FILE": str(tmp_path / "swarmops.yml"),
-                              "SWARMOPS_WEBHOOK_SECRET_FILE": str(tmp_path / "webhook.secret")})
+                              "SWARMOPS_WEBHOOK_SECRET_FILE": str(tmp_path / "webhook.secret"),
+                              "SWARMOPS_REGISTRY_AUTH_FILE": str(tmp_path / "docker-config.json")})
     assert out.returncode == 0, out.stderr
     assert "registry.local:5000/swarmops/swarmops:0.1.0" in out.stdout
