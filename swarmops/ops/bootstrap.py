@@ -145,6 +145,8 @@ def _seed_secrets(config: Config, app: str, work: Path) -> list[str]:
     recipient = secrets.parse_recipient(pub.read_text(), str(pub))
     (work / "secrets").mkdir(exist_ok=True)
     for name in wanted:
-        (work / "secrets" / f"{name}.age").write_bytes(secrets.encrypt(recipient, pysecrets.token_urlsafe(24).encode()))
-    return [f"secrets/{n}.age holds a new random value, readable only by the daemon: give the same credential to "
-            f"the {'database' if n == 'db_password' else 'MinIO'} account of {app}" for n in wanted]
+        value = pysecrets.token_urlsafe(24).encode()
+        (work / "secrets" / f"{name}.age").write_bytes(secrets.encrypt(recipient, secrets.seal(app, name, value)))
+    return [f"secrets/{n}.age holds a new random value bound to {app}, readable only by the daemon: give the same "
+            f"value to the {'database' if n == 'db_password' else 'S3'} stack as "
+            f"{app.replace('-', '_') if n == 'db_password' else app}_{n}" for n in wanted]

