@@ -1,8 +1,8 @@
-"""Issue 22 on the lab: the python template made with a database or a bucket reaches the real servers from
-its own code, through the real Traefik: PostgreSQL 15 (stacks/postgres), MariaDB 10.11 (stacks/mysql) and
-the S3 server of stacks/minio, which on the lab is SeaweedFS started from MinIO's settings (a stand-in for
-MinIO, named as one in stacks/minio/README.md). The stacks get names, networks and ports of this run's own,
-as in test_polise, so that other tests' stacks do not clash with them."""
+"""Issue 22 on the lab: each template made with a database, and the python one with a bucket, reaches the
+real servers from its own code, through the real Traefik: PostgreSQL 15 (stacks/postgres), MariaDB 10.11
+(stacks/mysql) and the S3 server of stacks/minio, which on the lab is SeaweedFS started from MinIO's
+settings (a stand-in for MinIO, named as one in stacks/minio/README.md). The stacks get names, networks and
+ports of this run's own, as in test_polise, so that other tests' stacks do not clash with them."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from tests.integration.test_templates_and_stacks import http_get, status_of
 
 @pytest.fixture(scope="module")
 def images(lab: docker.APIClient) -> None:
-    lab_images("traefik", "haproxy", "postgres", "mariadb", "s3", "python")
+    lab_images("traefik", "haproxy", "postgres", "mariadb", "s3", "python", "php", "node", "golang")
 
 
 def app_secrets(swarmops: Swarmops, app: str, work: Path) -> dict[str, bytes]:
@@ -62,14 +62,26 @@ def in_container(lab: docker.APIClient, app: str, command: list[str]) -> str:
     return str(node.exec_start(exec_id).decode(errors="replace"))
 
 
-def test_the_python_template_with_postgres_with_mysql_and_with_a_bucket_reaches_each_from_its_own_code(
+def secret_entries(names: list[str]) -> tuple[str, str]:
+    """The `secrets: [...]` items and the top-level definitions of these secrets, as stack text."""
+    return (", ".join(names), "".join(f"  {n}:\n    file: secrets/{n}.age\n" for n in names))
+
+
+# app (under this run's id): template and answers; between them, every template and both databases
+APPS = {"py-pg": ("python", ["database=postgres"]), "py-my": ("python", ["database=mysql", "bucket=uploads"]),
+        "php-pg": ("php", ["database=postgres"]), "node-my": ("node", ["database=mysql"]),
+        "go-pg": ("go", ["database=postgres"]), "go-my": ("go", ["database=mysql"])}
+
+
+def test_each_template_with_postgres_with_mysql_and_with_a_bucket_reaches_them_from_its_own_code(
         lab: docker.APIClient, images: None, swarmops: Swarmops, tmp_path: Path) -> None:
     rid = swarmops.run_id
     swarmops.extra["apps_dir"] = str(tmp_path / "apps.d")
     swarmops.write()
     swarmops.run("keygen")
     proxy, postgres, mysql, minio = (swarmops.name(n) for n in ("proxy", "postgres", "mysql", "minio"))
-    pg_app, my_app, bucket = swarmops.name("py-pg"), swarmops.name("py-my"), f"uploads-{rid}"
+    apps = {swarmops.name(short): spec for short, spec in APPS.items()}
+    my_app, bucket = swarmops.name("py-my"), "uploads"
     web_port, tls_port = free_node_port(32200), free_node_port(32300)
     nets = {"proxy": f"proxy-{rid}", "db-postgres": f"db-postgres-{rid}", "db-mysql": f"db-mysql-{rid}",
             "minio": f"minio-{rid}"}
@@ -80,13 +92,15 @@ def test_the_python_template_with_postgres_with_mysql_and_with_a_bucket_reaches_
              "traefik.swarm.network: proxy\n": f"traefik.swarm.network: {nets['proxy']}\n",
              "postgres_postgres": f"{postgres}_postgres", "mysql_mysql": f"{mysql}_mysql"}
 
-    values = {}
-    for app, answers in ((pg_app, ["database=postgres"]), (my_app, ["database=mysql", f"bucket={bucket}"])):
+    values, databases = {}, {"postgres": list[str](), "mysql": list[str]()}
+    for app, (template, answers) in apps.items():
         remote = tmp_path / f"{app}.git"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
         sets = [a for answer in ["domain=apps.example.go.id", "replicas=1", *answers] for a in ("--set", answer)]
-        made = swarmops.run("new", app, "--template", "python", "--remote", f"file://{remote}", *sets)
-        assert f"give the same value to the database stack as {app.replace('-', '_')}_db_password" in made.stderr
+        made = swarmops.run("new", app, "--template", template, "--remote", f"file://{remote}", *sets)
+        db = app.replace("-", "_")
+        assert f"give the same value to the database stack as {db}_db_password" in made.stderr
+        databases[answers[0].removeprefix("database=")].append(db)
         work = tmp_path / app
         subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
         values[app] = app_secrets(swarmops, app, work)
@@ -102,38 +116,40 @@ def test_the_python_template_with_postgres_with_mysql_and_with_a_bucket_reaches_
         spec = YAML(typ="safe").load(entry.read_text())
         spec["policy"] = {"allowed_external": list(nets.values())}
         entry.write_text(json.dumps(spec))
-    assert set(values[pg_app]) == {"db_password"}
     assert set(values[my_app]) == {"db_password", "s3_access_key", "s3_secret_key"}
 
-    pg_db, my_db = pg_app.replace("-", "_"), my_app.replace("-", "_")
+    pg_secrets = secret_entries([f"{db}_db_password" for db in databases["postgres"]])
+    my_secrets = secret_entries([f"{db}_db_password" for db in databases["mysql"]])
+    s3_secrets = secret_entries([f"{my_app}_s3_access_key", f"{my_app}_s3_secret_key"])
     (tmp_path / "ops").mkdir()
     ops = GitRepo(tmp_path / "ops")
+    app_passwords = {f"{a.replace('-', '_')}_db_password": v["db_password"] for a, v in values.items()}
     ops_stacks(ops, swarmops.state_dir, ["proxy", "postgres", "mysql", "minio"], {
         "postgres": {"postgres_password": b"pg-root-" + rid.encode(), "polise_db_password": b"unused-here",
-                     f"{pg_db}_db_password": values[pg_app]["db_password"]},
+                     **{n: v for n, v in app_passwords.items() if n.removesuffix("_db_password") in
+                        databases["postgres"]}},
         "mysql": {"mysql_root_password": b"my-root-" + rid.encode(),
-                  f"{my_db}_db_password": values[my_app]["db_password"]},
+                  **{n: v for n, v in app_passwords.items() if n.removesuffix("_db_password") in databases["mysql"]}},
         "minio": {"minio_root_user": b"admin", "minio_root_password": b"s3-root-" + rid.encode(),
                   f"{my_app}_s3_access_key": values[my_app]["s3_access_key"],
                   f"{my_app}_s3_secret_key": values[my_app]["s3_secret_key"]}},
         replace={**names, "published: 80,": f"published: {web_port},", "published: 443,": f"published: {tls_port},",
-                 # each server learns the app's account, as the ops team adds it
-                 "POSTGRES_APP_DATABASES: polise": f'POSTGRES_APP_DATABASES: "polise {pg_db}"',
+                 # each server learns the apps' accounts, as the ops team adds them
+                 "POSTGRES_APP_DATABASES: polise":
+                     f'POSTGRES_APP_DATABASES: "polise {" ".join(databases["postgres"])}"',
                  "secrets: [postgres_password, polise_db_password]":
-                     f"secrets: [postgres_password, polise_db_password, {pg_db}_db_password]",
+                     f"secrets: [postgres_password, polise_db_password, {pg_secrets[0]}]",
                  "    file: secrets/polise_db_password.age\n": "    file: secrets/polise_db_password.age\n"
-                     f"  {pg_db}_db_password:\n    file: secrets/{pg_db}_db_password.age\n",
-                 'MYSQL_APP_DATABASES: ""': f'MYSQL_APP_DATABASES: "{my_db}"',
-                 "secrets: [mysql_root_password]": f"secrets: [mysql_root_password, {my_db}_db_password]",
+                     + pg_secrets[1],
+                 'MYSQL_APP_DATABASES: ""': f'MYSQL_APP_DATABASES: "{" ".join(databases["mysql"])}"',
+                 "secrets: [mysql_root_password]": f"secrets: [mysql_root_password, {my_secrets[0]}]",
                  "    file: secrets/mysql_root_password.age\n": "    file: secrets/mysql_root_password.age\n"
-                     f"  {my_db}_db_password:\n    file: secrets/{my_db}_db_password.age\n",
+                     + my_secrets[1],
                  'S3_APP_ACCOUNTS: ""': f'S3_APP_ACCOUNTS: "{my_app}:{bucket}"',
                  "secrets: [minio_root_user, minio_root_password]":
-                     f"secrets: [minio_root_user, minio_root_password, {my_app}_s3_access_key, "
-                     f"{my_app}_s3_secret_key]",
+                     f"secrets: [minio_root_user, minio_root_password, {s3_secrets[0]}]",
                  "    file: secrets/minio_root_password.age\n": "    file: secrets/minio_root_password.age\n"
-                     f"  {my_app}_s3_access_key:\n    file: secrets/{my_app}_s3_access_key.age\n"
-                     f"  {my_app}_s3_secret_key:\n    file: secrets/{my_app}_s3_secret_key.age\n"})
+                     + s3_secrets[1]})
     ops.commit("proxy, databases and S3 for this run", {})
     for name, folder, role in ((proxy, "proxy", "app"), (postgres, "postgres", "db"), (mysql, "mysql", "db"),
                                (minio, "minio", "minio")):
@@ -142,27 +158,32 @@ def test_the_python_template_with_postgres_with_mysql_and_with_a_bucket_reaches_
     for infra in (proxy, postgres, mysql, minio):   # their networks exist before an app joins them
         swarmops.run("sync", infra)
     out = swarmops.run("daemon", "--once").stdout
-    assert f"{pg_app}: deployed" in out and f"{my_app}: deployed" in out, out
+    for app in apps:
+        assert f"{app}: deployed" in out, (app, out)
 
     app2 = next(n for n in lab.nodes() if n["Description"]["Hostname"] == "app2")["Status"]["Addr"]
     url = f"http://{app2}:{web_port}/"
     pages = {}
-    for app in (pg_app, my_app):
+    for app in apps:
         host = f"{app}.apps.example.go.id"
         wait_for(lambda host=host: status_of(url, host) == 200, 60, f"{app} through Traefik",
                  functools.partial(service_log, lab, f"{app}_web"))
         pages[app] = http_get(url, host)
-    assert f"Hello from {pg_app}" in pages[pg_app]
-    seen = re.search(r"database: PostgreSQL 15\.\d+, (\d+) visit\(s\) recorded", pages[pg_app])
-    assert seen, pages[pg_app]
-    assert "MariaDB" in pages[my_app] and "database: MySQL-compatible 10.11" in pages[my_app], pages[my_app]
-    assert f"bucket: {bucket}: wrote and read back hello.txt" in pages[my_app], (
-        pages[my_app], service_log(lab, f"{my_app}_web"), service_log(lab, f"{minio}_minio"))
-    again = http_get(url, f"{pg_app}.apps.example.go.id")   # each visit is a row kept in the database
-    assert f"{int(seen[1]) + 1} visit(s) recorded" in again, again
-    for app in (pg_app, my_app):
+        assert pages[app].startswith(f"Hello from {app}\n"), pages[app]   # the page its own code renders
+        kind = "PostgreSQL 15." if "database=postgres" in apps[app][1] else "MySQL-compatible 10.11."
+        assert f"database: {kind}" in pages[app], (app, pages[app], service_log(lab, f"{app}_web"))
         for value in values[app].values():
             assert value.decode() not in pages[app]
+        health = lab.inspect_service(f"{app}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"]
+        assert health["Test"], app
+    py_pg = swarmops.name("py-pg")
+    seen = re.search(r"database: PostgreSQL 15\.\d+, (\d+) visit\(s\) recorded", pages[py_pg])
+    assert seen, pages[py_pg]
+    again = http_get(url, f"{py_pg}.apps.example.go.id")   # each visit is a row kept in the database
+    assert f"{int(seen[1]) + 1} visit(s) recorded" in again, again
+    assert "MariaDB" in pages[my_app], pages[my_app]
+    assert f"bucket: {bucket}: wrote and read back hello.txt" in pages[my_app], (
+        pages[my_app], service_log(lab, f"{my_app}_web"), service_log(lab, f"{minio}_minio"))
 
     # the object is on the S3 server, and the app's keys reach its own bucket only
     s3_task = running_tasks(lab, minio, "minio")[0]
