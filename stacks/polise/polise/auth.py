@@ -58,10 +58,18 @@ def check_form(request: Request, csrf: str, public_url: str) -> None:
         raise HTTPException(403, "this form did not come from Polise; reload the page and try again")
 
 
+class SignInNeeded(HTTPException):
+    """A page for signed-in users, asked without a session: a page is answered with a redirect to sign-in
+    (polise.errors), a form post with 401."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "Sign in first: this page is for signed-in users.")
+
+
 def require_user(request: Request) -> User:
     user = current_user(request)
     if user is None:
-        raise HTTPException(401, "sign in first")
+        raise SignInNeeded()
     return user
 
 

@@ -13,7 +13,7 @@ from polise.news import is_bot, strip_controls
 @dataclass
 class Contribution:
     author: str
-    email: str
+    email: str          # only to count one person once under one address: never shown nor published
     commits: int = 0
     code_commits: int = 0
     docs_commits: int = 0
@@ -22,9 +22,11 @@ class Contribution:
     apps: set[str] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
-        """For /contributions.json: names as the page shows them, without control characters."""
+        """For /contributions.json: the name as the page shows it, without control characters, and no
+        email address (the JSON is public: an address there is a gift to every spammer)."""
         data = asdict(self)
-        data.update(author=strip_controls(self.author), email=strip_controls(self.email), apps=sorted(self.apps))
+        del data["email"]
+        data.update(author=strip_controls(self.author), apps=sorted(self.apps))
         return data
 
 

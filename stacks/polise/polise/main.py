@@ -112,7 +112,7 @@ def _filer(store: Store, forge: reports.ForgeSettings, stop: threading.Event) ->
 def build(env: Mapping[str, str]) -> FastAPI:
     settings = Settings.from_env(env)
     store = Store(settings.dsn) if settings.dsn else None
-    app = create_app(SwarmopsClient(settings.swarmops_url, settings.swarmops_token_file), settings.public_url,
+    app = create_app(SwarmopsClient.connect(settings.swarmops_url, settings.swarmops_token_file), settings.public_url,
                      store, settings.owners)
     auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"))
     stop = threading.Event()

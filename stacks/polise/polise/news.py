@@ -84,3 +84,11 @@ def atom(feed_entries: Iterable[Entry], base_url: str, title: str = "Polise: wha
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def error_feed(message: str, base_url: str) -> str:
+    """An Atom feed without entries whose title says why: what a feed reader shows of a failed fetch."""
+    return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', '<feed xmlns="http://www.w3.org/2005/Atom">',
+                      f"<title>Polise: {escape(message)}</title>",
+                      f'<link href="{escape(base_url)}/news.atom" rel="self"/>', f"<id>{escape(base_url)}/news</id>",
+                      f"<updated>{_when(datetime.now(UTC).timestamp())}</updated>", "</feed>"]) + "\n"

@@ -1,23 +1,44 @@
 """The one adapter to swarmops: its read API with a `read` token (Polise never holds a deploy token, the
-Docker socket or swarmops' state)."""
+Docker socket or swarmops' state). It is also the only module that knows the shape of swarmops' answers:
+the rest of Polise sees `AppInfo`, which carries what a citizen may see and nothing else (no image, node,
+task or registry address). tests/unit/test_polise_contract.py runs it against swarmops' own HTTP app."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+# swarmops' app names (its config refuses others): anything else is no app, and never reaches its URL paths
+APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
 
 class SwarmopsUnavailable(Exception):
-    """swarmops did not answer or refused; pages say so instead of failing."""
+    """swarmops did not answer or refused; pages say so instead of failing. The message is for the log
+    (it names the path and the cause), never for a page."""
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    """An app as Polise shows it: swarmops' status word, the deployed commit and its title, when, where."""
+    name: str
+    status: str                     # swarmops' word: Synced, Degraded, OutOfSync, ...; Unknown before its first look
+    commit: str = ""                # the deployed commit, "" while nothing of the app runs
+    title: str = ""                 # that commit's message, first line
+    deployed_at: float | None = None
+    url: str | None = None          # only from GET /api/v1/apps/{app}
+    repo: str = ""                  # idem: where reports about it are filed
 
 
 class ReadApi(Protocol):
-    def apps(self) -> list[dict[str, Any]]: ...
+    def apps(self) -> list[AppInfo]: ...
 
-    def app(self, name: str) -> dict[str, Any]: ...
+    def app(self, name: str) -> AppInfo | None: ...
 
     def history(self, name: str) -> list[dict[str, Any]]: ...
 
@@ -27,10 +48,22 @@ class ReadApi(Protocol):
     def doc(self, name: str, which: str) -> str | None: ...
 
 
+def app_info(status: Mapping[str, Any], url: str | None = None, repo: str = "") -> AppInfo:
+    """From one of swarmops' AppStatus objects (an item of GET /api/v1/apps, or `status` of one app)."""
+    return AppInfo(name=str(status["app"]), status=str(status.get("status") or "Unknown"),
+                   commit=str(status.get("commit") or ""), title=str(status.get("title") or ""),
+                   deployed_at=float(status["deployed_at"]) if status.get("deployed_at") else None, url=url, repo=repo)
+
+
 class SwarmopsClient:
-    def __init__(self, base_url: str, token_file: Path, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
+    def __init__(self, http: httpx.Client, token_file: Path) -> None:
+        """`http` has swarmops' address as its base URL; `connect` makes it."""
+        self._http = http
         self._token_file = token_file
+
+    @classmethod
+    def connect(cls, base_url: str, token_file: Path, timeout: float = 10.0) -> SwarmopsClient:
+        return cls(httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False), token_file)
 
     def _get(self, path: str, **params: Any) -> Any:
         token = self._token_file.read_text().strip()   # read each time: a rotated token needs no restart
@@ -38,18 +71,22 @@ class SwarmopsClient:
             resp = self._http.get(path, params={k: v for k, v in params.items() if v is not None},
                                   headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as e:
-            raise SwarmopsUnavailable(f"swarmops did not answer: {type(e).__name__}") from None
+            raise SwarmopsUnavailable(f"swarmops did not answer {path}: {type(e).__name__}") from None
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
             raise SwarmopsUnavailable(f"swarmops answered {resp.status_code} for {path}")
         return resp.json()
 
-    def apps(self) -> list[dict[str, Any]]:
-        return list(self._get("/api/v1/apps") or [])
+    def apps(self) -> list[AppInfo]:
+        return [app_info(s) for s in self._get("/api/v1/apps") or []]
 
-    def app(self, name: str) -> dict[str, Any]:
-        return dict(self._get(f"/api/v1/apps/{name}") or {})
+    def app(self, name: str) -> AppInfo | None:
+        found = self._get(f"/api/v1/apps/{name}") if APP_NAME.match(name) else None
+        if not found:
+            return None
+        status = found.get("status") or {"app": name}   # None until swarmops' first look at the Swarm
+        return app_info(status, url=found.get("url") or None, repo=str(found.get("repo") or ""))
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return list(self._get(f"/api/v1/apps/{name}/history", limit=500) or [])
@@ -61,5 +98,5 @@ class SwarmopsClient:
         return list((found or {}).get("commits", []))
 
     def doc(self, name: str, which: str) -> str | None:
-        found = self._get(f"/api/v1/apps/{name}/docs/{which}")
+        found = self._get(f"/api/v1/apps/{name}/docs/{which}") if APP_NAME.match(name) else None
         return str(found["markdown"]) if found else None

@@ -19,15 +19,6 @@ from polise.web import create_app
 SECRET = "test-session-secret"
 
 
-class Api(FakeReadApi):
-    def app(self, name: str) -> dict[str, object]:
-        known = {a["app"]: a for a in self.apps_}
-        if name not in known:
-            return {}
-        return {**known[name], "url": f"https://{name}.apps.example.go.id/",
-                "repo": f"https://git.example.go.id/apps/{name}.git"}
-
-
 @pytest.fixture
 def store(dsn: str) -> Store:
     s = Store(dsn)
@@ -42,7 +33,7 @@ CSRF = "the-sessions-csrf-token"
 class FormClient(TestClient):
     """A browser on Polise's own page: its forms carry the session's CSRF token and Polise's Origin."""
 
-    def post(self, url: str, **kwargs: Any) -> Any:   # type: ignore[override]
+    def post(self, url: str, **kwargs: Any) -> Any:
         if isinstance(kwargs.get("data"), dict):
             kwargs["data"] = {"csrf": CSRF, **kwargs["data"]}
         kwargs["headers"] = {"Origin": PUBLIC, **(kwargs.get("headers") or {})}
@@ -50,7 +41,7 @@ class FormClient(TestClient):
 
 
 def client(store: Store, user: dict[str, str] | None = None) -> TestClient:
-    app = create_app(Api(), PUBLIC, store, {"portal": {"ana@example.go.id"}})
+    app = create_app(FakeReadApi(), PUBLIC, store, {"portal": {"ana@example.go.id"}})
     auth.install(app, None, SECRET, secure_cookie=False)
     c = FormClient(app, follow_redirects=False)
     if user:
@@ -116,8 +107,21 @@ def test_the_owners_read_the_comments_and_nobody_else(store: Store) -> None:
     budi.post("/apps/portal/rate", data={"target": "docs", "stars": "2", "comment": "no word on the export"})
     page = client(store, ANA).get("/apps/portal/feedback")
     assert page.status_code == 200 and "no word on the export" in page.text and "Budi" in page.text
-    assert budi.get("/apps/portal/feedback").status_code == 403
-    assert client(store).get("/apps/portal/feedback").status_code == 401
+    refused = budi.get("/apps/portal/feedback")
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+    assert "Only the owners of portal read its rating comments" in refused.text and "no word on" not in refused.text
+    signed_out = client(store).get("/apps/portal/feedback")
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/login?next=/apps/portal/feedback")
+
+
+def test_your_reports_signed_out_sends_you_to_sign_in(store: Store) -> None:
+    answer = client(store).get("/me/reports")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login?next=/me/reports")
+
+
+def test_a_form_posted_signed_out_is_a_401_page_that_offers_sign_in(store: Store) -> None:
+    answer = client(store).post("/apps/portal/rate", data={"target": "app", "stars": "5"})
+    assert answer.status_code == 401 and 'href="/login?next=/"' in answer.text and "Sign in first" in answer.text
 
 
 def test_the_email_is_kept_only_when_the_provider_verified_it() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, expect, sync_playwright
-from test_polise_feedback import Api
 from test_polise_store import StandIn
+from test_polise_web import FakeReadApi
 
 from polise import auth, reports
 from polise.reports import ForgeClient, ForgeSettings
@@ -57,7 +57,7 @@ def polise(provider: str, polise_port: int, dsn: str) -> Iterator[tuple[str, Sto
     store = Store(dsn)
     store.migrate()
     public = f"http://127.0.0.1:{polise_port}"
-    app = create_app(Api(), public, store)
+    app = create_app(FakeReadApi(), public, store)
     auth.install(app, auth.OidcSettings(provider, "polise", Path("/run/oidc-provider/polise.secret"),
                                         f"{public}/auth/callback"), "login-test-session-secret", False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=polise_port, log_level="warning"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from polise.news import atom, entries, is_bot
 
-COMMITS = {
+COMMITS: dict[str, dict[str, Any]] = {
     "a" * 40: {"message": "Add the form\n\nLong text.", "author": "Dev Eloper", "email": "dev@example.org"},
     "b" * 40: {"message": "Merge branch 'x'", "author": "Dev Eloper", "merge": True},
     "c" * 40: {"message": "Bump lib", "author": "dependabot[bot]", "email": "49699333+dependabot[bot]@users"},
@@ -39,8 +40,8 @@ def test_the_atom_feed_parses_and_escapes() -> None:
 
 
 def test_control_characters_in_a_message_cannot_break_the_feed_for_every_app() -> None:
-    hostile = {"f" * 40: {"message": "Fix\x1b]52;c;ZXZpbA==\x07 the \x1b[8mpage\x00\x1e\x1f forged",
-                          "author": "E\x0cvil"}}
+    hostile: dict[str, dict[str, Any]] = {
+        "f" * 40: {"message": "Fix\x1b]52;c;ZXZpbA==\x07 the \x1b[8mpage\x00\x1e\x1f forged", "author": "E\x0cvil"}}
     history = [{"commit_sha": "f" * 40, "result": "succeeded", "ended": 1.0}, *HISTORY]
     feed = atom(entries("portal", history, {**COMMITS, **hostile}), "https://polise.example.go.id")
     root = ET.fromstring(feed)   # a strict XML parser: one control character would fail the whole feed
