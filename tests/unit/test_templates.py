@@ -144,3 +144,27 @@ def test_the_python_templates_page_says_which_server_it_cannot_reach_and_shows_n
     assert lines[0] == "Hello from demo-python"
     assert lines[1].startswith("database: not reachable (") and lines[2].startswith("bucket: not reachable ("), lines
     assert "db-password-value" not in page.stdout + page.stderr and "access-key-value" not in page.stdout
+
+
+def test_new_seeds_credentials_bound_to_the_app_and_names_the_secret_each_server_stack_needs(tmp_path: Path) -> None:
+    from swarmops.adapters import age
+    from swarmops.ops.bootstrap import new_app
+
+    state = tmp_path / "state"
+    state.mkdir()
+    age.keygen(state)
+    config = Config.model_validate({"registry": "registry.local:5000", "state_dir": str(state), "apps": []})
+    remote = tmp_path / "shop.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    made = new_app(config, "shop-app", "python", f"file://{remote}", {"database": "mysql", "bucket": "files"})
+    work = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
+    identity, values = age.load_identity(state), set()
+    for name in ("db_password", "s3_access_key", "s3_secret_key"):
+        path = work / "secrets" / f"{name}.age"
+        value, bound = age.unseal(age.decrypt(identity, path.read_bytes(), path.name), "shop-app", name, path.name)
+        assert bound and len(value) >= 32, name
+        values.add(value)
+    assert len(values) == 3   # each one random
+    notes = "\n".join(made.notes)
+    assert "database stack as shop_app_db_password" in notes and "S3 stack as shop-app_s3_access_key" in notes
