@@ -73,14 +73,36 @@ RUNNING = 5   # apps whose stack runs a real task; the rest have replicas: 0 (th
 def make_repos(base: Path, n: int) -> None:
     for i in range(n):
         repo = lab.Repo(base / f"r{i}")
-        stack = STACK.replace("replicas: 0", "replicas: 1") if i < RUNNING else STACK
-        repo.commit("init", {"stack.yml": stack, "docs/USAGE.md": f"app {i}\n"})
+        repo.commit("init", {"stack.yml": stack_of(i), "docs/USAGE.md": f"app {i}\n"})
         shutil.move(str(repo.bare), base / f"app{i}.git")
 
 
 def parallel(items: list[Any], fn: Callable[[Any], object]) -> None:
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         list(pool.map(fn, items))
+
+
+def stack_of(i: int) -> str:
+    return STACK.replace("replicas: 0", "replicas: 1") if i < RUNNING else STACK
+
+
+def by_hand_first_deploy(api: docker.APIClient, tmp: Path, n: int, rid: str) -> float:
+    """The floor of a first deploy: the same N stack files deployed with `docker stack deploy`, as many at a
+    time as swarmops deploys (CONCURRENCY), then removed so that swarmops meets a Swarm of the same size."""
+    folder = tmp / "by-hand"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"{i}.yml").write_text(stack_of(i))
+    env = {**os.environ, "DOCKER_HOST": lab.MANAGER}
+
+    def deploy(i: int) -> None:
+        subprocess.run(["docker", "stack", "deploy", "--with-registry-auth", "-c", str(folder / f"{i}.yml"),
+                        f"h{i}-{rid}"], env=env, check=True, capture_output=True)
+    try:
+        wall, _ = timed(lambda: parallel(list(range(n)), deploy))
+    finally:
+        parallel([f"h{i}-{rid}" for i in range(n)], lambda name: lab.remove_stack(api, name))
+    return wall
 
 
 def run(n: int = 10, idle_seconds: float = 0.0) -> dict[str, Any]:
@@ -106,6 +128,7 @@ def run(n: int = 10, idle_seconds: float = 0.0) -> dict[str, Any]:
             cfg = lab.config(Path(tmp) / "state", [{"name": f"s{i}-{rid}", "repo": u} for i, u in enumerate(urls)],
                              settle="0s", git={"concurrency": CONCURRENCY})
             rec = lab.reconciler(cfg)
+            hand = by_hand_first_deploy(api, Path(tmp), n, rid)
             try:
                 outcomes: list[Any] = []
                 first = timed(lambda: outcomes.extend(_cycle(rec, cfg, shared_read=False)))
@@ -131,6 +154,7 @@ def run(n: int = 10, idle_seconds: float = 0.0) -> dict[str, Any]:
         "no_change_cycle_s": round(cycle[0], 3), "no_change_cycle_cpu_s": round(cycle[1], 3),
         "cycle_over_floor": round(cycle[0] / floor[0], 2), "fetch_loop_over_cycle": round(fetch[0] / cycle[0], 2),
         "first_deploy_s": round(first[0], 2), "apps_per_s": round(n / first[0], 2),
+        "first_deploy_by_hand_s": round(hand, 2), "first_deploy_over_by_hand": round(first[0] / hand, 2),
         "running_apps": RUNNING, **({"idle": idle} if idle else {}),
     }
 
@@ -197,7 +221,9 @@ def report(result: dict[str, Any]) -> None:
             ("cycle / floor", f"{result['cycle_over_floor']}x", "<= 1.5x"),
             ("fetch loop / cycle", f"{result['fetch_loop_over_cycle']}x", ">= 5x"),
             (f"first deploy ({RUNNING} with a task)", f"{result['first_deploy_s']} s ({result['apps_per_s']} apps/s)",
-             "")]
+             ""),
+            (f"by hand: stack deploy, {CONCURRENCY} at once", f"{result['first_deploy_by_hand_s']} s", ""),
+            ("first deploy / by hand", f"{result['first_deploy_over_by_hand']}x", "<= 1.5x (200 apps)")]
     if "idle" in result:
         idle = result["idle"]
         rows += [(f"idle {idle['seconds']:g} s: cpu", f"{idle['cpu_percent_of_one_core']} % of one core",

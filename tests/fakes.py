@@ -185,6 +185,7 @@ class FakeSwarm:
         self.failing: set[str] = set()             # images whose tasks fail
         self.refuse = ""                           # the Engine's refusal of every deploy, when set
         self.reads = 0
+        self.all_reads = 0                         # read_all: every app's services
         self._ids = itertools.count(1)
 
     def read_app(self, app: str, services_only: bool = False) -> LiveStack:
@@ -193,6 +194,7 @@ class FakeSwarm:
 
     def read_all(self) -> dict[str, LiveStack]:
         self.reads += 1
+        self.all_reads += 1
         return dict(self.stacks)
 
     def schema_versions(self) -> tuple[Version, ...]:
@@ -220,6 +222,9 @@ class FakeSwarm:
         spec = {"Name": f"{app}_{short}", "Labels": labels,
                 "TaskTemplate": {"ContainerSpec": {k: v for k, v in svc.items() if k != "deploy"}},
                 "Mode": {"Replicated": {"Replicas": deploy.get("replicas", 1)}}}
+        if svc.get("ports"):
+            spec["EndpointSpec"] = {"Ports": [{"PublishedPort": int(p["published"]), "TargetPort": int(p["target"])}
+                                              for p in svc["ports"]]}
         before = old.services.get(short) if old else None
         image = str(svc["image"])
         task_image = image if "@" in image else f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"

@@ -166,8 +166,11 @@ class Gatherer:
         images = tuple(self._image_facts(app, commit, src, spec, live) for spec in specs.values())
         digests = {p: hashlib.sha256(src.read(commit, p, FILE_LIMIT)).hexdigest() for p in referenced_files(stack)}
         names, values, notes = self._decrypt_secrets(app, commit, src, stack)
+        # the other apps' published ports matter only to a stack that publishes one: reading every app's
+        # services for each deploy would cost more the more apps there are (restricted apps publish none)
+        publishes = any(svc.ports for svc in stack.services.values())
         others = {name: [s.spec for s in st.services.values()] for name, st in self.reader.read_all().items()
-                  if name != app.name}
+                  if name != app.name} if publishes else {}
         return Candidate(
             commit=commit, meta=CommitMeta(info.author, info.title), stack=stack, specs=specs, images=images,
             file_digests=digests, secret_names=names, deploy_dir=str(deploy_dir(self.config, app.name, commit)),

@@ -23,7 +23,7 @@ def test_scale_bench_runs_end_to_end_at_a_small_size(lab: docker.APIClient) -> N
 
     result = scale.run(n=10)
     assert result["apps"] == 10 and result["floor_ls_remote_s"] > 0 and result["fetch_loop_s"] > 0
-    assert result["no_change_cycle_s"] > 0 and result["first_deploy_s"] > 0
+    assert result["no_change_cycle_s"] > 0 and result["first_deploy_s"] > 0 and result["first_deploy_over_by_hand"] > 0
 
 
 def test_webhook_bench_measures_pushes_against_a_poll(lab: docker.APIClient) -> None:
@@ -31,6 +31,7 @@ def test_webhook_bench_measures_pushes_against_a_poll(lab: docker.APIClient) -> 
 
     result = webhook.run(n=3, singles=2, polled=1, interval=5.0)
     assert result["one_push"]["n"] == 2 and result["3_pushes_at_once"]["n"] == 3
-    assert result["found_by_poll"]["n"] == 1
+    assert result["found_by_poll"]["n"] == 1 and result["by_hand_burst"]["n"] == 3
+    assert result["burst_synced_p99_over_by_hand_p99"] > 0
     for case in ("one_push", "3_pushes_at_once", "found_by_poll"):
         assert 0 <= result[case]["to_start"]["p50"] <= result[case]["to_synced"]["p50"]

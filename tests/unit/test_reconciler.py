@@ -428,3 +428,19 @@ def test_a_stop_during_the_resumed_watch_keeps_the_deploy_pending(tmp_path: Path
     w.reconciler.cancel.set()   # the daemon stops again while it watches
     out = w.poll()
     assert out.error_kind == "Interrupted" and w.store.app_state("shop").pending_check == deploy_id
+
+
+def test_only_a_stack_that_publishes_a_port_reads_every_apps_services_and_a_taken_port_is_refused(
+        tmp_path: Path) -> None:
+    w = world(tmp_path)
+    other = tmp_path / "other.yml"
+    other.write_text("services:\n  web:\n    image: reg:5000/other/web:1\n"
+                     "    ports: [{published: 30500, target: 80}]\n")
+    w.swarm.deploy("other", other)
+    reads = w.swarm.all_reads
+    assert w.sync().result == "deployed"
+    assert w.swarm.all_reads == reads   # no port published: the other apps' services are not read
+    w.source.commit("publish", {"stack.yml": STACK.replace("    deploy:", "    ports: [\"30500:80\"]\n    deploy:")})
+    out = w.poll()
+    assert (out.result, out.error_kind) == ("failed", "PolicyError"), out.message
+    assert "SO114" in out.message and "'other'" in out.message and w.swarm.all_reads == reads + 1
