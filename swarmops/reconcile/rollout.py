@@ -15,6 +15,7 @@ from swarmops.config.models import AppConfig, Config
 from swarmops.domain.convergence import Verdict, judge, recovering
 from swarmops.domain.decide import RollbackTarget
 from swarmops.domain.drift import applied_record
+from swarmops.domain.live import LiveStack
 from swarmops.errors import ConvergenceError, DeployError, Interrupted, SwarmopsError
 from swarmops.reconcile.ports import Clock, Deployer, Store, SwarmReader, SystemClock
 
@@ -75,15 +76,19 @@ class Rollout:
         since = self.clock.now()
         self.deployer.deploy(app.name, stack_file)
         self.progress(f"{app.name}: watching {', '.join(watch) or 'nothing'} converge")
-        verdict = self.watch(app, tuple(watch), since)
+        verdict, live = self._watch(app, tuple(watch), since)
         if verdict.state != "converged":
             raise ConvergenceError(f"did not converge: {verdict.reason}", reason=verdict.reason)
-        self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))
+        self.store.save_applied(app.name, applied_record(live or self.reader.read_app(app.name)))
 
     def watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> Verdict:
         """Wait until `services` converge and stay so for the settle period, or fail, or time out."""
+        return self._watch(app, services, since)[0]
+
+    def _watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> tuple[Verdict, LiveStack | None]:
+        """The verdict, and the live state it was judged on (None when nothing was to be watched)."""
         if not services:
-            return Verdict("converged", "no service restarted")
+            return Verdict("converged", "no service restarted"), None
         timeout, settle = self.config.timeout_for(app), self.config.settle_for(app)
         deadline = self.clock.monotonic() + timeout
         converged_at: float | None = None
@@ -91,17 +96,18 @@ class Rollout:
         while True:
             if self.cancel.is_set():
                 raise Interrupted("the daemon stopped while this deploy was converging")
-            verdict = judge(self.reader.read_app(app.name), services, since, app.failure_threshold)
+            live = self.reader.read_app(app.name)
+            verdict = judge(live, services, since, app.failure_threshold)
             if verdict.state == "failed":
-                return verdict
+                return verdict, live
             if verdict.state == "converged":
                 converged_at = converged_at or self.clock.monotonic()
                 if self.clock.monotonic() - converged_at >= settle:
-                    return verdict
+                    return verdict, live
             else:
                 converged_at = None
             if self.clock.monotonic() > deadline:
-                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
+                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}"), live
             self.clock.wait(self.cancel, pause)
             pause = min(0.5, pause * 1.5)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -55,8 +57,14 @@ def _node(raw: dict[str, Any]) -> LiveNode:
 
 
 class SwarmReader:
+    # the node list is shared by every app's read, and nodes change far more slowly than a deploy is watched:
+    # read at most once per this many seconds (a first deploy of N apps listed them about 4N times)
+    NODES_TTL = 2.0
+
     def __init__(self, api: docker.APIClient) -> None:
         self.api = api
+        self._nodes: tuple[float, dict[str, LiveNode]] | None = None
+        self._nodes_lock = threading.Lock()
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> list[dict[str, Any]]:
         try:
@@ -66,7 +74,12 @@ class SwarmReader:
             raise EngineError(f"Docker engine: cannot list {what}: {e}") from e
 
     def nodes(self) -> dict[str, LiveNode]:
-        return {n["ID"]: _node(n) for n in self._call("nodes", self.api.nodes)}
+        with self._nodes_lock:
+            cached = self._nodes
+            if cached is None or time.monotonic() - cached[0] > self.NODES_TTL:
+                cached = (time.monotonic(), {n["ID"]: _node(n) for n in self._call("nodes", self.api.nodes)})
+                self._nodes = cached
+            return cached[1]
 
     def read_app(self, app: str, services_only: bool = False) -> LiveStack:
         """Four calls: the app's services, their tasks, the nodes, the stack's networks; one call with
