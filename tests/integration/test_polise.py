@@ -93,8 +93,8 @@ class Polise:
 
 
 def row(page: str, app: str) -> str:
-    """The catalog's table row of one app."""
-    return next((r for r in page.split("<tr") if f">{app}<" in r), "")
+    """The catalog's card of one app."""
+    return next((r for r in page.split('<li class="app')[1:] if f">{app}<" in r), "")
 
 
 @dataclass
@@ -250,7 +250,7 @@ def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_wor
     csrf = os.urandom(12).hex()
     node_ip = urllib.parse.urlsplit(office.site.base).hostname
     with chromium(f"--host-resolver-rules=MAP {polise_host} {node_ip},MAP {evil_host} 127.0.0.1") as browser:
-        context = browser.new_context()
+        context = browser.new_context(locale="en-US")   # the texts below are Polise's English ones
         context.add_cookies([{"name": "session", "value": session_cookie(user, csrf), "url": public,
                               "httpOnly": True, "sameSite": "Lax"}])
         page = context.new_page()
@@ -280,7 +280,7 @@ def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_wor
         expect(page.locator("#reports .report")).to_have_count(0)
 
         page.goto(f"{public}/apps/{app}")   # the same forms from Polise's own page work
-        page.locator("form.rate[data-target=app] select[name=stars]").select_option("4")
+        page.check("form.rate[data-target=app] input[name=stars][value='4']")
         page.click("form.rate[data-target=app] button")
         expect(page.locator("form.rate[data-target=app] .mine")).to_have_text("your rating: 4")
         page.fill("#report input[name=title]", "The rainfall chart is empty")
@@ -381,7 +381,7 @@ def test_a_hostile_commit_is_deployed_and_shown_escaped_or_stripped_everywhere_w
         (f"{app}: {shown(HOSTILE_TITLE)}", shown(HOSTILE_AUTHOR[0])), (f"{app}: First version of {app}", "Dev Eloper")])
     assert "Ana Ops" not in {author for _, author in entries}
 
-    people = {cells[0]: cells for cells in Blocks(site.get("/contributions")[1], "tr", ("td",)).blocks if cells}
+    people = {cells[0]: cells for cells in Blocks(site.get("/contributions")[1], "li", ("h2", "dd")).blocks if cells}
     assert set(people) == {"Dev Eloper", shown(HOSTILE_AUTHOR[0])}
     assert people[shown(HOSTILE_AUTHOR[0])][1:4] == ["1", "1", "2"]   # commits, code commits, code lines
 

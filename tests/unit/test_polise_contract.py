@@ -130,7 +130,8 @@ def office(tmp_path: Path) -> Office:
     kept = ReportsOnly()
     polise_app = create_app(SwarmopsClient(swarmops, tmp_path / "read-token"), PUBLIC, kept)
     auth.install(polise_app, None, SECRET, secure_cookie=False)
-    return Office(swarmops, TestClient(polise_app, base_url=PUBLIC, follow_redirects=False),
+    return Office(swarmops, TestClient(polise_app, base_url=PUBLIC, follow_redirects=False,
+                                      headers={"Accept-Language": "en"}),
                   {"portal": git(portal, "rev-parse", "HEAD"), "awdi": git(awdi, "rev-parse", "HEAD")},
                   {"portal": portal, "awdi": awdi}, tmp_path / "read-token", kept.added)
 
@@ -149,7 +150,7 @@ def test_the_app_page_shows_status_version_url_deploy_time_and_nothing_of_the_sw
     assert page.status_code == 200
     head = office.heads["portal"]
     assert 'class="status">Synced<' in page.text and f"<code>{head[:12]}</code> Add the form" in page.text
-    assert 'href="https://portal.apps.example.go.id/"' in page.text and " UTC" in page.text.split('class="deployed"')[1]
+    assert 'href="https://portal.apps.example.go.id/"' in page.text and " WIB" in page.text.split('class="deployed"')[1]
     assert 'href="/apps/portal/docs/usage"' in page.text and "/docs/database" not in page.text
     for leak in ("reg:5000", NODE.hostname, "{&#39;", "services", "tasks", "dev@example.org"):
         assert leak not in page.text, leak
@@ -157,7 +158,7 @@ def test_the_app_page_shows_status_version_url_deploy_time_and_nothing_of_the_sw
 
 def test_the_catalog_links_only_the_docs_that_the_deployed_commit_has(office: Office) -> None:
     page = office.polise.get("/").text
-    row = {name: page.split(f'data-app="{name}"', 1)[1].split("</tr>", 1)[0] for name in ("portal", "awdi")}
+    row = {name: page.split(f'data-app="{name}"', 1)[1].split("</li>", 1)[0] for name in ("portal", "awdi")}
     assert 'href="/apps/portal/docs/usage"' in row["portal"] and "docs/database" not in row["portal"]
     assert "/docs/" not in row["awdi"] and 'class="status">Synced<' in row["awdi"]
     assert f"<code>{office.heads['awdi'][:12]}</code> Water levels" in row["awdi"]

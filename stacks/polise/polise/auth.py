@@ -12,9 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
+
+from polise.i18n import N_, Problem
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,15 @@ def check_form(request: Request, csrf: str, public_url: str) -> None:
     expected = request.session.get("csrf") if "session" in request.scope else None
     if (sent.scheme, sent.netloc.lower()) != (want.scheme, want.netloc.lower()) or not isinstance(expected, str) \
             or not hmac.compare_digest(csrf, expected):
-        raise HTTPException(403, "this form did not come from Polise; reload the page and try again")
+        raise Problem(403, N_("This form did not come from Polise. Reload the page and try again."))
 
 
-class SignInNeeded(HTTPException):
+class SignInNeeded(Problem):
     """A page for signed-in users, asked without a session: a page is answered with a redirect to sign-in
     (polise.errors), a form post with 401."""
 
     def __init__(self) -> None:
-        super().__init__(401, "Sign in first: this page is for signed-in users.")
+        super().__init__(401, N_("Sign in first: this page is for signed-in users."))
 
 
 def require_user(request: Request) -> User:
@@ -94,10 +96,10 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
         try:
             token = await oauth.idp.authorize_access_token(request)
         except OAuthError as e:
-            raise HTTPException(401, f"sign-in failed: {e.error}") from None
+            raise Problem(401, N_("Sign-in failed (%(reason)s). Try again.", reason=e.error)) from None
         claims = token.get("userinfo") or {}
         if not claims.get("sub"):
-            raise HTTPException(401, "sign-in failed: the ID token has no subject")
+            raise Problem(401, N_("Sign-in failed: the sign-in service did not say who you are. Try again."))
         request.session["user"] = identity(claims)
         return RedirectResponse(request.session.pop("next", "/"), status_code=303)
 

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
 from psycopg.conninfo import make_conninfo
 
-from polise import auth, reports
+from polise import auth, i18n, reports
 from polise.store import Store, StoreUnavailable
 from polise.swarmops_api import SwarmopsClient
 from polise.web import create_app
@@ -51,6 +52,8 @@ class Settings:
     oidc: auth.OidcSettings | None        # None: nobody can sign in (POLISE_OIDC_DISCOVERY_URL unset)
     forge: reports.ForgeSettings | None   # None: reports stay queued (POLISE_FORGE_KIND unset)
     owners: dict[str, set[str]]           # POLISE_OWNERS="portal=ana@x.go.id,budi@x.go.id;awdi=citra@x.go.id"
+    time_zone: str = i18n.OFFICE_ZONE     # POLISE_TIME_ZONE: the office's, for every time shown
+    retention: str = ""                   # POLISE_PRIVACY_RETENTION: the privacy page's "for how long"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -60,7 +63,17 @@ class Settings:
         public = _need(env, "POLISE_PUBLIC_URL").rstrip("/")
         return cls(url, _file(env, "POLISE_SWARMOPS_TOKEN_FILE"), public,
                    _file(env, "POLISE_SESSION_SECRET_FILE").read_text().strip(), _dsn(env), _oidc(env, public),
-                   _forge(env), _owners(env.get("POLISE_OWNERS", "")))
+                   _forge(env), _owners(env.get("POLISE_OWNERS", "")), _zone(env),
+                   env.get("POLISE_PRIVACY_RETENTION", "").strip())
+
+
+def _zone(env: Mapping[str, str]) -> str:
+    zone = env.get("POLISE_TIME_ZONE", "").strip() or i18n.OFFICE_ZONE
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"POLISE_TIME_ZONE={zone!r}: not a time zone; write it like Asia/Pontianak") from None
+    return zone
 
 
 def _owners(text: str) -> dict[str, set[str]]:
@@ -113,7 +126,7 @@ def build(env: Mapping[str, str]) -> FastAPI:
     settings = Settings.from_env(env)
     store = Store(settings.dsn) if settings.dsn else None
     app = create_app(SwarmopsClient.connect(settings.swarmops_url, settings.swarmops_token_file), settings.public_url,
-                     store, settings.owners)
+                     store, settings.owners, settings.time_zone, settings.retention)
     auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"))
     stop = threading.Event()
 

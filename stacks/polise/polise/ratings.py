@@ -3,6 +3,7 @@ one replaces the old), and a low rating must say why, so that the app's owners c
 
 from __future__ import annotations
 
+from polise.i18n import N_
 from polise.store import Store
 
 TARGETS = ("app", "docs")
@@ -11,18 +12,20 @@ MAX_COMMENT = 2000
 
 
 class RatingRefused(Exception):
-    """A rating that breaks a rule: the message tells the user what to change."""
+    """A rating that breaks a rule: the message (an i18n.Text) tells the user what to change."""
 
 
 def check(target: str, stars: int, comment: str) -> None:
     if target not in TARGETS:
-        raise RatingRefused(f"rate the app or its docs, not {target!r}")
+        raise RatingRefused(N_("Rate the app or its docs, not %(target)r.", target=target))
     if not 1 <= stars <= 5:
-        raise RatingRefused(f"{stars} stars: choose 1 to 5")
+        raise RatingRefused(N_("%(stars)d stars: choose 1 to 5.", stars=stars))
     if stars <= LOW and not comment.strip():
-        raise RatingRefused(f"a rating of {stars} needs a comment: say what is wrong, so that it can be fixed")
+        raise RatingRefused(N_("A rating of %(stars)d needs a comment: say what is wrong, so that it can be fixed.",
+                               stars=stars))
     if len(comment) > MAX_COMMENT:
-        raise RatingRefused(f"the comment is {len(comment)} characters long: at most {MAX_COMMENT}")
+        raise RatingRefused(N_("The comment is %(length)d characters long: at most %(most)d.",
+                               length=len(comment), most=MAX_COMMENT))
 
 
 def rate(store: Store, app: str, target: str, user_sub: str, user_name: str, stars: int, comment: str = "") -> None:

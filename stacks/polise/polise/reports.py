@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from polise.i18n import N_
 from polise.store import Report, Store
 
 log = logging.getLogger("polise.reports")
@@ -24,7 +25,7 @@ LAST_RETRY = 3600.0
 
 
 class ReportRefused(Exception):
-    """A report that breaks a rule: the message tells the user what to change."""
+    """A report that breaks a rule: the message (an i18n.Text) tells the user what to change."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,18 @@ class ForgeSettings:
 
 def check(kind: str, title: str, body: str, filed_last_hour: int) -> None:
     if kind not in KINDS:
-        raise ReportRefused(f"unknown report kind {kind!r}: choose problem or security")
+        raise ReportRefused(N_("Unknown kind of report %(kind)r: choose a problem or a security problem.", kind=kind))
     if not title.strip() or not body.strip():
-        raise ReportRefused("a report needs a title and a description")
+        raise ReportRefused(N_("A report needs a title and a description."))
     if len(title) > MAX_TITLE:
-        raise ReportRefused(f"the title is {len(title)} characters long: at most {MAX_TITLE}")
+        raise ReportRefused(N_("The title is %(length)d characters long: at most %(most)d.",
+                               length=len(title), most=MAX_TITLE))
     if len(body) > MAX_BODY:
-        raise ReportRefused(f"the description is {len(body)} characters long: at most {MAX_BODY}")
+        raise ReportRefused(N_("The description is %(length)d characters long: at most %(most)d.",
+                               length=len(body), most=MAX_BODY))
     if filed_last_hour >= PER_HOUR:
-        raise ReportRefused(f"you filed {filed_last_hour} reports in the last hour: wait a while (at most "
-                            f"{PER_HOUR} an hour)")
+        raise ReportRefused(N_("You filed %(count)d reports in the last hour: wait a while (at most %(most)d an "
+                               "hour).", count=filed_last_hour, most=PER_HOUR))
 
 
 _REPO = re.compile(r"^(?:https?://[^/]+/|ssh://[^/]+/|[^@/]+@[^:/]+:)(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/?$")
@@ -57,7 +60,7 @@ def owner_repo(url: str) -> str:
     """`owner/name` of a repo URL (https, ssh:// or scp-like)."""
     found = _REPO.match(url.strip())
     if not found:
-        raise ReportRefused(f"cannot tell the forge repository from {url!r}")
+        raise ReportRefused(N_("Polise cannot tell the app's repository from %(url)r.", url=url))
     return f"{found['owner']}/{found['name']}"
 
 

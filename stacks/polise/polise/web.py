@@ -8,47 +8,94 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from polise import contrib, errors, markdown, news, ratings, reports
+from polise import contrib, errors, i18n, markdown, news, ratings, reports
 from polise.auth import check_form, csrf_token, current_user, require_user
+from polise.i18n import N_, Problem, Text
 from polise.store import Store
 from polise.swarmops_api import AppInfo, ReadApi
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+ENV = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
 # a page cannot carry control characters from a commit message or an author: dropped from every value shown
-TEMPLATES.env.finalize = lambda v: (Markup(news.strip_controls(v)) if isinstance(v, Markup)
-                                    else news.strip_controls(v) if isinstance(v, str) else v)
-TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "-"
-DOCS = {"usage": "How to use it", "database": "Its database"}
-# swarmops' status words as a citizen reads them (the others, Synced, Degraded and Failed, read as they are)
-STATUS_WORDS = {"OutOfSync": "Out of sync", "Progressing": "Updating", "Suspended": "Paused",
-                "Missing": "Not running", "PolicyViolation": "Refused by policy"}
-TEMPLATES.env.filters["status"] = lambda word: STATUS_WORDS.get(word, word)
+ENV.finalize = lambda v: (Markup(news.strip_controls(v)) if isinstance(v, Markup)
+                          else news.strip_controls(v) if isinstance(v, str) else v)
+i18n.install(ENV)
+DOCS = {"usage": N_("How to use it"), "database": N_("Its database")}
+# swarmops' status words as a citizen reads them, never swarmops' raw answer
+STATUS_WORDS = {"Synced": N_("Synced"), "Degraded": N_("Degraded"), "Failed": N_("Failed"),
+                "OutOfSync": N_("Out of sync"), "Progressing": N_("Updating"), "Suspended": N_("Paused"),
+                "Missing": N_("Not running"), "PolicyViolation": N_("Refused by policy")}
+# the words of Polise's own data: report kinds and states, rating targets
+WORDS = {"problem": N_("problem"), "security": N_("security problem"), "queued": N_("queued"),
+         "filed": N_("filed"), "app": N_("the app"), "docs": N_("its docs")}
+NOTICES = {"app": N_("Thank you: your rating of the app is saved."),
+           "docs": N_("Thank you: your rating of the docs is saved."),
+           "report": N_("Thank you: your report is saved. It is sent to the app's team; its state is below.")}
+PRIVACY_DEFAULT_RETENTION = N_("Polise deletes nothing by itself: ratings, comments and reports are kept until the "
+                               "office removes them. Your sign-in session ends after 8 hours or when you sign out.")
+
+
+@pass_context
+def _status(context: Context, word: str) -> Markup:
+    """The status as a readable word. The English word stays in `<span class="status">` (hidden when the
+    page shows another), so that a script reads the same markup in every language."""
+    text = STATUS_WORDS.get(word)
+    english = str(text) if text else word
+    shown = context["reader"].say(text) if text else word
+    if shown == english:
+        return Markup('<span class="status">%s</span>') % english
+    return Markup('<span class="status" lang="en" hidden>%s</span><span class="status-word">%s</span>') % (
+        english, shown)
+
+
+@pass_context
+def _word(context: Context, word: str) -> str:
+    return context["reader"].say(WORDS[word]) if word in WORDS else word
+
+
+def _page_context(request: Request) -> dict[str, Any]:
+    """What every page has: its reader (language, time zone), the signed-in user, where it is."""
+    reader = i18n.reader_of(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return {"reader": reader, "lang": reader.lang, "user": current_user(request), "here": here,
+            "languages": i18n.NAMES}
+
+
+ENV.filters["status"] = _status
+ENV.filters["word"] = _word
+TEMPLATES = Jinja2Templates(env=ENV, context_processors=[_page_context])
 
 
 def create_app(api: ReadApi, public_url: str, store: Store | None = None,
-               owners: dict[str, set[str]] | None = None) -> FastAPI:
-    """`owners`: app -> the emails (or subjects) of the people who read its rating comments."""
+               owners: dict[str, set[str]] | None = None, time_zone: str = i18n.OFFICE_ZONE,
+               retention: str = "") -> FastAPI:
+    """`owners`: app -> the emails (or subjects) of the people who read its rating comments. `time_zone`:
+    the office's, for every time shown. `retention`: the privacy page's words on how long data is kept."""
     app = FastAPI(title="Polise", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.zone = ZoneInfo(time_zone)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(VaryByLanguage)
     errors.install(app, TEMPLATES, public_url)
     docs = Docs(api)
 
     def need_store() -> Store:
         if store is None:
-            raise HTTPException(503, "Ratings and reports are not available on this portal yet.")
+            raise Problem(503, N_("Ratings and reports are not available on this portal yet."))
         return store
 
     def need_app(name: str) -> AppInfo:
         found = api.app(name)
         if found is None:
-            raise HTTPException(404, f"There is no app named {name!r}. The catalog lists every app.")
+            raise Problem(404, N_("There is no app named %(name)r. The catalog lists every app.", name=name))
         return found
 
     def all_news() -> list[news.Entry]:
@@ -70,17 +117,17 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         stars = store.summaries() if store is not None else {}
         rows = [{"a": a, "docs": docs.existing(a), "rating": stars.get((a.name, "app")),
                  "docs_rating": stars.get((a.name, "docs"))} for a in map(api.app, wanted) if a is not None]
-        return TEMPLATES.TemplateResponse(request, "catalog.html", {"rows": rows, "q": q,
-                                                                    "user": current_user(request)})
+        return TEMPLATES.TemplateResponse(request, "catalog.html", {"rows": rows, "q": q})
 
     @app.get("/apps/{name}", response_class=HTMLResponse)
-    def app_page(request: Request, name: str) -> HTMLResponse:
+    def app_page(request: Request, name: str, rated: str = "") -> HTMLResponse:
         found = need_app(name)
         user = current_user(request)
         mine = {t: store.rating_of(name, t, user.sub) for t in ratings.TARGETS} if user and store else {}
-        return TEMPLATES.TemplateResponse(request, "app.html", {"a": found, "name": name, "user": user,
-                                                                "mine": mine, "docs": docs.existing(found),
-                                                                "csrf": csrf_token(request) if user else ""})
+        return TEMPLATES.TemplateResponse(request, "app.html", {
+            "a": found, "name": name, "mine": mine, "docs": docs.existing(found),
+            "csrf": csrf_token(request) if user else "",
+            "notice": NOTICES[rated] if user and rated in ratings.TARGETS else None})
 
     @app.post("/apps/{name}/rate")
     def rate(request: Request, name: str, target: Annotated[str, Form()], stars: Annotated[int, Form()],
@@ -101,22 +148,38 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         reports.submit(need_store(), app=name, kind=kind, user_sub=user.sub, user_name=user.name,
                        user_email=user.email, title=title, body=body, page=page or f"{public_url}/apps/{name}",
                        commit_sha=found.commit, repo=found.repo)
+        request.session["notice"] = "report"   # said once, on the page the browser goes to next
         return RedirectResponse("/me/reports", status_code=303)
 
     @app.get("/apps/{name}/feedback", response_class=HTMLResponse)
     def feedback(request: Request, name: str) -> HTMLResponse:
         user = require_user(request)
         if not ({user.email, user.sub} & (owners or {}).get(name, set())):
-            raise HTTPException(403, f"Only the owners of {name} read its rating comments. You are signed in "
-                                f"as {user.name}, who is not one of them.")
-        return TEMPLATES.TemplateResponse(request, "feedback.html", {"user": user, "name": name,
+            raise Problem(403, N_("Only the owners of %(app)s read its rating comments. You are signed in as "
+                                  "%(user)s, who is not one of them.", app=name, user=user.name))
+        return TEMPLATES.TemplateResponse(request, "feedback.html", {"name": name,
                                                                      "comments": need_store().comments(name)})
 
     @app.get("/me/reports", response_class=HTMLResponse)
     def my_reports(request: Request) -> HTMLResponse:
         user = require_user(request)   # security reports are shown to their reporter only
-        return TEMPLATES.TemplateResponse(request, "reports.html", {"user": user,
-                                                                    "reports": need_store().reports_of(user.sub)})
+        notice = NOTICES.get(request.session.pop("notice", ""))
+        return TEMPLATES.TemplateResponse(request, "reports.html", {"reports": need_store().reports_of(user.sub),
+                                                                    "notice": notice})
+
+    @app.get("/privacy", response_class=HTMLResponse)
+    def privacy(request: Request) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, "privacy.html", {
+            "retention": retention or PRIVACY_DEFAULT_RETENTION})
+
+    @app.get("/lang/{lang}")
+    def choose_language(lang: str, next: str = "/") -> RedirectResponse:
+        """The switch on every page: the cookie wins over the browser's Accept-Language."""
+        if lang not in i18n.LOCALES:
+            raise Problem(404, N_("Polise speaks Bahasa Indonesia (id) and English (en)."))
+        back = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", 303)
+        back.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+        return back
 
     @app.get("/news", response_class=HTMLResponse)
     def news_page(request: Request) -> HTMLResponse:
@@ -133,10 +196,10 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
     @app.get("/apps/{name}/docs/{which}", response_class=HTMLResponse)
     def doc(request: Request, name: str, which: str) -> HTMLResponse:
         if which not in DOCS:
-            raise HTTPException(404, f"Polise shows two documents of an app: {' and '.join(DOCS)}.")
+            raise Problem(404, N_("Polise shows two documents of an app: usage and database."))
         text = docs.text(need_app(name), which)
         if text is None:
-            raise HTTPException(404, f"{name} has no {which} document in its deployed version.")
+            raise Problem(404, N_("%(app)s has no %(doc)s document in its deployed version.", app=name, doc=which))
         return TEMPLATES.TemplateResponse(request, "doc.html", {
             "app": name, "title": DOCS[which], "html": Markup(markdown.render(text))})   # sanitised by nh3
 
@@ -181,8 +244,23 @@ class Docs:
         self._known[key] = (time.monotonic(), found)
         return found
 
-    def existing(self, a: AppInfo) -> dict[str, str]:
+    def existing(self, a: AppInfo) -> dict[str, Text]:
         return {which: label for which, label in DOCS.items() if self.text(a, which) is not None}
+
+
+class VaryByLanguage:
+    """Pages differ by the reader's language: caches must key them on Accept-Language and the cookie."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"vary", b"Accept-Language, Cookie")]
+            await send(message)
+
+        await self.app(scope, receive, vary if scope["type"] == "http" else send)
 
 
 class HeadAsGet:

@@ -43,7 +43,7 @@ class FormClient(TestClient):
 def client(store: Store, user: dict[str, str] | None = None) -> TestClient:
     app = create_app(FakeReadApi(), PUBLIC, store, {"portal": {"ana@example.go.id"}})
     auth.install(app, None, SECRET, secure_cookie=False)
-    c = FormClient(app, follow_redirects=False)
+    c = FormClient(app, follow_redirects=False, headers={"Accept-Language": "en"})
     if user:
         data = b64encode(json.dumps({"user": user, "csrf": CSRF}).encode())
         c.cookies.set("session", TimestampSigner(SECRET).sign(data).decode())
@@ -76,7 +76,7 @@ def test_a_signed_in_user_rates_and_the_catalog_shows_averages(store: Store) -> 
     assert low.status_code == 400 and "needs a comment" in low.text
     client(store, {"sub": "sub-budi", "name": "Budi", "email": ""}).post(
         "/apps/portal/rate", data={"target": "app", "stars": "5"})
-    row = next(line for line in c.get("/").text.split("<tr") if 'data-app="portal"' in line)
+    row = next(card for card in c.get("/").text.split("<li") if 'data-app="portal"' in card)
     assert "4.5 (2)" in row and "3.0 (1)" in row
     assert "your rating: 4" in c.get("/apps/portal").text
 

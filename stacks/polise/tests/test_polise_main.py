@@ -27,6 +27,7 @@ def env(tmp_path: Path, **over: str) -> dict[str, str]:
     ("POLISE_FORGE_KIND", "gitlab", "github or gitea"),
     ("POLISE_OWNERS", "portal:ana@x", "is not app=email,email"),
     ("POLISE_PUBLIC_URL", " ", "POLISE_PUBLIC_URL is not set"),
+    ("POLISE_TIME_ZONE", "Mars/Olympus", "not a time zone"),
 ])
 def test_a_missing_or_wrong_setting_is_named(tmp_path: Path, var: str, value: str, words: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(words)):
@@ -34,5 +35,6 @@ def test_a_missing_or_wrong_setting_is_named(tmp_path: Path, var: str, value: st
 
 
 def test_the_app_built_from_the_environment_says_503_when_swarmops_is_away(tmp_path: Path) -> None:
-    page = TestClient(build(env(tmp_path))).get("/")   # port 9 on loopback: nothing listens
+    english = {"Accept-Language": "en"}
+    page = TestClient(build(env(tmp_path)), headers=english).get("/")   # port 9 on loopback: nothing listens
     assert page.status_code == 503 and "swarmops did not answer" in page.text

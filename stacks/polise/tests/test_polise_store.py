@@ -38,7 +38,7 @@ def test_one_rating_per_user_and_target_that_the_user_can_change(store: Store) -
 
 @pytest.mark.parametrize(("target", "stars", "comment", "words"), [
     ("app", 2, "", "needs a comment"), ("app", 0, "x", "choose 1 to 5"), ("app", 6, "", "choose 1 to 5"),
-    ("code", 4, "", "rate the app or its docs")])
+    ("code", 4, "", "Rate the app or its docs")])
 def test_a_rating_that_breaks_a_rule_is_refused_and_not_stored(store: Store, target: str, stars: int, comment: str,
                                                                words: str) -> None:
     with pytest.raises(ratings.RatingRefused, match=words):
