@@ -178,7 +178,8 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
 
         def catalog_lists_both() -> bool:
             code, page = site.get("/")
-            return code == 200 and all('class="status">Synced<' in row(page, name) for name in samples)
+            # swarmops' own word, kept in the status span whichever language the page is in
+            return code == 200 and all(re.search(r'class="status"[^>]*>Synced<', row(page, name)) for name in samples)
 
         wait_for(catalog_lists_both, 240, "Polise's catalog listing both sample apps as Synced", log)
         yield Office(lab, swarmops, site, polise, samples, f"http://{MANAGER_IP}:{api_port}", token,
