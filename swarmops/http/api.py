@@ -66,7 +66,8 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
         status = ctx.statuses.get(entry.name)
         last = ctx.store.last_deploy(entry.name)
         return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
-                "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name)}
+                "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name),
+                "forge_repo": entry.forge_repo}
 
     @api.get("/api/v1/apps/{app}/commits")
     def commits(app: str, _: Annotated[str | None, Depends(reader)], since: datetime | None = None,

@@ -314,7 +314,7 @@ class Blocks(HTMLParser):
 
     def __init__(self, page: str, outer: str, inner: tuple[str, ...]) -> None:
         super().__init__()
-        self.outer, self.inner, self._in = outer, inner, ""
+        self.outer, self.inner, self._in, self._open = outer, inner, "", False
         self.blocks: list[list[str]] = []
         self.feed(page)
         self.close()
@@ -322,12 +322,14 @@ class Blocks(HTMLParser):
     def handle_starttag(self, tag: str, attrs: Any) -> None:
         if tag == self.outer:
             self.blocks.append([])
-        elif tag in self.inner and self.blocks:
+            self._open = True
+        elif tag in self.inner and self._open:
             self.blocks[-1].append("")
             self._in = tag
 
     def handle_endtag(self, tag: str) -> None:
         self._in = "" if tag == self._in else self._in
+        self._open = self._open and tag != self.outer   # what follows the block (a footer) is not in it
 
     def handle_data(self, data: str) -> None:
         if self._in:

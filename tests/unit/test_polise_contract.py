@@ -108,7 +108,7 @@ def office(tmp_path: Path) -> Office:
     config = Config.model_validate({
         "registry": "reg:5000", "state_dir": str(tmp_path / "state"), "http": {"listen": "127.0.0.1:9480"},
         "apps": [{"name": "portal", "repo": f"file://{portal}", "url": "https://portal.apps.example.go.id/",
-                  "settle": "1s", "deploy_timeout": "30s"},
+                  "forge_repo": "office/portal", "settle": "1s", "deploy_timeout": "30s"},
                  {"name": "awdi", "repo": f"file://{awdi}", "settle": "1s", "deploy_timeout": "30s"}]})
     clock, registry = FakeClock(), FakeRegistry()
     swarm, store = FakeSwarm(clock), StateStore(tmp_path / "state" / "state.db")
@@ -190,6 +190,20 @@ def test_a_report_stores_the_commit_that_is_deployed(office: Office) -> None:
     assert sent.status_code == 303
     [report] = office.reports
     assert (report["commit_sha"], report["repo"]) == (office.heads["portal"], f"file://{office.repos['portal']}")
+
+
+def test_a_report_is_filed_in_the_forge_repo_of_the_app_entry_and_without_one_takes_it_from_the_repo(
+        office: Office) -> None:
+    token = office.token_file.read_text().strip()
+    answers = {a: office.swarmops.get(f"/api/v1/apps/{a}", headers={"Authorization": f"Bearer {token}"}).json()
+               for a in ("portal", "awdi")}
+    assert (answers["portal"]["forge_repo"], answers["awdi"]["forge_repo"]) == ("office/portal", None)
+    signed_in(office.polise)
+    for app in ("portal", "awdi"):
+        sent = office.polise.post(f"/apps/{app}/report", data={"kind": "problem", "title": "t", "body": "b",
+                                                                "csrf": "t"}, headers={"Origin": PUBLIC})
+        assert sent.status_code == 303
+    assert [(r["app"], r["forge_repo"]) for r in office.reports] == [("portal", "office/portal"), ("awdi", "")]
 
 
 def test_a_token_that_swarmops_refuses_is_a_503_page_not_a_crash(office: Office) -> None:

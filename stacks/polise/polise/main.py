@@ -113,11 +113,11 @@ def _forge(env: Mapping[str, str]) -> reports.ForgeSettings | None:
                                  security_repo=env.get("POLISE_SECURITY_REPO") or None)
 
 
-def _filer(store: Store, forge: reports.ForgeSettings, stop: threading.Event) -> None:
+def _filer(store: Store, forge: reports.ForgeSettings, zone: str, stop: threading.Event) -> None:
     client = reports.ForgeClient(forge)
     while not stop.wait(FILE_EVERY):
         try:
-            reports.file_due(store, client, forge)
+            reports.file_due(store, client, forge, zone=ZoneInfo(zone))
         except StoreUnavailable as e:
             log.warning("reports not filed this time: %s", e)
 
@@ -133,9 +133,13 @@ def build(env: Mapping[str, str]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if store is not None:
-            store.migrate()
+            try:
+                store.migrate()
+            except StoreUnavailable as e:   # the public pages serve anyway; the schema is made once it answers
+                log.warning("Polise starts without its database: %s", e)
             if settings.forge is not None:
-                threading.Thread(target=_filer, args=(store, settings.forge, stop), daemon=True).start()
+                threading.Thread(target=_filer, args=(store, settings.forge, settings.time_zone, stop),
+                                 daemon=True).start()
         yield
         stop.set()
 

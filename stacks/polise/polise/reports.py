@@ -1,6 +1,7 @@
 """Problem and security reports: the rules a report must pass, the issue it becomes, and the queue that
 files it at the forge (GitHub, or Gitea/Forgejo) and retries while the forge is down. A report is stored
-before anything is sent, so a forge that is away loses nothing."""
+before anything is sent, so a forge that is away loses nothing; one that cannot be filed for a reason retrying
+will not fix (no repository known for the app) leaves the queue as `refused` and is logged for the ops team."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from polise.i18n import N_
+from polise.i18n import N_, OFFICE_ZONE
 from polise.store import Report, Store
 
 log = logging.getLogger("polise.reports")
@@ -54,26 +56,56 @@ def check(kind: str, title: str, body: str, filed_last_hour: int) -> None:
 
 
 _REPO = re.compile(r"^(?:https?://[^/]+/|ssh://[^/]+/|[^@/]+@[^:/]+:)(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/?$")
+# why a report is not filed yet, in words its reporter reads on /me/reports; the first ones are retried
+RETRIED = {"unreachable": N_("the issue tracker did not answer"),
+           "access": N_("the issue tracker did not accept Polise's access key"),
+           "fault": N_("the issue tracker had a fault")}
+# reasons that retrying will not fix: the report leaves the queue and the ops team is told
+PERMANENT = {"no_repo": N_("no issue tracker repository is known for this app"),
+             "repo_not_found": N_("the app's repository does not exist on the issue tracker"),
+             "invalid": N_("the issue tracker did not accept the report as it is")}
+REASONS = {**RETRIED, **PERMANENT}
 
 
-def owner_repo(url: str) -> str:
-    """`owner/name` of a repo URL (https, ssh:// or scp-like)."""
+class NotFiled(Exception):
+    """A report the filer could not file. `reason` is a key of REASONS (the pages translate it, the filer
+    decides on it); the message is for the log."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def permanent(self) -> bool:
+        return self.reason in PERMANENT
+
+
+def reference(report: Report, zone: ZoneInfo) -> str:
+    """The number a person quotes on the phone: LAP-2026-000123 (the year it was sent, in the office's zone)."""
+    return f"LAP-{report.created.astimezone(zone).year}-{report.id:06d}"
+
+
+def owner_repo(url: str) -> str | None:
+    """`owner/name` of a repo URL (https, ssh:// or scp-like); None for one no forge serves (file://)."""
     found = _REPO.match(url.strip())
-    if not found:
-        raise ReportRefused(N_("Polise cannot tell the app's repository from %(url)r.", url=url))
-    return f"{found['owner']}/{found['name']}"
+    return f"{found['owner']}/{found['name']}" if found else None
 
 
 def issue_for(report: Report, forge: ForgeSettings) -> tuple[str, dict[str, Any]]:
-    """The repo (owner/name) the issue goes to and the issue's JSON."""
+    """The repo (owner/name) the issue goes to and the issue's JSON: the app entry's forge_repo, else the
+    one its repo URL names; a security report goes to the private repo when the config names one."""
     security = report.kind == "security"
-    repo = forge.security_repo if security and forge.security_repo else owner_repo(report.repo)
+    app_repo = report.forge_repo or owner_repo(report.repo)
+    repo = forge.security_repo if security and forge.security_repo else app_repo
+    if repo is None:
+        raise NotFiled(f"no forge repository for app {report.app}: its entry has no forge_repo and its repo "
+                       f"{report.repo!r} names none", "no_repo")
     who = f"{report.user_name} <{report.user_email}>" if report.user_email else report.user_name
     body = (f"{report.body}\n\n---\n"
             f"Reported through Polise by {who} (`{report.user_sub}`)\n"
             f"App: `{report.app}`, deployed commit `{report.commit_sha or 'unknown'}`\n"
             f"Page: {report.page or '-'}\n")
-    title = f"[{report.app}] {report.title}" if repo != owner_repo(report.repo) else report.title
+    title = f"[{report.app}] {report.title}" if repo != app_repo else report.title
     issue: dict[str, Any] = {"title": title, "body": body}
     if security and not forge.security_repo and forge.kind == "github":
         issue["labels"] = [forge.security_label]
@@ -84,8 +116,12 @@ class Forge(Protocol):
     def create_issue(self, repo: str, issue: dict[str, Any]) -> tuple[str, int]: ...
 
 
-class ForgeError(Exception):
-    """The forge refused or did not answer; the report stays queued."""
+def _reason_of(status: int) -> str:
+    if status in (401, 403):
+        return "access"
+    if status in (404, 410):
+        return "repo_not_found"
+    return "invalid" if status == 422 else "fault"
 
 
 class ForgeClient:
@@ -98,35 +134,45 @@ class ForgeClient:
         try:
             resp = self._http.post(f"/repos/{repo}/issues", json=issue)
         except httpx.HTTPError as e:
-            raise ForgeError(f"the forge did not answer: {type(e).__name__}") from None
+            raise NotFiled(f"the forge did not answer: {type(e).__name__}", "unreachable") from None
         if resp.status_code != 201:
-            raise ForgeError(f"the forge answered {resp.status_code} for {repo}")
+            raise NotFiled(f"the forge answered {resp.status_code} for {repo}", _reason_of(resp.status_code))
         found = resp.json()
         return str(found["html_url"]), int(found["number"])
 
 
 def submit(store: Store, *, app: str, kind: str, user_sub: str, user_name: str, user_email: str, title: str,
-           body: str, page: str, commit_sha: str, repo: str, now: datetime | None = None) -> int:
+           body: str, page: str, commit_sha: str, repo: str, forge_repo: str = "",
+           now: datetime | None = None) -> int:
     """Check the rules and store the report (queued); the filer sends it."""
     now = now or datetime.now(UTC)
     check(kind, title, body, store.reports_since(user_sub, now - timedelta(hours=1)))
     return store.add_report(app=app, kind=kind, user_sub=user_sub, user_name=user_name, user_email=user_email,
-                            title=title.strip(), body=body, page=page, commit_sha=commit_sha, repo=repo)
+                            title=title.strip(), body=body, page=page, commit_sha=commit_sha, repo=repo,
+                            forge_repo=forge_repo)
 
 
-def file_due(store: Store, forge: Forge, settings: ForgeSettings, now: datetime | None = None) -> int:
-    """File every queued report that is due; a failure is retried later with a longer wait. Returns how
-    many were filed."""
-    now = now or datetime.now(UTC)
+def file_due(store: Store, forge: Forge, settings: ForgeSettings, now: datetime | None = None,
+             zone: ZoneInfo | None = None) -> int:
+    """File every queued report that is due. A failure that retrying may fix is retried later with a longer
+    wait; one it will not fix takes the report out of the queue, and the ops team is told (a WARNING line:
+    Polise has no other way to reach them; /status.json counts them). Returns how many were filed."""
+    now, zone = now or datetime.now(UTC), zone or ZoneInfo(OFFICE_ZONE)
     filed = 0
     for report in store.due(now):
         try:
             repo, issue = issue_for(report, settings)
             url, number = forge.create_issue(repo, issue)
-        except (ForgeError, ReportRefused) as e:
+        except NotFiled as e:
+            if e.permanent:
+                store.refused(report.id, e.reason, str(e))
+                log.warning("report %s of app %s cannot be filed and is not retried: %s. The ops team files it "
+                            "by hand or fixes the app entry.", reference(report, zone), report.app, e)
+                continue
             wait = min(LAST_RETRY, FIRST_RETRY * 2 ** report.attempts)
-            store.retry_later(report.id, str(e), now + timedelta(seconds=wait))
-            log.warning("report %s of %s not filed (%s); next try in %.0f s", report.id, report.app, e, wait)
+            store.retry_later(report.id, e.reason, str(e), now + timedelta(seconds=wait))
+            log.warning("report %s of app %s not filed (%s); next try in %.0f s", reference(report, zone),
+                        report.app, e, wait)
             continue
         store.filed(report.id, url, number)
         filed += 1

@@ -4,6 +4,7 @@ The one module that speaks SQL. A connection per call: the database may restart 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 SCHEMA = """
+SELECT pg_advisory_xact_lock(7140);  -- one migration at a time, should two replicas start together
 CREATE TABLE IF NOT EXISTS ratings (
   app TEXT NOT NULL,
   target TEXT NOT NULL CHECK (target IN ('app', 'docs')),
@@ -36,21 +38,29 @@ CREATE TABLE IF NOT EXISTS reports (
   page TEXT NOT NULL DEFAULT '',
   commit_sha TEXT NOT NULL DEFAULT '',
   repo TEXT NOT NULL DEFAULT '',
+  forge_repo TEXT NOT NULL DEFAULT '',
   created TIMESTAMPTZ NOT NULL DEFAULT now(),
-  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'filed')),
+  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'filed', 'refused')),
   attempts INTEGER NOT NULL DEFAULT 0,
   next_try TIMESTAMPTZ NOT NULL DEFAULT now(),
   last_error TEXT NOT NULL DEFAULT '',
+  error_kind TEXT NOT NULL DEFAULT '',
   issue_url TEXT NOT NULL DEFAULT '',
   issue_number INTEGER
 );
+-- a database made by an older Polise: the columns and the state it lacks
+ALTER TABLE reports ADD COLUMN IF NOT EXISTS forge_repo TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN IF NOT EXISTS error_kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports DROP CONSTRAINT IF EXISTS reports_state_check;
+ALTER TABLE reports ADD CONSTRAINT reports_state_check CHECK (state IN ('queued', 'filed', 'refused'));
 CREATE INDEX IF NOT EXISTS reports_due ON reports (next_try) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS reports_user ON reports (user_sub, created);
 """
 
 
 class StoreUnavailable(Exception):
-    """The database did not answer: pages say so; a report is not accepted rather than lost."""
+    """The database did not answer: pages say so; a rating or a report is refused, never half-written
+    (each is one statement, committed whole or not at all)."""
 
 
 @dataclass(frozen=True)
@@ -72,30 +82,42 @@ class Report:
     page: str
     commit_sha: str
     repo: str
+    forge_repo: str                 # owner/name from the app entry; "" to take it from `repo`
     created: datetime
-    state: str
+    state: str                      # queued, filed, or refused (it cannot be filed: not retried)
     attempts: int
     next_try: datetime
-    last_error: str
+    last_error: str                 # for the log and the ops team, in English
+    error_kind: str                 # why it is not filed, a word of reports.REASONS; "" when nothing failed
     issue_url: str
     issue_number: int | None
 
 
 class Store:
+    """The schema is made on the first connection that works, so that a Polise started while the database
+    is down serves its public pages and makes the tables once the database answers."""
+
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
+        self._migrated = False
+        self._migrating = threading.Lock()
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         try:
             with psycopg.connect(self._dsn, row_factory=dict_row, connect_timeout=5) as conn:
+                if not self._migrated:
+                    with self._migrating, conn.transaction():
+                        conn.execute(SCHEMA)
+                    self._migrated = True
                 yield conn
         except psycopg.OperationalError as e:
             raise StoreUnavailable(f"the database did not answer: {str(e).splitlines()[0]}") from None
 
     def migrate(self) -> None:
-        with self._conn() as c:
-            c.execute(SCHEMA)
+        """Make the schema now (Polise's start calls it; any other call would make it too)."""
+        with self._conn():
+            pass
 
     # ratings -------------------------------------------------------------------------------------
 
@@ -128,12 +150,12 @@ class Store:
     # reports -------------------------------------------------------------------------------------
 
     def add_report(self, *, app: str, kind: str, user_sub: str, user_name: str, user_email: str, title: str,
-                   body: str, page: str, commit_sha: str, repo: str) -> int:
+                   body: str, page: str, commit_sha: str, repo: str, forge_repo: str = "") -> int:
         with self._conn() as c:
             row = c.execute("INSERT INTO reports (app, kind, user_sub, user_name, user_email, title, body, page, "
-                            "commit_sha, repo) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                            (app, kind, user_sub, user_name, user_email, title, body, page, commit_sha,
-                             repo)).fetchone()
+                            "commit_sha, repo, forge_repo) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                            "RETURNING id", (app, kind, user_sub, user_name, user_email, title, body, page,
+                                             commit_sha, repo, forge_repo)).fetchone()
         assert row is not None
         return int(row["id"])
 
@@ -162,9 +184,24 @@ class Store:
     def filed(self, report_id: int, issue_url: str, issue_number: int) -> None:
         with self._conn() as c:
             c.execute("UPDATE reports SET state = 'filed', issue_url = %s, issue_number = %s, last_error = '', "
-                      "attempts = attempts + 1 WHERE id = %s", (issue_url, issue_number, report_id))
+                      "error_kind = '', attempts = attempts + 1 WHERE id = %s", (issue_url, issue_number, report_id))
 
-    def retry_later(self, report_id: int, error: str, next_try: datetime) -> None:
+    def retry_later(self, report_id: int, kind: str, error: str, next_try: datetime) -> None:
         with self._conn() as c:
-            c.execute("UPDATE reports SET attempts = attempts + 1, last_error = %s, next_try = %s WHERE id = %s",
-                      (error[:500], next_try, report_id))
+            c.execute("UPDATE reports SET attempts = attempts + 1, error_kind = %s, last_error = %s, next_try = %s "
+                      "WHERE id = %s", (kind, error[:500], next_try, report_id))
+
+    def refused(self, report_id: int, kind: str, error: str) -> None:
+        """The report cannot be filed for a reason retrying will not fix: it leaves the queue."""
+        with self._conn() as c:
+            c.execute("UPDATE reports SET state = 'refused', attempts = attempts + 1, error_kind = %s, "
+                      "last_error = %s WHERE id = %s", (kind, error[:500], report_id))
+
+    def report_counts(self) -> dict[str, int]:
+        """For the ops team's status: reports waiting, stuck (a filing failed, retried) and refused."""
+        with self._conn() as c:
+            row = c.execute("SELECT count(*) FILTER (WHERE state = 'queued' AND error_kind = '') AS queued, "
+                            "count(*) FILTER (WHERE state = 'queued' AND error_kind <> '') AS stuck, "
+                            "count(*) FILTER (WHERE state = 'refused') AS refused FROM reports").fetchone()
+        assert row is not None
+        return {k: int(v) for k, v in row.items()}

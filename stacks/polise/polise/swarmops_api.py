@@ -32,7 +32,8 @@ class AppInfo:
     title: str = ""                 # that commit's message, first line
     deployed_at: float | None = None
     url: str | None = None          # only from GET /api/v1/apps/{app}
-    repo: str = ""                  # idem: where reports about it are filed
+    repo: str = ""                  # idem: the app's git repo
+    forge_repo: str = ""            # idem: owner/name of the forge repo its reports are filed in; "" from `repo`
 
 
 class ReadApi(Protocol):
@@ -48,11 +49,12 @@ class ReadApi(Protocol):
     def doc(self, name: str, which: str) -> str | None: ...
 
 
-def app_info(status: Mapping[str, Any], url: str | None = None, repo: str = "") -> AppInfo:
+def app_info(status: Mapping[str, Any], url: str | None = None, repo: str = "", forge_repo: str = "") -> AppInfo:
     """From one of swarmops' AppStatus objects (an item of GET /api/v1/apps, or `status` of one app)."""
     return AppInfo(name=str(status["app"]), status=str(status.get("status") or "Unknown"),
                    commit=str(status.get("commit") or ""), title=str(status.get("title") or ""),
-                   deployed_at=float(status["deployed_at"]) if status.get("deployed_at") else None, url=url, repo=repo)
+                   deployed_at=float(status["deployed_at"]) if status.get("deployed_at") else None, url=url, repo=repo,
+                   forge_repo=forge_repo)
 
 
 class SwarmopsClient:
@@ -86,7 +88,8 @@ class SwarmopsClient:
         if not found:
             return None
         status = found.get("status") or {"app": name}   # None until swarmops' first look at the Swarm
-        return app_info(status, url=found.get("url") or None, repo=str(found.get("repo") or ""))
+        return app_info(status, url=found.get("url") or None, repo=str(found.get("repo") or ""),
+                        forge_repo=str(found.get("forge_repo") or ""))
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return list(self._get(f"/api/v1/apps/{name}/history", limit=500) or [])

@@ -4,6 +4,7 @@ the server from swarmops' read API and Polise's store."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polise import contrib, errors, i18n, markdown, news, ratings, reports
 from polise.auth import check_form, csrf_token, current_user, require_user
 from polise.i18n import N_, Problem, Text
-from polise.store import Store
+from polise.store import Report, Store, StoreUnavailable, Summary
 from polise.swarmops_api import AppInfo, ReadApi
 
+log = logging.getLogger("polise")
 ENV = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
 # a page cannot carry control characters from a commit message or an author: dropped from every value shown
 ENV.finalize = lambda v: (Markup(news.strip_controls(v)) if isinstance(v, Markup)
@@ -36,10 +38,14 @@ STATUS_WORDS = {"Synced": N_("Synced"), "Degraded": N_("Degraded"), "Failed": N_
                 "Missing": N_("Not running"), "PolicyViolation": N_("Refused by policy")}
 # the words of Polise's own data: report kinds and states, rating targets
 WORDS = {"problem": N_("problem"), "security": N_("security problem"), "queued": N_("queued"),
-         "filed": N_("filed"), "app": N_("the app"), "docs": N_("its docs")}
+         "stuck": N_("not filed yet"), "filed": N_("filed"), "refused": N_("cannot be filed"),
+         "app": N_("the app"), "docs": N_("its docs")}
 NOTICES = {"app": N_("Thank you: your rating of the app is saved."),
-           "docs": N_("Thank you: your rating of the docs is saved."),
-           "report": N_("Thank you: your report is saved. It is sent to the app's team; its state is below.")}
+           "docs": N_("Thank you: your rating of the docs is saved.")}
+RATING_NOT_SAVED = N_("Your rating is not saved: the ratings and reports database did not answer. Try again in a "
+                      "minute.")
+REPORT_NOT_SAVED = N_("Your report is not saved: the ratings and reports database did not answer. What you wrote is "
+                      "still in the form below: send it again in a minute.")
 PRIVACY_DEFAULT_RETENTION = N_("Polise deletes nothing by itself: ratings, comments and reports are kept until the "
                                "office removes them. Your sign-in session ends after 8 hours or when you sign out.")
 
@@ -111,23 +117,44 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         database, so that their outages show as 503 pages instead of Swarm restarting Polise."""
         return {"status": "ok"}
 
+    def app_page_of(request: Request, found: AppInfo, **more: Any) -> HTMLResponse:
+        """The app's page; without the database it still answers, its ratings said to be unavailable."""
+        user = current_user(request)
+        mine: dict[str, Any] = {}
+        store_down = False
+        if user and store:
+            try:
+                mine = {t: store.rating_of(found.name, t, user.sub) for t in ratings.TARGETS}
+            except StoreUnavailable as e:
+                log.warning("%s: ratings not shown: %s", request.url.path, e)
+                store_down = True
+        return TEMPLATES.TemplateResponse(request, "app.html", {
+            "a": found, "name": found.name, "mine": mine, "docs": docs.existing(found),
+            "csrf": csrf_token(request) if user else "", "store_down": store_down, "notice": None,
+            "draft": {"kind": "problem", "title": "", "body": ""}, "report_error": None, **more},
+            status_code=503 if more.get("report_error") else 200,
+            headers={"Retry-After": errors.RETRY_AFTER} if more.get("report_error") else None)
+
     @app.get("/", response_class=HTMLResponse)
     def catalog(request: Request, q: str = "") -> HTMLResponse:
         wanted = [a.name for a in api.apps() if q.lower() in a.name.lower() or q.lower() in a.title.lower()]
-        stars = store.summaries() if store is not None else {}
+        stars: dict[tuple[str, str], Summary] = {}
+        ratings_down = False
+        try:   # the database only adds the averages: the catalog answers without it
+            stars = store.summaries() if store is not None else {}
+        except StoreUnavailable as e:
+            log.warning("%s: ratings not shown: %s", request.url.path, e)
+            ratings_down = True
         rows = [{"a": a, "docs": docs.existing(a), "rating": stars.get((a.name, "app")),
                  "docs_rating": stars.get((a.name, "docs"))} for a in map(api.app, wanted) if a is not None]
-        return TEMPLATES.TemplateResponse(request, "catalog.html", {"rows": rows, "q": q})
+        return TEMPLATES.TemplateResponse(request, "catalog.html", {"rows": rows, "q": q,
+                                                                    "ratings_down": ratings_down})
 
     @app.get("/apps/{name}", response_class=HTMLResponse)
     def app_page(request: Request, name: str, rated: str = "") -> HTMLResponse:
-        found = need_app(name)
-        user = current_user(request)
-        mine = {t: store.rating_of(name, t, user.sub) for t in ratings.TARGETS} if user and store else {}
-        return TEMPLATES.TemplateResponse(request, "app.html", {
-            "a": found, "name": name, "mine": mine, "docs": docs.existing(found),
-            "csrf": csrf_token(request) if user else "",
-            "notice": NOTICES[rated] if user and rated in ratings.TARGETS else None})
+        signed_in = current_user(request) is not None
+        return app_page_of(request, need_app(name),
+                           notice=NOTICES[rated] if signed_in and rated in ratings.TARGETS else None)
 
     @app.post("/apps/{name}/rate")
     def rate(request: Request, name: str, target: Annotated[str, Form()], stars: Annotated[int, Form()],
@@ -135,20 +162,30 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         user = require_user(request)
         check_form(request, csrf, public_url)
         need_app(name)
-        ratings.rate(need_store(), name, target, user.sub, user.name, stars, comment)
+        try:
+            ratings.rate(need_store(), name, target, user.sub, user.name, stars, comment)
+        except StoreUnavailable as e:   # one statement: nothing of it is written
+            log.warning("%s: rating refused: %s", request.url.path, e)
+            raise Problem(503, RATING_NOT_SAVED) from None
         return RedirectResponse(f"/apps/{name}?rated={target}", status_code=303)
 
     @app.post("/apps/{name}/report")
     def report(request: Request, name: str, kind: Annotated[str, Form()], title: Annotated[str, Form()],
                body: Annotated[str, Form()], page: Annotated[str, Form()] = "",
-               csrf: Annotated[str, Form()] = "") -> RedirectResponse:
+               csrf: Annotated[str, Form()] = "") -> Response:
         user = require_user(request)
         check_form(request, csrf, public_url)
         found = need_app(name)
-        reports.submit(need_store(), app=name, kind=kind, user_sub=user.sub, user_name=user.name,
-                       user_email=user.email, title=title, body=body, page=page or f"{public_url}/apps/{name}",
-                       commit_sha=found.commit, repo=found.repo)
-        request.session["notice"] = "report"   # said once, on the page the browser goes to next
+        try:
+            sent = reports.submit(need_store(), app=name, kind=kind, user_sub=user.sub, user_name=user.name,
+                                  user_email=user.email, title=title, body=body,
+                                  page=page or f"{public_url}/apps/{name}", commit_sha=found.commit,
+                                  repo=found.repo, forge_repo=found.forge_repo)
+        except StoreUnavailable as e:   # refused, not queued elsewhere (README, "Without the database")
+            log.warning("%s: report refused: %s", request.url.path, e)
+            return app_page_of(request, found, report_error=REPORT_NOT_SAVED,
+                               draft={"kind": kind, "title": title, "body": body})
+        request.session["sent"] = sent   # thanked for once, on the page the browser goes to next
         return RedirectResponse("/me/reports", status_code=303)
 
     @app.get("/apps/{name}/feedback", response_class=HTMLResponse)
@@ -163,9 +200,24 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
     @app.get("/me/reports", response_class=HTMLResponse)
     def my_reports(request: Request) -> HTMLResponse:
         user = require_user(request)   # security reports are shown to their reporter only
-        notice = NOTICES.get(request.session.pop("notice", ""))
-        return TEMPLATES.TemplateResponse(request, "reports.html", {"reports": need_store().reports_of(user.sub),
-                                                                    "notice": notice})
+        sent = request.session.pop("sent", None)
+        zone = request.app.state.zone
+        tracked = [_tracked(r, zone) for r in need_store().reports_of(user.sub)]
+        notice = next((N_("Thank you: your report is saved as %(reference)s. It is sent to the app's team; its "
+                          "state is below.", reference=t["reference"]) for t in tracked if t["r"].id == sent), None)
+        return TEMPLATES.TemplateResponse(request, "reports.html", {"reports": tracked, "notice": notice})
+
+    @app.get("/status.json")
+    def status() -> JSONResponse:
+        """For the ops team: whether the database answers, and how many reports wait, are stuck (retried)
+        or cannot be filed at all (each of those was logged as a WARNING). Counts only, never a report."""
+        if store is None:
+            return JSONResponse({"database": "not configured", "reports": None})
+        try:
+            return JSONResponse({"database": "up", "reports": store.report_counts()})
+        except StoreUnavailable as e:
+            log.warning("/status.json: %s", e)
+            return JSONResponse({"database": "down", "reports": None}, 503, {"Retry-After": errors.RETRY_AFTER})
 
     @app.get("/privacy", response_class=HTMLResponse)
     def privacy(request: Request) -> HTMLResponse:
@@ -213,6 +265,13 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         return _contributions(api, days).to_dict()
 
     return app
+
+
+def _tracked(r: Report, zone: ZoneInfo) -> dict[str, Any]:
+    """A report as its reporter follows it: its reference, and its state with the reason when it is stuck."""
+    stuck = r.state == "queued" and bool(r.error_kind or r.last_error)   # last_error alone: an older Polise's
+    return {"r": r, "reference": reports.reference(r, zone), "state": "stuck" if stuck else r.state,
+            "reason": reports.REASONS.get(r.error_kind, reports.REASONS["fault"])}
 
 
 def _contributions(api: ReadApi, days: int) -> contrib.Report:

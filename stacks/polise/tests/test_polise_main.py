@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,12 @@ def test_the_app_built_from_the_environment_says_503_when_swarmops_is_away(tmp_p
     english = {"Accept-Language": "en"}
     page = TestClient(build(env(tmp_path)), headers=english).get("/")   # port 9 on loopback: nothing listens
     assert page.status_code == 503 and "swarmops did not answer" in page.text
+
+
+def test_polise_starts_and_serves_without_its_database(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])   # closed again: nothing listens there
+    with TestClient(build(env(tmp_path, POLISE_DB_HOST="127.0.0.1", POLISE_DB_PORT=port))) as c:   # runs the start
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/status.json").json() == {"database": "down", "reports": None}

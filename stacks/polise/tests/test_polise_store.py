@@ -4,11 +4,14 @@ records the GitHub and Gitea issue calls: no forge is reachable from here)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Postgres
@@ -65,9 +68,10 @@ class StandIn:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.server: ThreadingHTTPServer | None = None
         self.port = 0
+        self.status = 201   # what it answers: 201 files the issue
 
     def start(self) -> None:
-        calls = self.calls
+        calls, forge = self.calls, self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:
@@ -77,8 +81,9 @@ class StandIn:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 calls.append((self.path, self.headers.get("Authorization", ""), body))
                 repo = self.path.split("/repos/", 1)[1].rsplit("/issues", 1)[0]
-                out = json.dumps({"number": len(calls), "html_url": f"https://forge.test/{repo}/issues/{len(calls)}"})
-                self.send_response(201)
+                out = json.dumps({"number": len(calls), "html_url": f"https://forge.test/{repo}/issues/{len(calls)}"}
+                                 if forge.status == 201 else {"message": "no"})
+                self.send_response(forge.status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(out.encode())
@@ -103,10 +108,12 @@ def forge() -> Iterator[StandIn]:
 
 
 def report(store: Store, kind: str = "problem", user: str = "sub-ana", title: str = "The form loses my data",
-           now: datetime | None = None) -> int:
+           now: datetime | None = None, repo: str = "https://git.example.go.id/apps/portal.git",
+           forge_repo: str = "") -> int:
     return reports.submit(store, app="portal", kind=kind, user_sub=user, user_name="Ana",
-                          user_email="ana@example.go.id", title=title, body="Step 3 clears every field.", page="https://polise.test/apps/portal",
-                          commit_sha="a" * 40, repo="https://git.example.go.id/apps/portal.git", now=now)
+                          user_email="ana@example.go.id", title=title, body="Step 3 clears every field.",
+                          page="https://polise.test/apps/portal", commit_sha="a" * 40, repo=repo,
+                          forge_repo=forge_repo, now=now)
 
 
 @pytest.mark.parametrize("kind", ["github", "gitea"])
@@ -159,3 +166,80 @@ def test_reports_are_rate_limited_per_user_and_size_limited(store: Store) -> Non
     with pytest.raises(ReportRefused, match="at most 200"):
         report(store, user="sub-citra", title="x" * 201)
     assert len(store.reports_of("sub-ana")) == reports.PER_HOUR
+
+
+# --- tracking ---------------------------------------------------------------------------------------
+
+def test_a_report_has_a_reference_with_the_year_it_was_sent_in_the_office_time_zone(store: Store) -> None:
+    rid = report(store)
+    sent = store.report(rid)
+    assert sent is not None
+    office = ZoneInfo("Asia/Pontianak")
+    assert reports.reference(sent, office) == f"LAP-{sent.created.astimezone(office).year}-{rid:06d}"
+    new_years_eve = replace(sent, id=123, created=datetime(2026, 12, 31, 20, 0, tzinfo=UTC))   # 03:00 WIB
+    assert reports.reference(new_years_eve, office) == "LAP-2027-000123"
+
+
+def test_the_app_entrys_forge_repo_is_where_the_issue_goes(store: Store, forge: StandIn) -> None:
+    settings = ForgeSettings("gitea", f"http://127.0.0.1:{forge.port}", "t")
+    rid = report(store, repo="file:///srv/git/portal", forge_repo="office/portal-issues")
+    assert reports.file_due(store, ForgeClient(settings), settings) == 1
+    assert forge.calls[0][0] == "/repos/office/portal-issues/issues"
+    assert forge.calls[0][2]["title"] == "The form loses my data"
+    assert store.report(rid).issue_url.endswith("/office/portal-issues/issues/1")   # type: ignore[union-attr]
+
+
+def test_a_report_whose_repo_cannot_be_known_is_refused_for_good_and_the_ops_team_is_told(
+        store: Store, forge: StandIn, caplog: pytest.LogCaptureFixture) -> None:
+    settings = ForgeSettings("gitea", f"http://127.0.0.1:{forge.port}", "t")
+    rid = report(store, repo="file:///srv/git/portal")
+    now = datetime.now(UTC)
+    with caplog.at_level(logging.WARNING, "polise.reports"):
+        assert reports.file_due(store, ForgeClient(settings), settings, now) == 0
+    refused = store.report(rid)
+    assert refused is not None and (refused.state, refused.error_kind) == ("refused", "no_repo")
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "app portal" in line and reports.reference(refused, ZoneInfo("Asia/Pontianak")) in line
+    assert "no forge repository" in line and "not retried" in line
+    assert reports.file_due(store, ForgeClient(settings), settings, now + timedelta(days=1)) == 0   # not retried
+    assert store.report(rid).attempts == 1 and forge.calls == []   # type: ignore[union-attr]
+    assert store.report_counts() == {"queued": 0, "stuck": 0, "refused": 1}
+
+
+def test_a_security_report_to_the_private_repo_needs_no_repo_of_the_app(store: Store, forge: StandIn) -> None:
+    settings = ForgeSettings("github", f"http://127.0.0.1:{forge.port}", "t", security_repo="ops/security")
+    report(store, kind="security", repo="file:///srv/git/portal")
+    assert reports.file_due(store, ForgeClient(settings), settings) == 1
+    assert forge.calls[0][0] == "/repos/ops/security/issues" and forge.calls[0][2]["title"].startswith("[portal] ")
+
+
+@pytest.mark.parametrize(("status", "state", "reason"), [
+    (404, "refused", "repo_not_found"), (422, "refused", "invalid"),
+    (401, "queued", "access"), (503, "queued", "fault")])
+def test_what_the_forge_answers_decides_whether_a_report_is_retried(store: Store, forge: StandIn, status: int,
+                                                                     state: str, reason: str) -> None:
+    settings = ForgeSettings("github", f"http://127.0.0.1:{forge.port}", "t")
+    forge.status = status
+    rid = report(store)
+    assert reports.file_due(store, ForgeClient(settings), settings) == 0
+    kept = store.report(rid)
+    assert kept is not None and (kept.state, kept.error_kind) == (state, reason)
+    assert f"answered {status}" in kept.last_error
+
+
+def test_a_database_of_an_older_polise_gets_the_new_columns_and_state(dsn: str) -> None:
+    import psycopg
+    with psycopg.connect(dsn) as c:
+        c.execute("CREATE TABLE reports (id BIGSERIAL PRIMARY KEY, app TEXT NOT NULL, kind TEXT NOT NULL, "
+                  "user_sub TEXT NOT NULL, user_name TEXT NOT NULL, user_email TEXT NOT NULL DEFAULT '', "
+                  "title TEXT NOT NULL, body TEXT NOT NULL, page TEXT NOT NULL DEFAULT '', "
+                  "commit_sha TEXT NOT NULL DEFAULT '', repo TEXT NOT NULL DEFAULT '', "
+                  "created TIMESTAMPTZ NOT NULL DEFAULT now(), "
+                  "state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'filed')), "
+                  "attempts INTEGER NOT NULL DEFAULT 0, next_try TIMESTAMPTZ NOT NULL DEFAULT now(), "
+                  "last_error TEXT NOT NULL DEFAULT '', issue_url TEXT NOT NULL DEFAULT '', issue_number INTEGER)")
+    store = Store(dsn)
+    store.migrate()
+    rid = report(store, forge_repo="office/portal")
+    store.refused(rid, "no_repo", "no forge repository")
+    assert store.report(rid).state == "refused"   # type: ignore[union-attr]
