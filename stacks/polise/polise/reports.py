@@ -30,6 +30,10 @@ class ReportRefused(Exception):
     """A report that breaks a rule: the message (an i18n.Text) tells the user what to change."""
 
 
+class TooManyReports(ReportRefused):
+    """The hourly limit: answered 429, with the hour as Retry-After (the latest the user may have to wait)."""
+
+
 @dataclass(frozen=True)
 class ForgeSettings:
     kind: Literal["github", "gitea"]
@@ -51,7 +55,7 @@ def check(kind: str, title: str, body: str, filed_last_hour: int) -> None:
         raise ReportRefused(N_("The description is %(length)d characters long: at most %(most)d.",
                                length=len(body), most=MAX_BODY))
     if filed_last_hour >= PER_HOUR:
-        raise ReportRefused(N_("You filed %(count)d reports in the last hour: wait a while (at most %(most)d an "
+        raise TooManyReports(N_("You filed %(count)d reports in the last hour: wait a while (at most %(most)d an "
                                "hour).", count=filed_last_hour, most=PER_HOUR))
 
 

@@ -42,6 +42,8 @@ WORDS = {"problem": N_("problem"), "security": N_("security problem"), "queued":
          "app": N_("the app"), "docs": N_("its docs")}
 NOTICES = {"app": N_("Thank you: your rating of the app is saved."),
            "docs": N_("Thank you: your rating of the docs is saved.")}
+# when to come back: the database within a restart; the report limit within the hour
+RETRY = {503: {"Retry-After": errors.RETRY_AFTER}, 429: {"Retry-After": str(3600)}}
 RATING_NOT_SAVED = N_("Your rating is not saved: the ratings and reports database did not answer. Try again in a "
                       "minute.")
 REPORT_NOT_SAVED = N_("Your report is not saved: the ratings and reports database did not answer. What you wrote is "
@@ -117,8 +119,9 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         database, so that their outages show as 503 pages instead of Swarm restarting Polise."""
         return {"status": "ok"}
 
-    def app_page_of(request: Request, found: AppInfo, **more: Any) -> HTMLResponse:
-        """The app's page; without the database it still answers, its ratings said to be unavailable."""
+    def app_page_of(request: Request, found: AppInfo, status: int = 200, **more: Any) -> HTMLResponse:
+        """The app's page; without the database it still answers, its ratings said to be unavailable. A
+        refused form comes back on it (`status`), its message beside the form and what was typed kept."""
         user = current_user(request)
         mine: dict[str, Any] = {}
         store_down = False
@@ -131,9 +134,8 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         return TEMPLATES.TemplateResponse(request, "app.html", {
             "a": found, "name": found.name, "mine": mine, "docs": docs.existing(found),
             "csrf": csrf_token(request) if user else "", "store_down": store_down, "notice": None,
-            "draft": {"kind": "problem", "title": "", "body": ""}, "report_error": None, **more},
-            status_code=503 if more.get("report_error") else 200,
-            headers={"Retry-After": errors.RETRY_AFTER} if more.get("report_error") else None)
+            "draft": {"kind": "problem", "title": "", "body": ""}, "report_error": None, "rating_error": None,
+            **more}, status_code=status, headers=RETRY.get(status))
 
     @app.get("/", response_class=HTMLResponse)
     def catalog(request: Request, q: str = "") -> HTMLResponse:
@@ -158,15 +160,18 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
 
     @app.post("/apps/{name}/rate")
     def rate(request: Request, name: str, target: Annotated[str, Form()], stars: Annotated[int, Form()],
-             comment: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> RedirectResponse:
+             comment: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
         user = require_user(request)
         check_form(request, csrf, public_url)
-        need_app(name)
+        found = need_app(name)
         try:
             ratings.rate(need_store(), name, target, user.sub, user.name, stars, comment)
         except StoreUnavailable as e:   # one statement: nothing of it is written
             log.warning("%s: rating refused: %s", request.url.path, e)
             raise Problem(503, RATING_NOT_SAVED) from None
+        except ratings.RatingRefused as e:   # beside its form, with the comment as typed
+            return app_page_of(request, found, 422, rating_error={"target": target, "message": i18n.message_of(e),
+                                                                   "comment": comment})
         return RedirectResponse(f"/apps/{name}?rated={target}", status_code=303)
 
     @app.post("/apps/{name}/report")
@@ -183,8 +188,11 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
                                   repo=found.repo, forge_repo=found.forge_repo)
         except StoreUnavailable as e:   # refused, not queued elsewhere (README, "Without the database")
             log.warning("%s: report refused: %s", request.url.path, e)
-            return app_page_of(request, found, report_error=REPORT_NOT_SAVED,
+            return app_page_of(request, found, 503, report_error=REPORT_NOT_SAVED,
                                draft={"kind": kind, "title": title, "body": body})
+        except reports.ReportRefused as e:   # beside the form, with what was typed
+            return app_page_of(request, found, 429 if isinstance(e, reports.TooManyReports) else 422,
+                               report_error=i18n.message_of(e), draft={"kind": kind, "title": title, "body": body})
         request.session["sent"] = sent   # thanked for once, on the page the browser goes to next
         return RedirectResponse("/me/reports", status_code=303)
 

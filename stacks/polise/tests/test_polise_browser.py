@@ -5,8 +5,7 @@ axe-core, and no Python value or traceback on the app page. Sign-in goes to a st
 provider that serves only its metadata and an authorization page (the whole sign-in with a real provider is
 test_polise_login's); the signed-in tests carry a session cookie signed as Starlette signs it.
 
-Polise answers no 429: it has no HTTP rate limit. Its one limit, 5 reports an hour per user, is a refused
-report (400), tested in test_polise_store and test_polise_feedback."""
+Polise's one limit, 5 reports an hour per user, answers 429 beside the report form (test_polise_feedback)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,8 @@ def test_a_signed_in_user_rates_and_the_catalog_shows_averages(store: Store) -> 
     assert c.post("/apps/portal/rate", data={"target": "app", "stars": "4"}).status_code == 303
     assert c.post("/apps/portal/rate", data={"target": "docs", "stars": "3"}).status_code == 303
     low = c.post("/apps/portal/rate", data={"target": "app", "stars": "1"})
-    assert low.status_code == 400 and "needs a comment" in low.text
+    assert low.status_code == 422 and "needs a comment" in low.text   # beside its form
+    assert 'role="alert" id="rating-error-app"' in low.text and 'aria-invalid="true"' in low.text
     client(store, {"sub": "sub-budi", "name": "Budi", "email": ""}).post(
         "/apps/portal/rate", data={"target": "app", "stars": "5"})
     row = next(card for card in c.get("/").text.split("<li") if 'data-app="portal"' in card)
@@ -142,3 +143,16 @@ def test_a_form_posted_from_another_origin_or_without_the_token_changes_nothing(
                       headers=headers).status_code == 403
     assert (store.summaries() == {} and "Ana" not in c.get("/me/reports").text.split("<main", 1)[-1]) or True
     assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5"}).status_code == 303
+
+
+def test_a_refused_report_comes_back_beside_its_form_with_what_was_typed_and_the_hourly_limit_is_a_429(
+        store: Store) -> None:
+    c = client(store, ANA)
+    long = c.post("/apps/portal/report", data={"kind": "problem", "title": "x" * 201, "body": "the chart is empty"})
+    assert long.status_code == 422 and 'id="report-error"' in long.text and "at most 200" in long.text
+    assert "the chart is empty" in long.text and 'value="' + "x" * 201 + '"' in long.text
+    for n in range(5):
+        assert c.post("/apps/portal/report", data={"kind": "problem", "title": f"r{n}", "body": "b"}).status_code == 303
+    limited = c.post("/apps/portal/report", data={"kind": "problem", "title": "one more", "body": "kept text"})
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "3600"
+    assert "wait a while" in limited.text and "kept text" in limited.text
