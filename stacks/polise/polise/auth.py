@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
+from polise import i18n
 from polise.i18n import N_, Problem
 
 
@@ -89,7 +90,10 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
     @app.get("/login")
     async def login(request: Request, next: str = "/") -> Any:
         request.session["next"] = next if next.startswith("/") and not next.startswith("//") else "/"
-        return await oauth.idp.authorize_redirect(request, settings.redirect_url)
+        # the provider's sign-in page in the reader's language first, where it offers it (OIDC ui_locales)
+        chosen = i18n.choose(request)
+        locales = " ".join([chosen, *(tag for tag in i18n.LOCALES if tag != chosen)])
+        return await oauth.idp.authorize_redirect(request, settings.redirect_url, ui_locales=locales)
 
     @app.get("/auth/callback")
     async def callback(request: Request) -> RedirectResponse:

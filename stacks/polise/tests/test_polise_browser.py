@@ -160,9 +160,9 @@ def file_report(polise: Polise, user: dict[str, str], title: str) -> int:
 
 ERROR_WORDS = {
     "id": {404: "Tidak ditemukan", 403: "Bukan untuk Anda", 401: "Silakan masuk terlebih dahulu",
-           422: "Polise tidak dapat memakai nilai itu", "sign in": "Masuk"},
+           422: "Polise tidak dapat memakai nilai itu", 429: "tunggu sebentar", "sign in": "Masuk"},
     "en": {404: "Not found", 403: "Not for you", 401: "Sign in first", 422: "Polise cannot use that value",
-           "sign in": "Sign in"},
+           429: "wait a while", "sign in": "Sign in"},
 }
 
 
@@ -208,6 +208,20 @@ def test_the_error_pages_are_html_in_the_browsers_language(polise: Polise, local
     budi = polise.open(locale, BUDI)   # signed in, but not an owner of portal
     expect_error_page(budi, 403, lang, budi.goto(f"{polise.public}/apps/portal/feedback"))
     expect(budi.locator("header .account")).to_contain_text("Budi")
+
+    # the hourly report limit: a 429 beside the form, in the reader's language, what was typed kept
+    for n in range(5):
+        file_report(polise, BUDI, f"earlier {n}")
+    budi.goto(f"{polise.public}/apps/portal")
+    budi.fill("#report-title", "one report too many")
+    budi.fill("#report-body", "typed before the limit")
+    with budi.expect_navigation() as posted:
+        budi.click("#report button")
+    assert posted.value is not None and posted.value.status == 429
+    assert posted.value.headers["retry-after"] == "3600" and html_lang(budi) == lang
+    expect(budi.locator("#report-error[role=alert]")).to_contain_text(ERROR_WORDS[lang][429])
+    expect(budi.locator("#report-title")).to_have_value("one report too many")
+    expect(budi.locator("#report-body")).to_have_value("typed before the limit")
 
 
 # -- phones
@@ -258,6 +272,7 @@ def test_sign_in_rate_and_report_by_keyboard_alone(polise: Polise) -> None:
         page.keyboard.press("Enter")
     asked = page.url
     assert "client_id=polise" in asked and "code_challenge_method=S256" in asked, asked
+    assert "ui_locales=id+en" in asked or "ui_locales=id%20en" in asked, asked   # the provider in Indonesian first
 
     # the provider's side is test_polise_login's: from here on with the session it leaves
     page = polise.open("id-ID", ANA)
