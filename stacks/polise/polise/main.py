@@ -54,6 +54,7 @@ class Settings:
     owners: dict[str, set[str]]           # POLISE_OWNERS="portal=ana@x.go.id,budi@x.go.id;awdi=citra@x.go.id"
     time_zone: str = i18n.OFFICE_ZONE     # POLISE_TIME_ZONE: the office's, for every time shown
     retention: str = ""                   # POLISE_PRIVACY_RETENTION: the privacy page's "for how long"
+    ops_webhook: str = ""                 # POLISE_OPS_WEBHOOK_URL: told of a report that can never be filed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -64,7 +65,14 @@ class Settings:
         return cls(url, _file(env, "POLISE_SWARMOPS_TOKEN_FILE"), public,
                    _file(env, "POLISE_SESSION_SECRET_FILE").read_text().strip(), _dsn(env), _oidc(env, public),
                    _forge(env), _owners(env.get("POLISE_OWNERS", "")), _zone(env),
-                   env.get("POLISE_PRIVACY_RETENTION", "").strip())
+                   env.get("POLISE_PRIVACY_RETENTION", "").strip(), _webhook(env))
+
+
+def _webhook(env: Mapping[str, str]) -> str:
+    url = env.get("POLISE_OPS_WEBHOOK_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError("POLISE_OPS_WEBHOOK_URL: write it as http(s)://host/path (an incoming webhook)")
+    return url
 
 
 def _zone(env: Mapping[str, str]) -> str:
@@ -113,11 +121,12 @@ def _forge(env: Mapping[str, str]) -> reports.ForgeSettings | None:
                                  security_repo=env.get("POLISE_SECURITY_REPO") or None)
 
 
-def _filer(store: Store, forge: reports.ForgeSettings, zone: str, stop: threading.Event) -> None:
+def _filer(store: Store, forge: reports.ForgeSettings, zone: str, webhook: str, stop: threading.Event) -> None:
     client = reports.ForgeClient(forge)
+    notify = reports.OpsWebhook(webhook) if webhook else None
     while not stop.wait(FILE_EVERY):
         try:
-            reports.file_due(store, client, forge, zone=ZoneInfo(zone))
+            reports.file_due(store, client, forge, zone=ZoneInfo(zone), notify=notify)
         except StoreUnavailable as e:
             log.warning("reports not filed this time: %s", e)
 
@@ -138,8 +147,8 @@ def build(env: Mapping[str, str]) -> FastAPI:
             except StoreUnavailable as e:   # the public pages serve anyway; the schema is made once it answers
                 log.warning("Polise starts without its database: %s", e)
             if settings.forge is not None:
-                threading.Thread(target=_filer, args=(store, settings.forge, settings.time_zone, stop),
-                                 daemon=True).start()
+                threading.Thread(target=_filer, daemon=True,
+                                 args=(store, settings.forge, settings.time_zone, settings.ops_webhook, stop)).start()
         yield
         stop.set()
 

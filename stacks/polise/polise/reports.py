@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -156,11 +157,26 @@ def submit(store: Store, *, app: str, kind: str, user_sub: str, user_name: str, 
                             forge_repo=forge_repo)
 
 
+class OpsWebhook:
+    """The ops team's chat (POLISE_OPS_WEBHOOK_URL: an incoming webhook of Mattermost, Rocket.Chat, Slack or
+    Matrix hookshot, which all read {"text": ...}). A chat that does not answer is logged, never raised: the
+    report is already out of the queue and counted in /status.json."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url, self.timeout = url, timeout
+
+    def __call__(self, text: str) -> None:
+        try:
+            httpx.post(self.url, json={"text": text}, timeout=self.timeout, trust_env=False).raise_for_status()
+        except httpx.HTTPError as e:
+            log.warning("the ops team's webhook did not take the message: %s", type(e).__name__)
+
+
 def file_due(store: Store, forge: Forge, settings: ForgeSettings, now: datetime | None = None,
-             zone: ZoneInfo | None = None) -> int:
+             zone: ZoneInfo | None = None, notify: Callable[[str], None] | None = None) -> int:
     """File every queued report that is due. A failure that retrying may fix is retried later with a longer
-    wait; one it will not fix takes the report out of the queue, and the ops team is told (a WARNING line:
-    Polise has no other way to reach them; /status.json counts them). Returns how many were filed."""
+    wait; one it will not fix takes the report out of the queue, and the ops team is told (a WARNING line,
+    and `notify`, the ops webhook, when one is set; /status.json counts them). Returns how many were filed."""
     now, zone = now or datetime.now(UTC), zone or ZoneInfo(OFFICE_ZONE)
     filed = 0
     for report in store.due(now):
@@ -170,8 +186,11 @@ def file_due(store: Store, forge: Forge, settings: ForgeSettings, now: datetime 
         except NotFiled as e:
             if e.permanent:
                 store.refused(report.id, e.reason, str(e))
-                log.warning("report %s of app %s cannot be filed and is not retried: %s. The ops team files it "
-                            "by hand or fixes the app entry.", reference(report, zone), report.app, e)
+                told = (f"Polise: report {reference(report, zone)} of app {report.app} cannot be filed and is not "
+                        f"retried: {e}. File it by hand or fix the app entry (forge_repo).")
+                log.warning("%s", told)
+                if notify is not None:
+                    notify(told)
                 continue
             wait = min(LAST_RETRY, FIRST_RETRY * 2 ** report.attempts)
             store.retry_later(report.id, e.reason, str(e), now + timedelta(seconds=wait))

@@ -29,6 +29,7 @@ def env(tmp_path: Path, **over: str) -> dict[str, str]:
     ("POLISE_OWNERS", "portal:ana@x", "is not app=email,email"),
     ("POLISE_PUBLIC_URL", " ", "POLISE_PUBLIC_URL is not set"),
     ("POLISE_TIME_ZONE", "Mars/Olympus", "not a time zone"),
+    ("POLISE_OPS_WEBHOOK_URL", "mattermost.local/hooks/x", "POLISE_OPS_WEBHOOK_URL: write it as http(s)"),
 ])
 def test_a_missing_or_wrong_setting_is_named(tmp_path: Path, var: str, value: str, words: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(words)):

@@ -206,6 +206,37 @@ def test_a_report_whose_repo_cannot_be_known_is_refused_for_good_and_the_ops_tea
     assert store.report_counts() == {"queued": 0, "stuck": 0, "refused": 1}
 
 
+def test_a_report_that_can_never_be_filed_is_told_to_the_ops_webhook_without_its_text_and_a_dead_hook_is_logged(
+        store: Store, forge: StandIn, caplog: pytest.LogCaptureFixture) -> None:
+    told: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            told.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        settings = ForgeSettings("gitea", f"http://127.0.0.1:{forge.port}", "t")
+        rid = report(store, repo="file:///srv/git/portal")
+        notify = reports.OpsWebhook(f"http://127.0.0.1:{hook.server_address[1]}/hooks/ops")
+        assert reports.file_due(store, ForgeClient(settings), settings, notify=notify) == 0
+    finally:
+        hook.shutdown()
+    refused = store.report(rid)
+    assert refused is not None and refused.state == "refused"
+    [message] = told
+    assert reports.reference(refused, ZoneInfo("Asia/Pontianak")) in message["text"] and "app portal" in message["text"]
+    assert "Step 3" not in message["text"] and "ana@" not in message["text"]   # the citizen's words stay private
+    with caplog.at_level(logging.WARNING, "polise.reports"):
+        reports.OpsWebhook("http://127.0.0.1:9/hooks/ops", timeout=2)("hello")   # nothing listens: logged only
+    assert any("webhook did not take the message" in r.getMessage() for r in caplog.records)
+
+
 def test_a_security_report_to_the_private_repo_needs_no_repo_of_the_app(store: Store, forge: StandIn) -> None:
     settings = ForgeSettings("github", f"http://127.0.0.1:{forge.port}", "t", security_repo="ops/security")
     report(store, kind="security", repo="file:///srv/git/portal")
