@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import uvicorn
 from itsdangerous import TimestampSigner
+from keyboard import focused, tab_to
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from test_polise_feedback import ANA, CSRF, SECRET
 from test_polise_login import ARGS, CHROMIUM, ROOT, free_port
@@ -245,23 +246,6 @@ def test_no_page_scrolls_sideways_on_a_390_px_phone_even_with_unbroken_names(pol
 
 
 # -- keyboard alone
-
-def tab_to(page: Page, selector: str, most: int = 60) -> None:
-    """Press Tab until the focused element matches `selector`; fail naming what got focus on the way."""
-    passed = []
-    for _ in range(most):
-        page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
-            return
-        passed.append(page.evaluate("(() => { const e = document.activeElement; return e ? "
-                                    "e.tagName + (e.id ? '#' + e.id : '') + ' ' + (e.textContent || '').trim()"
-                                    ".slice(0, 30) : '' })()"))
-    pytest.fail(f"Tab never reached {selector}; focus went through {passed}")
-
-
-def focused(page: Page, js: str) -> Any:
-    return page.evaluate(f"(e => {js})(document.activeElement)")
-
 
 def test_sign_in_rate_and_report_by_keyboard_alone(polise: Polise) -> None:
     page = polise.open("id-ID")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from keyboard import focused, tab_to
 from playwright.sync_api import Browser, expect, sync_playwright
 from test_polise_store import StandIn
 from test_polise_web import FakeReadApi
@@ -114,6 +115,26 @@ def test_sign_in_with_the_provider_then_rate_and_report_in_chromium(polise: tupl
     assert "dwho@badwolf.org" not in forge.calls[0][2]["body"] and "Doctor Who" in forge.calls[0][2]["body"]
     page.reload()
     expect(page.locator("#reports .report a")).to_have_attribute("href", "https://forge.test/apps/portal/issues/1")
+
+
+def test_sign_in_with_the_provider_by_keyboard_alone(polise: tuple[str, Store], browser: Browser) -> None:
+    """The first step of the keyboard-only flow (test_polise_browser has the rating and the report after it)."""
+    public, _ = polise
+    page = browser.new_page(locale="id-ID")
+    page.goto(f"{public}/apps/portal")
+    tab_to(page, "header a[href^='/login']")
+    assert focused(page, "e.textContent") == "Masuk"
+    page.keyboard.press("Enter")
+    expect(page.locator("input[name=user]")).to_be_visible()   # LemonLDAP::NG's own login form
+    if not focused(page, "e.name === 'user'"):
+        tab_to(page, "input[name=user]")
+    page.keyboard.type("dwho")
+    tab_to(page, "input[name=password]", most=5)
+    page.keyboard.type("dwho")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{public}/apps/portal")          # back where the user started, signed in
+    expect(page.locator("header")).to_contain_text("Doctor Who")
+    page.close()
 
 
 def test_a_tampered_callback_is_refused(polise: tuple[str, Store], browser: Browser) -> None:
