@@ -197,6 +197,12 @@ key = lambda v: open(os.environ[v]).read().strip()
 s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name="us-east-1",
                   aws_access_key_id=key("S3_ACCESS_KEY_FILE"), aws_secret_access_key=key("S3_SECRET_KEY_FILE"))
 print("buckets", [b["Name"] for b in s3.list_buckets()["Buckets"]])
+import socket
+for port in (19000, 18333, 8333, 8181, 9101, 9333, 8888, 8080):   # SeaweedFS's own ports: none on the network
+    try:
+        socket.create_connection(("minio", port), timeout=3).close(); print("port", port, "open")
+    except OSError:
+        print("port", port, "closed")
 for name, call in (("create", lambda: s3.create_bucket(Bucket="other-{rid}")),
                    ("write-elsewhere", lambda: s3.put_object(Bucket="other-{rid}", Key="x", Body=b"x"))):
     try:
@@ -207,3 +213,4 @@ for name, call in (("create", lambda: s3.create_bucket(Bucket="other-{rid}")),
     probed = in_container(lab, my_app, ["python3", "-c", probe])
     assert f"buckets ['{bucket}']" in probed and "create AccessDenied" in probed, probed
     assert "write-elsewhere allowed" not in probed, probed
+    assert " open" not in probed, probed   # only the S3 API faces the network (its gRPC port takes identities)

@@ -5,6 +5,7 @@ audience and nonce. The identity kept in the signed session cookie is the ID tok
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from polise import i18n
 from polise.i18n import N_, Problem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,9 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
     async def callback(request: Request) -> RedirectResponse:
         try:
             token = await oauth.idp.authorize_access_token(request)
-        except OAuthError as e:
-            raise Problem(401, N_("Sign-in failed (%(reason)s). Try again.", reason=e.error)) from None
+        except OAuthError as e:   # the reason is the URL's or the provider's words: logged, not shown
+            log.warning("sign-in failed: %s", e.error)
+            raise Problem(401, N_("Sign-in failed. Try again.")) from None
         claims = token.get("userinfo") or {}
         if not claims.get("sub"):
             raise Problem(401, N_("Sign-in failed: the sign-in service did not say who you are. Try again."))

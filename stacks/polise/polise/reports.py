@@ -105,7 +105,9 @@ def issue_for(report: Report, forge: ForgeSettings) -> tuple[str, dict[str, Any]
     if repo is None:
         raise NotFiled(f"no forge repository for app {report.app}: its entry has no forge_repo and its repo "
                        f"{report.repo!r} names none", "no_repo")
-    who = f"{report.user_name} <{report.user_email}>" if report.user_email else report.user_name
+    # the address only where the issue is private: the app's repo may be public (the privacy notice says so)
+    private = security and bool(forge.security_repo)
+    who = f"{report.user_name} <{report.user_email}>" if report.user_email and private else report.user_name
     body = (f"{report.body}\n\n---\n"
             f"Reported through Polise by {who} (`{report.user_sub}`)\n"
             f"App: `{report.app}`, deployed commit `{report.commit_sha or 'unknown'}`\n"

@@ -5,10 +5,12 @@ the server from swarmops' read API and Polise's store."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Form, Query, Request
@@ -83,6 +85,25 @@ ENV.filters["word"] = _word
 TEMPLATES = Jinja2Templates(env=ENV, context_processors=[_page_context])
 
 
+STATUS_EVERY = 15.0   # seconds between two counts of /status.json
+T = TypeVar("T")
+
+
+class Every:
+    """The last answer of a call, asked again at most every `seconds` (a failure is not kept)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self._at = seconds, -1e18
+        self._value: object = None
+        self._lock = threading.Lock()
+
+    def get(self, call: Callable[[], T]) -> T:
+        with self._lock:
+            if time.monotonic() - self._at >= self.seconds:
+                self._value, self._at = call(), time.monotonic()
+            return cast(T, self._value)
+
+
 def create_app(api: ReadApi, public_url: str, store: Store | None = None,
                owners: dict[str, set[str]] | None = None, time_zone: str = i18n.OFFICE_ZONE,
                retention: str = "") -> FastAPI:
@@ -94,6 +115,8 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
     app.add_middleware(VaryByLanguage)
     errors.install(app, TEMPLATES, public_url)
     docs = Docs(api)
+
+    counts = Every(STATUS_EVERY)
 
     def need_store() -> Store:
         if store is None:
@@ -221,8 +244,8 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         or cannot be filed at all (each of those was logged as a WARNING). Counts only, never a report."""
         if store is None:
             return JSONResponse({"database": "not configured", "reports": None})
-        try:
-            return JSONResponse({"database": "up", "reports": store.report_counts()})
+        try:   # counted at most every STATUS_EVERY seconds: the page is public, a flood must not reach the database
+            return JSONResponse({"database": "up", "reports": counts.get(store.report_counts)})
         except StoreUnavailable as e:
             log.warning("/status.json: %s", e)
             return JSONResponse({"database": "down", "reports": None}, 503, {"Retry-After": errors.RETRY_AFTER})

@@ -142,4 +142,8 @@ def test_a_tampered_callback_is_refused(polise: tuple[str, Store], browser: Brow
     page = browser.new_page(locale="en-US")
     answer = page.goto(f"{public}/auth/callback?code=forged&state=forged")
     assert answer is not None and answer.status == 401
-    assert "Sign-in failed" in page.content()
+    assert "Sign-in failed. Try again." in page.content()
+
+    # the provider's error words in the URL are not shown (an official page saying what a link wants)
+    answer = page.goto(f"{public}/auth/callback?error=Your+account+is+locked,+call+0800-FAKE&state=forged")
+    assert answer is not None and answer.status == 401 and "0800-FAKE" not in page.inner_text("body")

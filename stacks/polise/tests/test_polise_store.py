@@ -126,7 +126,7 @@ def test_a_report_becomes_an_issue_with_commit_page_and_reporter(store: Store, f
     assert auth == ("Bearer forge-token" if kind == "github" else "token forge-token")
     assert issue["title"] == "The form loses my data"
     assert "a" * 40 in issue["body"] and "https://polise.test/apps/portal" in issue["body"]
-    assert "Ana <ana@example.go.id>" in issue["body"] and "sub-ana" in issue["body"]
+    assert "by Ana (`sub-ana`)" in issue["body"] and "ana@" not in issue["body"]   # the app's repo may be public
     filed = store.report(rid)
     assert filed is not None and filed.state == "filed" and filed.issue_url.endswith("/apps/portal/issues/1")
 
@@ -136,10 +136,12 @@ def test_a_security_report_goes_to_the_private_repo_or_gets_the_label(store: Sto
     report(store, kind="security")
     reports.file_due(store, ForgeClient(private), private)
     assert forge.calls[-1][0] == "/repos/ops/security/issues" and forge.calls[-1][2]["title"].startswith("[portal] ")
+    assert "Ana <ana@example.go.id>" in forge.calls[-1][2]["body"]   # the private repo: the team may write back
     labelled = ForgeSettings("github", f"http://127.0.0.1:{forge.port}", "t")
     report(store, kind="security")
     reports.file_due(store, ForgeClient(labelled), labelled)
     assert forge.calls[-1][0] == "/repos/apps/portal/issues" and forge.calls[-1][2]["labels"] == ["security"]
+    assert "ana@" not in forge.calls[-1][2]["body"]   # a label on the app's own repo: no address
 
 
 def test_with_the_forge_down_a_report_is_kept_and_filed_when_it_returns(store: Store, forge: StandIn) -> None:

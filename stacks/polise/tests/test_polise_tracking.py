@@ -71,6 +71,20 @@ def test_status_json_counts_reports_that_wait_are_stuck_or_cannot_be_filed(store
     assert answer.json() == {"database": "up", "reports": {"queued": 1, "stuck": 1, "refused": 1}}
 
 
+def test_status_json_is_public_so_it_counts_at_most_every_15_seconds(store: Store) -> None:  # noqa: F811
+    asked = []
+    counts = store.report_counts
+
+    def counting() -> dict[str, int]:
+        asked.append(1)
+        return counts()
+    store.report_counts = counting   # type: ignore[method-assign]
+    c = client(store)
+    for _ in range(20):   # a flood of anonymous requests: one count, one database connection
+        assert c.get("/status.json").status_code == 200
+    assert len(asked) == 1
+
+
 def test_status_json_says_the_database_is_down_with_a_503() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

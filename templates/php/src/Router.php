@@ -11,6 +11,9 @@ final class Router
         if ($path === '/healthz') {
             return [200, "ok\n"];
         }
+        if ($path !== '/') {   // the database check is the home page's only
+            return [404, "not found\n"];
+        }
         $lines = ['Hello from ' . (getenv('APP_NAME') ?: 'app')];
         $driver = getenv('DB_DRIVER');
         if ($driver === 'postgres' || $driver === 'mysql') {
