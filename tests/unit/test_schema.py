@@ -156,7 +156,7 @@ def test_free_form_maps_are_not_checked() -> None:
                deploy={"labels": {"x": "y"}, "placement": {"constraints": ["node.role==manager"]}},
                networks={"back": {"aliases": ["db"]}, "front": None})
     tree |= {"networks": {"back": {"driver": "overlay", "driver_opts": {"encrypted": ""}, "labels": ["k=v"],
-                                   "ipam": {"driver": "default", "config": [{"subnet": "10.0.9.0/24"}]}},
+                                   "ipam": {"driver": "default", "config": [{"subnet": "198.19.9.0/24"}]}},
                           "front": {"external": {"name": "edge"}}},
              "volumes": {"data": {"driver_opts": {"type": "nfs", "o": "addr=1.2.3.4"}}, "empty": None}}
     assert key_problems(tree, (3, 0)) == []
@@ -164,7 +164,7 @@ def test_free_form_maps_are_not_checked() -> None:
 
 def test_closed_objects_inside_are_checked() -> None:
     tree = svc(ulimits={"nofile": {"soft": 1, "hard": 2, "max": 3}}, healthcheck={"test": "true", "grace": "1s"})
-    tree["networks"] = {"back": {"ipam": {"config": [{"subnet": "10.0.9.0/24", "gateway": "10.0.9.1"}]}}}
+    tree["networks"] = {"back": {"ipam": {"config": [{"subnet": "198.19.9.0/24", "gateway": "198.19.9.1"}]}}}
     assert [path for path, _ in key_problems(tree, (3, 13))] == [
         ("services", "web", "ulimits", "nofile", "max"), ("services", "web", "healthcheck", "grace"),
         ("networks", "back", "ipam", "config", 0, "gateway")]
