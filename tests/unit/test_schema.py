@@ -221,8 +221,8 @@ DIFFERENTIAL: list[tuple[str, dict[str, Any], str | None]] = [
     ("build open", svc(build={"context": ".", "ssh": ["default"]}), "3.10"),
     ("build open", svc(build={"context": ".", "ssh": ["default"]}), "3.11"),
     ("attachment driver_opts", {**svc(networks={"n": {"driver_opts": {"a": "b"}}}), "networks": {"n": None}}, "3.12"),
-    ("ipam gateway", {**svc(), "networks": {"n": {"ipam": {"config": [{"subnet": "10.9.0.0/24",
-                                                                      "gateway": "10.9.0.1"}]}}}}, "3.13"),
+    ("ipam gateway", {**svc(), "networks": {"n": {"ipam": {"config": [{"subnet": "198.19.10.0/24",
+                                                                      "gateway": "198.19.10.1"}]}}}}, "3.13"),
     ("ulimits", svc(ulimits={"nofile": {"soft": 1, "hard": 2, "max": 3}}), "3.13"),
     ("free maps", svc(labels={"a": "b"}, sysctls={"net.x": 1}, deploy={"labels": {"c": "d"}}), "3.0"),
 ]
