@@ -15,8 +15,6 @@ import pytest
 
 from tests.integration.conftest import ROOT
 
-pytestmark = pytest.mark.exclusive
-
 ANSIBLE = ROOT / "ansible"
 BIN = Path(sys.executable).parent
 SSH_DIR = Path("/var/lib/swarm-lab/ssh")
@@ -56,6 +54,7 @@ def lab_inventory(lab: docker.APIClient, tmp_path: Path) -> Path:
     return inventory
 
 
+@pytest.mark.exclusive   # the db node leaves the swarm and joins again
 def test_swarm_join_and_labels_run_for_real_and_are_idempotent(lab: docker.APIClient, lab_inventory: Path) -> None:
     db = docker.APIClient(base_url="unix:///run/swarm-lab/db.sock", timeout=30)
     old_id = db.info()["Swarm"]["NodeID"]

@@ -33,7 +33,6 @@ from tests.integration.conftest import (
     web_app,
 )
 
-pytestmark = pytest.mark.exclusive
 
 
 def check_history(swarmops: Swarmops, app: str, last: str) -> list[dict[str, Any]]:
@@ -99,6 +98,7 @@ def test_a_git_server_that_never_answers_or_is_down_prunes_nothing_and_status_sa
     check_history(swarmops, app, first)
 
 
+@pytest.mark.exclusive   # disturbs the whole lab
 def test_registry_down_during_the_push_deploys_nothing_and_retries_until_it_returns(
         lab: docker.APIClient, swarmops: Swarmops, meshed: tuple[GitRepo, str, int, str], tmp_path: Path) -> None:
     repo, app, port, first = meshed
@@ -259,6 +259,7 @@ def test_two_daemons_share_one_lock_in_the_swarm_one_deploys_and_the_other_takes
                 proc.wait(timeout=60)
 
 
+@pytest.mark.exclusive   # disturbs the whole lab
 def test_a_lost_node_shows_degraded_with_dockers_reason_and_swarmops_does_not_redeploy(
         lab: docker.APIClient, swarmops: Swarmops, meshed: tuple[GitRepo, str, int, str], tmp_path: Path) -> None:
     _, app, port, first = meshed
@@ -291,6 +292,7 @@ def test_a_lost_node_shows_degraded_with_dockers_reason_and_swarmops_does_not_re
     check_history(swarmops, app, first)
 
 
+@pytest.mark.exclusive   # disturbs the whole lab
 def test_the_engine_restarted_mid_reconcile_fails_that_reconcile_and_the_next_one_converges(
         lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path) -> None:
     port = free_node_port()
