@@ -34,7 +34,6 @@ from tests.integration.conftest import (
 )
 
 
-
 def check_history(swarmops: Swarmops, app: str, last: str) -> list[dict[str, Any]]:
     history = swarmops.json("history", app)
     succeeded = [d["commit_sha"] for d in history if d["result"] == "succeeded"]
