@@ -4,6 +4,7 @@ of the format. Unknown keys are errors everywhere."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -149,6 +150,65 @@ class RetrySettings(Strict):
     max_backoff: Duration = 180.0
 
 
+# a Traefik middleware as a router names it, with its provider: the shared one is defined outside any app
+MIDDLEWARE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@[a-z][a-z0-9-]{0,62}$")
+# controls, format characters (bidirectional overrides, zero-width), line and paragraph separators: they
+# reorder, hide or break what Polise shows a refused user
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def one_line(value: str, what: str, limit: int) -> str:
+    """`value` as a short single line of visible text, or a ValueError that says what is wrong."""
+    bad = next((c for c in value if unicodedata.category(c) in _UNPRINTABLE), None)
+    if bad is not None:
+        raise ValueError(f"{what} has the control or format character U+{ord(bad):04X}; write it on one line of "
+                         "plain text")
+    if not value.strip():
+        raise ValueError(f"{what} is empty; leave the key out instead")
+    if value != value.strip():
+        raise ValueError(f"{what} {value!r} starts or ends with spaces; remove them")
+    if len(value) > limit:
+        raise ValueError(f"{what} is {len(value)} characters long; keep it to {limit}")
+    return value
+
+
+class SsoSettings(Strict):
+    """The single sign-on door (Polise): the one shared Traefik forwardAuth middleware an app's router
+    names to be behind it. Defined by the proxy stack in Traefik's file provider, which no app can write."""
+
+    middleware: str = "sso@file"
+
+    @field_validator("middleware")
+    @classmethod
+    def _reference(cls, v: str) -> str:
+        if not MIDDLEWARE_REF.match(v):
+            raise ValueError(f"{v!r}: write the shared middleware as name@provider, like sso@file")
+        return v
+
+
+class AppSso(Strict):
+    """Who may use an app behind the SSO middleware: the OIDC groups (none: every signed-in user), and
+    whom a refused user should ask (shown by Polise)."""
+
+    groups: list[str] = Field(default_factory=list)
+    contact: str | None = None
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        for group in v:
+            one_line(group, "a group name", 256)
+        twice = sorted({g for g in v if v.count(g) > 1})
+        if twice:
+            raise ValueError(f"group {twice[0]!r} is listed twice; list each group once")
+        return v
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, v: str | None) -> str | None:
+        return None if v is None else one_line(v, "the contact", 200)
+
+
 class AppConfig(Strict):
     name: str
     repo: str
@@ -170,6 +230,7 @@ class AppConfig(Strict):
     auth: Auth | None = None
     url: str | None = Field(None, pattern=r"^https?://\S+$")   # the app's public URL; default: its proxy rule
     variables: dict[str, str] = Field(default_factory=dict)   # ${VAR} values for the stack file (ops-controlled)
+    sso: AppSso | None = None   # who may pass the SSO middleware when the app's routers name it
 
     @field_validator("variables")
     @classmethod
@@ -242,6 +303,7 @@ class Config(Strict):
     auth: Auth | None = None
     git: GitSettings = Field(default_factory=lambda: GitSettings.model_validate({}))
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
+    sso: SsoSettings = Field(default_factory=lambda: SsoSettings.model_validate({}))
     apps: list[AppConfig] = Field(default_factory=list)
 
     @field_validator("registry")

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from swarmops.adapters.store import StateStore
 from swarmops.config.models import Config
-from swarmops.domain.live import LiveStack
+from swarmops.domain.live import LiveStack, SsoRoutes, sso_routes
 from swarmops.domain.status import PROGRESSING, AppStatus, Deployed, app_status
 from swarmops.errors import SwarmopsError
 from swarmops.reconcile.events import Observer, Outcome
@@ -45,6 +45,9 @@ class StatusCache(Observer):
         self._statuses: dict[str, AppStatus] = {}
         self._live: dict[str, LiveStack] = {}   # the last refresh's live stacks, for the reconciler's checks
         self._live_at = 0.0
+        # which apps' routers pass the SSO middleware: the last read of each app, kept through its deploys
+        # (Polise asks this, and a deploy must not make an app look unprotected or unknown meanwhile)
+        self._sso: dict[str, SsoRoutes] = {}
         # told of every status word that changed (old is None the first time), outside the lock
         self.listeners: list[Callable[[AppStatus | None, AppStatus], None]] = []
 
@@ -66,9 +69,11 @@ class StatusCache(Observer):
         except SwarmopsError as e:
             log.warning("cannot refresh the status of the apps: %s", e)
             return
+        sso = {a.name: self._sso_of(stacks.get(a.name)) for a in self.config.apps}
         with self._lock:
             old, self._statuses = self._statuses, fresh
             self._live, self._live_at = stacks, time.monotonic()
+            self._sso = sso
         self._tell(old, fresh.values())
 
     def snapshot(self, app: str) -> LiveStack | None:
@@ -88,6 +93,20 @@ class StatusCache(Observer):
         hosts = live.public_hosts() if live else []
         return f"https://{hosts[0]}/" if hosts else None
 
+    def _sso_of(self, live: LiveStack | None) -> SsoRoutes:
+        return sso_routes(live, self.config.sso.middleware) if live else SsoRoutes()
+
+    def sso(self, app: str) -> SsoRoutes:
+        """The app's routers behind the shared SSO middleware, as last read (empty: none, or not read yet)."""
+        with self._lock:
+            return self._sso.get(app, SsoRoutes())
+
+    def sso_apps(self) -> list[tuple[str, SsoRoutes]]:
+        """Every configured app whose live routers pass the SSO middleware, in the config's order."""
+        with self._lock:
+            sso = dict(self._sso)
+        return [(a.name, sso[a.name]) for a in self.config.apps if sso.get(a.name)]
+
     def refresh_app(self, app: str) -> None:
         try:
             live = self.reader.read_app(app)
@@ -97,10 +116,12 @@ class StatusCache(Observer):
             with self._lock:
                 self._live.pop(app, None)
             return
+        sso = self._sso_of(live)
         with self._lock:
             old = {app: self._statuses[app]} if app in self._statuses else {}
             self._statuses[app] = status
             self._live[app] = live
+            self._sso[app] = sso
         self._tell(old, [status])
 
     def _tell(self, old: dict[str, AppStatus], fresh: Iterable[AppStatus]) -> None:

@@ -12,6 +12,13 @@ from swarmops.domain.render import APP_LABEL, COMMIT_LABEL, SPEC_LABEL
 
 _FRACTION = re.compile(r"\.(\d+)")
 _HOST_RULE = re.compile(r"Host\(`([^`]+)`\)")
+# Traefik's labels, read as the policy reads them (keys lower-cased): an HTTP router's attribute, a chain
+_ROUTER_LABEL = re.compile(r"^traefik\.http\.routers\.(?P<name>[^.]+)\.(?P<attr>rule|middlewares)$")
+_CHAIN_LABEL = re.compile(r"^traefik\.http\.middlewares\.(?P<name>[^.]+)\.chain\.middlewares$")
+# the arguments of Host() and HostHeader() (v3 takes one, v2 several), backquoted or double-quoted
+_HOST_MATCHER = re.compile(r"(?<![A-Za-z0-9])host(?:header)?\s*\((?P<args>[^)]*)\)", re.IGNORECASE)
+_QUOTED = re.compile(r"`([^`]*)`|\"((?:[^\"\\]|\\.)*)\"")
+LABEL_PROVIDERS = ("", "swarm", "docker")   # how a router names a middleware defined in service labels
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -114,6 +121,60 @@ class LiveStack:
     def node_name(self, node_id: str | None) -> str:
         node = self.nodes.get(node_id or "")
         return node.hostname if node else (node_id or "-")
+
+
+@dataclass(frozen=True)
+class SsoRoutes:
+    """An app's HTTP routers that pass through the shared SSO middleware, and the hosts they match."""
+
+    routers: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.routers)
+
+
+def sso_routes(stack: LiveStack, middleware: str) -> SsoRoutes:
+    """Which of the app's live routers name `middleware` (exactly, as `name@provider`), directly or through
+    a chain the app's own labels define, and their hosts (lower-case, from their rules' Host() matchers).
+    A service with `traefik.enable=false` has no routers."""
+    routers: dict[str, dict[str, str]] = {}
+    chains: dict[str, list[str]] = {}
+    for svc in stack.services.values():
+        labels = {str(k).lower(): str(v) for k, v in svc.labels.items()}
+        if labels.get("traefik.enable", "").strip().lower() == "false":
+            continue
+        for key, value in labels.items():
+            if m := _ROUTER_LABEL.match(key):
+                routers.setdefault(m["name"], {})[m["attr"]] = value
+            elif m := _CHAIN_LABEL.match(key):
+                chains[m["name"]] = _names(value)
+    behind = sorted(name for name, attrs in routers.items()
+                    if _reaches(_names(attrs.get("middlewares", "")), middleware, chains, set()))
+    hosts = {h.lower().rstrip(".") for name in behind for h in rule_hosts(routers[name].get("rule", ""))}
+    return SsoRoutes(tuple(behind), tuple(sorted(h for h in hosts if h)))
+
+
+def rule_hosts(rule: str) -> list[str]:
+    """The hosts a router rule's Host() and HostHeader() matchers name."""
+    return [q[0] or q[1] for m in _HOST_MATCHER.finditer(rule) for q in _QUOTED.findall(m["args"])]
+
+
+def _names(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def _reaches(refs: list[str], middleware: str, chains: dict[str, list[str]], seen: set[str]) -> bool:
+    for ref in refs:
+        if ref == middleware:
+            return True
+        name, _, provider = ref.partition("@")
+        chain = name.lower()
+        if provider in LABEL_PROVIDERS and chain in chains and chain not in seen:
+            seen.add(chain)
+            if _reaches(chains[chain], middleware, chains, seen):
+                return True
+    return False
 
 
 def now() -> datetime:

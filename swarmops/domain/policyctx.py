@@ -18,4 +18,4 @@ def policy_context(config: Config, app: AppConfig, ports_in_use: Mapping[int, st
         allowed_external=tuple(p.allowed_external), allow_global=p.allow_global,
         resource_limits=p.resource_limits, apps=tuple(a.name for a in config.apps), domain=config.domain,
         allowed_hosts=tuple(p.allowed_hosts), allowed_middlewares=tuple(p.allowed_middlewares),
-        max_replicas=p.max_replicas, lock_name=config.lock.name)
+        max_replicas=p.max_replicas, lock_name=config.lock.name, sso_middleware=config.sso.middleware)

@@ -39,6 +39,16 @@ class RollbackRequest(BaseModel):
     to: str | None = None
 
 
+class SsoApp(BaseModel):
+    """An app behind the shared SSO middleware, for Polise: the hosts its routers match, the OIDC groups
+    that may use it (empty: every signed-in user) and whom a refused user should ask."""
+
+    app: str
+    hosts: list[str]
+    groups: list[str]
+    contact: str | None
+
+
 def register(api: FastAPI, ctx: HttpContext) -> None:
     def scope(authorization: Annotated[str | None, Header()] = None) -> str | None:
         token = bearer_token(authorization)
@@ -67,7 +77,19 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
         last = ctx.store.last_deploy(entry.name)
         return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
                 "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name),
-                "forge_repo": entry.forge_repo}
+                "forge_repo": entry.forge_repo, "sso": bool(ctx.statuses.sso(entry.name))}
+
+    @api.get("/api/v1/sso")
+    def sso(_: Annotated[str | None, Depends(reader)]) -> list[SsoApp]:
+        """Every app whose live routers name the shared SSO middleware (`sso.middleware` of the config),
+        from the status cache's last read of the Swarm; groups and contact from the app's entry."""
+        found = []
+        for name, routes in ctx.statuses.sso_apps():
+            entry = ctx.config.app(name)
+            access = entry.sso if entry is not None else None
+            found.append(SsoApp(app=name, hosts=list(routes.hosts), groups=list(access.groups) if access else [],
+                                contact=access.contact if access else None))
+        return found
 
     @api.get("/api/v1/apps/{app}/commits")
     def commits(app: str, _: Annotated[str | None, Depends(reader)], since: datetime | None = None,

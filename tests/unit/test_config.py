@@ -146,3 +146,53 @@ def test_an_apps_dir_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> No
     path = write(tmp_path, BASE + "apps_dir: /" + "a" * 300 + "\n")
     with pytest.raises(ConfigError, match=rf"{path}:7: key 'apps_dir': cannot read .*File name too long"):
         load_config(path)
+
+
+def test_sso_defaults_to_the_proxys_file_middleware_and_no_app_entry(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE)).config
+    assert config.sso.middleware == "sso@file" and config.apps[0].sso is None
+
+
+def test_an_apps_d_entry_names_its_sso_groups_and_contact(tmp_path: Path) -> None:
+    apps_d = tmp_path / "apps.d"
+    apps_d.mkdir()
+    write(apps_d, "name: awdi\nrepo: file:///srv/awdi.git\nsso:\n  groups: [dinas-pu, 'Tim Banjir']\n"
+                  "  contact: Bidang SDA, ext. 214\n", "awdi.yml")
+    loaded = load_config(write(tmp_path, BASE + f"apps_dir: {apps_d}\nsso: {{middleware: portal-sso@file}}\n"))
+    awdi = loaded.config.app("awdi")
+    assert loaded.app_errors == [] and loaded.config.sso.middleware == "portal-sso@file"
+    assert awdi is not None and awdi.sso is not None
+    assert (awdi.sso.groups, awdi.sso.contact) == (["dinas-pu", "Tim Banjir"], "Bidang SDA, ext. 214")
+
+
+@pytest.mark.parametrize(("sso", "words"), [
+    ('{contact: "Ana\\nCall 555"}', "U+000A"),
+    ('{contact: "ops \\u202eetis.live"}', "U+202E"),
+    ('{contact: "\\e[8mhidden"}', "U+001B"),
+    ("{contact: '   '}", "empty"),
+    (f"{{contact: {'x' * 201}}}", "keep it to 200"),
+    ("{groups: [admins, admins]}", "listed twice"),
+    ("{groups: [' admins']}", "spaces"),
+    ("{groups: ['']}", "empty"),
+])
+def test_a_bad_sso_entry_is_refused_naming_its_file_line_and_key(tmp_path: Path, sso: str, words: str) -> None:
+    apps_d = tmp_path / "apps.d"
+    apps_d.mkdir()
+    bad = write(apps_d, f"name: awdi\nrepo: file:///srv/awdi.git\nsso: {sso}\n", "awdi.yml")
+    loaded = load_config(write(tmp_path, BASE + f"apps_dir: {apps_d}\n"))
+    [error] = [str(e) for e in loaded.app_errors]
+    assert error.startswith(f"{bad}:3: key 'sso.") and words in error, error
+    assert [a.name for a in loaded.config.apps] == ["polise"]
+
+
+@pytest.mark.parametrize("middleware", ["sso", "sso@", "@file", "sso@file, other@file"])
+def test_the_sso_middleware_must_name_its_provider(tmp_path: Path, middleware: str) -> None:
+    path = write(tmp_path, BASE + f"sso:\n  middleware: '{middleware}'\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert f"{path}:8: key 'sso.middleware'" in str(e.value) and "name@provider" in str(e.value)
+
+
+def test_an_unknown_sso_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'apps.0.sso.grups'"):
+        load_config(write(tmp_path, BASE + "    sso: {grups: [admins]}\n"))

@@ -222,3 +222,60 @@ def load_text(text: str) -> dict[str, Any]:
 def test_router_rules_may_match_only_the_apps_own_hosts(rule: str, allowed: bool) -> None:
     from swarmops.domain.policy.traefik import rule_problem
     assert (rule_problem(rule, CTX) is None) == allowed
+
+
+# --- single sign-on: the one shared middleware of the config, never a look-alike ---------------------------
+
+SSO_CTX = PolicyContext(**{**CTX.__dict__, "apps": ("shop", "billing", "victim", "sso"), "sso_middleware": "sso@file"})
+
+
+def labelled(*labels: str) -> dict[str, Any]:
+    pairs = ", ".join(f"{label.split('=', 1)[0]}: '{label.split('=', 1)[1]}'" for label in labels)
+    return load_text("services:\n  web:\n    image: registry.local:5000/shop/web:abc\n    deploy:\n"
+                     "      resources: {limits: {cpus: '0.5', memory: 64M}}\n"
+                     f"      labels: {{{pairs}}}\n")
+
+
+@pytest.mark.parametrize("labels", [
+    ("traefik.http.routers.shop.middlewares=sso@file",),
+    ("traefik.http.routers.shop.middlewares=shop-h@swarm, sso@file",
+     "traefik.http.middlewares.shop-h.headers.framedeny=true"),
+    ("traefik.http.routers.shop-admin.middlewares=shop-c",
+     "traefik.http.middlewares.shop-c.chain.middlewares=sso@file,shop-h"),
+])
+def test_an_app_may_put_its_routers_behind_the_shared_sso_middleware(labels: tuple[str, ...]) -> None:
+    assert denied(labelled(*labels), SSO_CTX) == set()
+
+
+@pytest.mark.parametrize(("label", "fix"), [
+    ("traefik.http.routers.shop.middlewares=othersapp-auth@swarm", "define shop-... yourself"),
+    ("traefik.http.routers.shop.middlewares=victim-auth@swarm", "define shop-... yourself"),
+    ("traefik.http.routers.shop.middlewares=sso@swarm", "name exactly sso@file"),   # app "sso"'s labels
+    ("traefik.http.routers.shop.middlewares=sso@docker", "name exactly sso@file"),
+    ("traefik.http.routers.shop.middlewares=sso", "name exactly sso@file"),   # the router's own provider's
+    ("traefik.http.routers.shop.middlewares=sso@file,sso@swarm", "name exactly sso@file"),
+    ("traefik.http.middlewares.shop-c.chain.middlewares=sso@swarm", "name exactly sso@file"),
+    ("traefik.http.middlewares.shop-c.chain.middlewares=shop-h,victim-auth@swarm", "define shop-... yourself"),
+])
+def test_a_look_alike_of_the_sso_middleware_or_another_apps_is_refused(label: str, fix: str) -> None:
+    [v] = [v for v in check(labelled(label), SSO_CTX) if v.severity == "deny"]
+    assert v.rule == "SO123" and fix in v.fix
+
+
+def test_only_the_configured_sso_middleware_is_shared() -> None:
+    from swarmops.config.models import Config
+    from swarmops.domain.policyctx import policy_context
+    config = Config.model_validate({"registry": "registry.local:5000", "domain": "example.go.id",
+                                    "sso": {"middleware": "portal-sso@file"},
+                                    "apps": [{"name": "shop", "repo": "file:///srv/shop.git"}]})
+    ctx = policy_context(config, config.apps[0], {})
+    assert denied(labelled("traefik.http.routers.shop.middlewares=portal-sso@file"), ctx) == set()
+    assert denied(labelled("traefik.http.routers.shop.middlewares=sso@file"), ctx) == {"SO123"}
+    default = Config.model_validate({"registry": "registry.local:5000", "apps": [config.apps[0]]})
+    assert policy_context(default, default.apps[0], {}).sso_middleware == "sso@file"
+
+
+def test_an_app_that_brings_its_own_forward_auth_is_told_of_the_sso_middleware() -> None:
+    doc = labelled("traefik.http.middlewares.shop-auth.forwardauth.address=http://198.18.0.1/auth")
+    [v] = [v for v in check(doc, SSO_CTX) if v.severity == "deny"]
+    assert v.rule == "SO131" and "sso@file" in v.fix

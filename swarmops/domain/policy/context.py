@@ -33,6 +33,7 @@ class PolicyContext:
     allowed_hosts: tuple[str, ...] = ()          # other hosts the app's routers may name
     max_replicas: int = 10
     allowed_middlewares: tuple[str, ...] = ()    # shared Traefik middlewares (name@provider) any app may use
+    sso_middleware: str | None = None            # the shared SSO middleware (name@provider): any app may opt in
     lock_name: str = "swarmops-lock"
 
 

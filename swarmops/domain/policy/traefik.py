@@ -2,7 +2,9 @@
 own names, its rules match only its own hosts, and it cannot outrank or borrow another app's routes.
 A service only says which port of the app's own tasks to reach (never a URL: Traefik would send the
 app's requests anywhere its networks reach, the Docker socket proxy included); a middleware is of a
-kind that makes no request of its own (no forwardAuth, no plugin, no file read from Traefik's disk)."""
+kind that makes no request of its own (no forwardAuth, no plugin, no file read from Traefik's disk).
+Single sign-on is the one shared forwardAuth middleware of the config (`sso.middleware`), which any app's
+router may name; a look-alike from the labels' providers is another app's."""
 
 from __future__ import annotations
 
@@ -67,8 +69,7 @@ def _named(svc: str, key: str, m: re.Match[str], value: str, ctx: PolicyContext)
         return [_v("SO121", svc, key, problem, f"match Host(`{_own_host(ctx)}`) or a host in policy.allowed_hosts")
                 ] if problem else []
     if attr == "middlewares":
-        return [_v("SO123", svc, key, f"middleware {mw!r} is another app's", f"define {ctx.app}-... yourself")
-                for mw in (p.strip() for p in value.split(",")) if mw and not _own_middleware(mw, ctx)]
+        return _foreign_middlewares(svc, key, value, ctx)
     if attr == "service" and not owns(ctx, value.split("@")[0], "-_"):
         return [_v("SO120", svc, key, f"router service {value!r} is not this app's", f"use {ctx.app}-...")]
     return []
@@ -77,15 +78,29 @@ def _named(svc: str, key: str, m: re.Match[str], value: str, ctx: PolicyContext)
 def _middleware(svc: str, key: str, name: str, attr: str, value: str, ctx: PolicyContext) -> list[Violation]:
     kind, _, rest = attr.partition(".")
     if kind not in _MIDDLEWARE_KINDS or rest.startswith("usersfile"):
+        fix = ("ask the ops team for a shared middleware (policy.allowed_middlewares) or use one of the plain kinds"
+               if kind != "forwardauth" or not ctx.sso_middleware else
+               f"for single sign-on, name the shared {ctx.sso_middleware} in the router's middlewares instead")
         return [_v("SO131", svc, key, f"middleware {name!r}: {attr!r} makes Traefik send requests or read files "
-                   "of its own (forwardAuth, plugins, usersFile)", "ask the ops team for a shared middleware "
-                   "(policy.allowed_middlewares) or use one of the plain kinds")]
+                   "of its own (forwardAuth, plugins, usersFile)", fix)]
     if kind == "errors" and rest == "service" and not owns(ctx, value.split("@")[0], "-_"):
         return [_v("SO120", svc, key, f"errors service {value!r} is not this app's", f"use {ctx.app}-...")]
     if kind == "chain" and rest == "middlewares":
-        return [_v("SO123", svc, key, f"middleware {mw!r} is another app's", f"define {ctx.app}-... yourself")
-                for mw in (p.strip() for p in value.split(",")) if mw and not _own_middleware(mw, ctx)]
+        return _foreign_middlewares(svc, key, value, ctx)
     return []
+
+
+def _foreign_middlewares(svc: str, key: str, value: str, ctx: PolicyContext) -> list[Violation]:
+    """SO123 for every middleware of a router's (or a chain's) list that is neither the app's own nor shared."""
+    return [_v("SO123", svc, key, f"middleware {mw!r} is another app's", _fix_middleware(mw, ctx))
+            for mw in (p.strip() for p in value.split(",")) if mw and not _own_middleware(mw, ctx)]
+
+
+def _fix_middleware(refused: str, ctx: PolicyContext) -> str:
+    sso = ctx.sso_middleware
+    if sso and refused.partition("@")[0] == sso.partition("@")[0]:
+        return f"for single sign-on, name exactly {sso} (the shared middleware)"
+    return f"define {ctx.app}-... yourself"
 
 
 def _own_host(ctx: PolicyContext) -> str:
@@ -93,8 +108,11 @@ def _own_host(ctx: PolicyContext) -> str:
 
 
 def _own_middleware(value: str, ctx: PolicyContext) -> bool:
+    """The app's own (its labels, no provider or the label providers), the SSO door, or one the ops team
+    shares. The SSO middleware is matched exactly: `sso@swarm` or a bare `sso` would be labels an app wrote."""
     name, _, provider = value.partition("@")
-    return (owns(ctx, name, "-_") and provider in ("", "swarm", "docker")) or value in ctx.allowed_middlewares
+    return ((owns(ctx, name, "-_") and provider in ("", "swarm", "docker")) or value in ctx.allowed_middlewares
+            or value == ctx.sso_middleware)
 
 
 def host_allowed(host: str, ctx: PolicyContext) -> bool:
