@@ -19,6 +19,7 @@ from swarmops.util import yamlio
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 _WHEN = re.compile(r"template\s*==\s*['\"](\w+)['\"]")
+TEMPLATE_SSO_MIDDLEWARE = "sso@file"   # what templates/_shared/stack.yml.jinja names with `sso: true`
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,12 @@ def new_app(config: Config, app: str, template: str, remote: str, sets: dict[str
     with tempfile.TemporaryDirectory(prefix=f"swarmops-new-{app}-") as tmp:
         work = Path(tmp) / app
         _render(source, ref, work, data)
-        notes = _seed_secrets(config, app, work)
+        answers = yamlio.to_plain(yamlio.load((work / ".copier-answers.yml").read_text(), "answers", ConfigError))
+        unknown = sorted(set(sets) - set(answers))   # copier ignores them: `sso` at an older tag would be lost
+        if unknown:
+            raise BootstrapError(f"template {template!r}{f' at {ref}' if ref else ''} has no variable "
+                                 f"{', '.join(map(repr, unknown))}; `swarmops templates` lists its variables")
+        notes = _seed_secrets(config, app, work, answers) + _sso_notes(config, app, answers)
         commit = push_new_repo(work, remote, branch, f"New {template} app {app} from the swarmops template",
                                author, auth, config.git.timeout)
     entry = {"name": app, "repo": remote, "branch": branch, "stack": "stack.yml", "role": "app"}
@@ -131,9 +137,8 @@ def _render(source: str, ref: str | None, work: Path, data: dict[str, Any]) -> N
         raise BootstrapError(f"template {data['template']!r}: {e}") from e
 
 
-def _seed_secrets(config: Config, app: str, work: Path) -> list[str]:
+def _seed_secrets(config: Config, app: str, work: Path, answers: dict[str, Any]) -> list[str]:
     """Random credentials for the database and storage the template wires, encrypted for the daemon."""
-    answers = yamlio.to_plain(yamlio.load((work / ".copier-answers.yml").read_text(), "answers", ConfigError))
     wanted = (["db_password"] if answers.get("database", "none") != "none" else []) + \
              (["s3_access_key", "s3_secret_key"] if answers.get("bucket") else [])
     if not wanted:
@@ -150,3 +155,17 @@ def _seed_secrets(config: Config, app: str, work: Path) -> list[str]:
     return [f"secrets/{n}.age holds a new random value bound to {app}, readable only by the daemon: give the same "
             f"value to the {'database' if n == 'db_password' else 'S3'} stack as "
             f"{app.replace('-', '_') if n == 'db_password' else app}_{n}" for n in wanted]
+
+
+def _sso_notes(config: Config, app: str, answers: dict[str, Any]) -> list[str]:
+    """What the ops team should know of an app behind the proxy's SSO middleware (every signed-in user may
+    open it until its entry names groups); refused when the config names another middleware."""
+    if answers.get("sso") is not True:
+        return []
+    if config.sso.middleware != TEMPLATE_SSO_MIDDLEWARE:   # the policy would refuse the first deploy
+        raise BootstrapError(f"the templates put the app behind {TEMPLATE_SSO_MIDDLEWARE}, but the config's "
+                             f"sso.middleware is {config.sso.middleware}: change the label in the templates' "
+                             "stack.yml (templates.source) or the config")
+    entry = config.apps_dir / f"{app}.yml" if config.apps_dir is not None else "its entry under apps:"
+    return [f"{app} is behind the office's single sign-on: every signed-in user may open it; to limit it to some "
+            f"OIDC groups, add sso: {{groups: [...], contact: \"who to ask\"}} to {entry}"]

@@ -3,9 +3,16 @@ passes the restricted policy; a repo made from a template updates from one templ
 
 from __future__ import annotations
 
+import http.client
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "postgres-and-bucket": {"database": "postgres", "bucket": "reports.2026", "replicas": 1},
     "mysql-long-name": {"database": "mysql", "app_name": "a" * 63, "port": 65535, "domain": "x.example.go.id"},
+    "sso": {"sso": True, "database": "postgres"},
 }
 CONFIG = Config.model_validate({"registry": "registry.local:5000", "apps": []})
 
@@ -82,6 +90,7 @@ def test_templates_lists_each_template_with_its_own_variables() -> None:
     assert "php_version" in infos["php"] and "php_version" not in infos["go"]
     assert infos["node"]["port"].default == "3000" and infos["static"]["port"].default == "8080"
     assert infos["python"]["python_server"].choices == ["gunicorn", "uvicorn"]
+    assert all(infos[t]["sso"].default is False and "single sign-on" in infos[t]["sso"].help for t in TEMPLATES)
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -168,3 +177,168 @@ def test_new_seeds_credentials_bound_to_the_app_and_names_the_secret_each_server
     assert len(values) == 3   # each one random
     notes = "\n".join(made.notes)
     assert "database stack as shop_app_db_password" in notes and "S3 stack as shop-app_s3_access_key" in notes
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_sso_puts_the_apps_own_router_behind_the_proxys_middleware_only_when_asked(
+        tmp_path: Path, template: str) -> None:
+    name = f"demo-{template}"
+    for sso in (True, False):
+        repo = render(tmp_path / str(sso), template, sso=sso)
+        labels = YAML(typ="safe").load((repo / "stack.yml").read_text())["services"]["web"]["deploy"]["labels"]
+        assert f"traefik.http.routers.{name}.rule" in labels   # the router that matches the app's host
+        assert labels.get(f"traefik.http.routers.{name}.middlewares") == ("sso@file" if sso else None)
+        mentions = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()
+                          and p.name != ".copier-answers.yml" and b"x-auth" in p.read_bytes().lower())
+        if sso:
+            readme = (repo / "README.md").read_text()
+            assert "X-Auth-Groups" in readme and "/_sso/" in readme and "sso: {groups: [...]" in readme
+            assert ("nothing reads the headers" in readme) == (template == "static")
+        else:   # nothing of sso in the app (the output is byte-identical to the one before `sso` existed)
+            assert mentions == [] and not [k for k in labels if "middlewares" in k]
+
+
+# the display name Polise sends as it is: UTF-8 bytes, with markup an escaped page shows as text
+SIGNED_IN = "<script>Dewi Ayu Lestari é</script>"
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text, self.tags = "", set[str]()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get_home(port: int, name: bytes | None) -> tuple[str, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest("GET", "/")
+        if name is not None:
+            conn.putheader("X-Auth-Name", name)   # the bytes as they are, as the proxy passes them on
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.getheader("Content-Type") or "", resp.read().decode("utf-8")
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _serving(cmd: list[str], cwd: Path, port: int, env: dict[str, str]) -> Iterator[None]:
+    server = subprocess.Popen(cmd, cwd=cwd, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    err = server.communicate(timeout=10)[1].decode()
+                    raise AssertionError(f"{cmd[0]} did not listen: {err}") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        if server.returncode is None:
+            server.kill()   # their SIGTERM keeps serving 6 s for the proxy; nothing to drain here
+            server.communicate(timeout=10)
+
+
+SERVERS = {   # how each template's sample runs: the server the image runs, or the standard one of its language
+    "python-wsgi": ("python", [sys.executable, "-c", "import os; from wsgiref.simple_server import make_server; "
+                               "from app.main import wsgi_app; "
+                               "make_server('127.0.0.1', int(os.environ['PORT']), wsgi_app).serve_forever()"]),
+    "python-asgi": ("python", [sys.executable, "-m", "uvicorn", "app.main:asgi_app", "--host", "127.0.0.1",
+                               "--port", "{port}", "--lifespan", "off"]),
+    "node": ("node", ["node", "server.js"]),
+    "php": ("php", ["php", "-S", "127.0.0.1:{port}", "-t", "public", "public/index.php"]),
+    "go": ("go", ["{build}/server"]),
+}
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_the_sso_sample_greets_the_signed_in_user_by_the_utf8_name_escaped_into_html(
+        tmp_path: Path, server: str) -> None:
+    template, cmd = SERVERS[server]
+    tool = "python3" if template == "python" else template
+    if template != "python" and not shutil.which(tool):
+        pytest.skip(f"no {tool} here to run the {template} sample")
+    repo = render(tmp_path / "app", template, sso=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "APP_NAME": "demo"}
+    if template == "go":
+        build = subprocess.run(["go", "build", "-o", str(tmp_path / "server"), "."], cwd=repo, capture_output=True,
+                               text=True, timeout=300, env={**env, "GOFLAGS": "-mod=mod", "GOPROXY": "off",
+                                                             "GOCACHE": str(tmp_path / "gocache"), "CGO_ENABLED": "0"})
+        assert build.returncode == 0, build.stderr
+    port = _free_port()
+    with _serving([c.format(port=port, build=tmp_path) for c in cmd], repo, port, env):
+        content_type, body = _get_home(port, SIGNED_IN.encode())
+        _, anonymous = _get_home(port, None)
+    page = _Page()
+    page.feed(body)
+    assert content_type.startswith("text/html") and "charset=utf-8" in content_type.lower()
+    assert f"Signed in as {SIGNED_IN}" in page.text.splitlines(), body   # decoded as UTF-8, shown as text
+    assert "script" not in page.tags and "<script>" not in body
+    assert "Hello from demo" in anonymous and "Signed in as" not in anonymous
+
+
+def test_a_page_without_sso_never_shows_a_name_a_client_sent(tmp_path: Path) -> None:
+    repo = render(tmp_path / "app", "python")
+    env = {"PATH": "/usr/bin:/bin", "APP_NAME": "demo"}
+    port = _free_port()
+    with _serving([c.format(port=port) for c in SERVERS["python-wsgi"][1]], repo, port, env):
+        content_type, body = _get_home(port, SIGNED_IN.encode())
+    assert content_type.startswith("text/plain") and body == "Hello from demo\n"
+
+
+def _new(tmp_path: Path, config: Config, app: str, sets: dict[str, str]) -> tuple[str, list[str]]:
+    from swarmops.ops.bootstrap import new_app
+
+    remote = tmp_path / f"{app}.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    made = new_app(config, app, "node", f"file://{remote}", sets)
+    work = tmp_path / f"{app}-clone"
+    subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
+    return (work / "stack.yml").read_text(), made.notes
+
+
+def test_new_puts_the_app_behind_sso_from_the_set_word_and_tells_how_to_limit_it_to_groups(tmp_path: Path) -> None:
+    config = Config.model_validate({"registry": "registry.local:5000", "state_dir": str(tmp_path / "state"),
+                                    "apps_dir": str(tmp_path / "apps.d"), "apps": []})
+    stack, notes = _new(tmp_path, config, "kiosk", {"sso": "true"})   # --set sso=true: the CLI passes words
+    assert "traefik.http.routers.kiosk.middlewares: sso@file" in stack
+    [note] = notes
+    assert "sso: {groups: [...]" in note and str(tmp_path / "apps.d" / "kiosk.yml") in note
+    stack, notes = _new(tmp_path, config, "board", {"sso": "false"})
+    assert "middlewares" not in stack and notes == []
+
+
+def test_new_refuses_a_variable_the_template_does_not_have_instead_of_dropping_it(tmp_path: Path) -> None:
+    from swarmops.errors import BootstrapError
+
+    with pytest.raises(BootstrapError, match=r"template 'node' has no variable 'ssso'") as e:
+        _new(tmp_path, CONFIG, "kiosk", {"ssso": "true"})
+    assert "swarmops templates" in str(e.value)
+    assert subprocess.run(["git", "-C", str(tmp_path / "kiosk.git"), "rev-parse", "-q", "--verify", "main"],
+                          capture_output=True).returncode != 0   # nothing pushed
+
+
+def test_new_refuses_sso_when_the_config_names_another_middleware_than_the_templates(tmp_path: Path) -> None:
+    from swarmops.errors import BootstrapError
+
+    config = Config.model_validate({"registry": "registry.local:5000", "sso": {"middleware": "portal-sso@file"},
+                                    "apps": []})
+    with pytest.raises(BootstrapError, match=r"sso\.middleware is portal-sso@file"):
+        _new(tmp_path, config, "kiosk", {"sso": "true"})
