@@ -188,6 +188,9 @@ def test_sso_puts_the_apps_own_router_behind_the_proxys_middleware_only_when_ask
         labels = YAML(typ="safe").load((repo / "stack.yml").read_text())["services"]["web"]["deploy"]["labels"]
         assert f"traefik.http.routers.{name}.rule" in labels   # the router that matches the app's host
         assert labels.get(f"traefik.http.routers.{name}.middlewares") == ("sso@file" if sso else None)
+        # behind sso, HTTPS only; without it, as before
+        assert labels.get(f"traefik.http.routers.{name}.entrypoints") == ("websecure" if sso else "web")
+        assert labels.get(f"traefik.http.routers.{name}.tls") == ("true" if sso else None)
         mentions = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file()
                           and p.name != ".copier-answers.yml" and b"x-auth" in p.read_bytes().lower())
         if sso:
