@@ -3,7 +3,10 @@ The lab is brought up by scripts/test (lab/swarm-lab up); these fixtures fail, n
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -12,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -25,6 +29,10 @@ from typing import Any
 
 import docker
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.lab import remove_stack as remove_stack
@@ -417,3 +425,74 @@ def ops_stacks(repo: GitRepo, state_dir: Path, names: list[str], secrets: dict[s
         for secret, value in secrets.get(name, {}).items():
             (dest / "secrets").mkdir(exist_ok=True)
             (dest / "secrets" / f"{secret}.age").write_bytes(age_secrets.encrypt(public, value))
+
+
+LAB_DOMAIN = "apps.example.go.id"
+
+
+@dataclass(frozen=True)
+class OfficeCert:
+    """A test CA and the wildcard certificate it signed for *.<domain> (and <domain>), PEM, also as files: the
+    office's certificate as the proxy stack takes it (`secrets`, for ops_stacks), and the CA a client that
+    must trust it loads (an SSL context, Chromium)."""
+
+    cert_pem: bytes
+    key_pem: bytes
+    ca_pem: bytes
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+    @property
+    def secrets(self) -> dict[str, bytes]:
+        """The proxy stack's TLS secrets (stacks/proxy/stack.yml)."""
+        return {"tls_cert": self.cert_pem, "tls_key": self.key_pem}
+
+
+def make_tls(domain: str, directory: Path) -> OfficeCert:
+    """A new CA and a leaf for *.<domain> signed by it, valid from an hour ago for 30 days (P-256 keys)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"swarmops test CA {uuid.uuid4().hex[:8]}")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(ca_ski, critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"*.{domain}")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"*.{domain}"), x509.DNSName(domain)]),
+                           critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    tls = OfficeCert(cert_pem=leaf.public_bytes(pem), ca_pem=ca.public_bytes(pem),
+                  key_pem=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+                  cert_file=directory / "cert.pem", key_file=directory / "key.pem", ca_file=directory / "ca.pem")
+    tls.cert_file.write_bytes(tls.cert_pem)
+    tls.key_file.write_bytes(tls.key_pem)
+    tls.key_file.chmod(0o600)
+    tls.ca_file.write_bytes(tls.ca_pem)
+    return tls
+
+
+@functools.cache
+def lab_tls() -> OfficeCert:
+    """The office's certificate on the lab, made once per test process: *.apps.example.go.id from a test CA.
+    `lab_tls().secrets` are the proxy stack's secrets for ops_stacks; `lab_tls().ca_file` is the CA to trust."""
+    directory = Path(tempfile.mkdtemp(prefix="swarmops-lab-tls-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return make_tls(LAB_DOMAIN, directory)

@@ -5,15 +5,17 @@ the daemon's API with a read token and keeps its ratings in PostgreSQL on the db
 same deployment (one per module): Polise's forms in Chromium, and a hostile commit end to end.
 
 Sign-in through a real OpenID Connect provider and filing reports at a forge stand-in are tested on
-loopback in stacks/polise/tests (the lab's tasks cannot reach the provider on the host's loopback); here a
-session cookie is signed with the session secret the test gave the stack (the way Polise's own middleware
-signs it)."""
+loopback in stacks/polise/tests, and single sign-on in tests/integration/test_sso.py (the lab's tasks
+cannot reach the provider on the host's loopback); here a session is made in Polise's database and its
+cookie signed with the session secret the test gave the stack (the way Polise's own sign-in makes them)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import urllib.parse
@@ -42,6 +44,7 @@ from tests.integration.conftest import (
     free_node_port,
     free_port,
     lab_images,
+    lab_tls,
     ops_stacks,
     run_lab_script,
     running_tasks,
@@ -55,9 +58,21 @@ USER = {"sub": "sub-ana", "name": "Ana", "email": "ana@example.go.id"}
 RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def session_cookie(user: dict[str, str], csrf: str) -> str:
-    """The value of Polise's session cookie for `user`, signed as its SessionMiddleware signs it."""
-    session = {"user": user, "csrf": csrf}
+def session_cookie(lab: docker.APIClient, postgres: str, user: dict[str, str], csrf: str) -> str:
+    """A session for `user` made in Polise's PostgreSQL as its sign-in makes one (polise.store.StoreSessions:
+    the hash of the id), and Polise's session cookie for it, signed as its SessionMiddleware signs it."""
+    sid = secrets.token_urlsafe(32)
+    values = ", ".join("'" + v.replace("'", "''") + "'" for v in (
+        hashlib.sha256(sid.encode()).hexdigest(), user["sub"], user["name"], user["email"]))
+    task = running_tasks(lab, postgres, "postgres")[0]
+    host = lab.inspect_node(task["NodeID"])["Description"]["Hostname"]
+    node = docker.APIClient(base_url=f"unix:///run/swarm-lab/{host}.sock", timeout=60)
+    run = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], [
+        "psql", "-v", "ON_ERROR_STOP=1", "-d", "polise", "-c", "INSERT INTO sessions (id, sub, name, email, expires) "
+        f"VALUES ({values}, now() + interval '1 hour')"], user="postgres")
+    out = node.exec_start(run["Id"]).decode(errors="replace")
+    assert node.exec_inspect(run["Id"])["ExitCode"] == 0, out
+    session = {"sid": sid, "csrf": csrf}
     return TimestampSigner(SESSION_SECRET.decode()).sign(b64encode(json.dumps(session).encode())).decode()
 
 
@@ -67,7 +82,7 @@ class Polise:
     def __init__(self, node_ip: str, port: int, public_url: str) -> None:
         self.base, self.public = f"http://{node_ip}:{port}", public_url
         self.host = urllib.parse.urlsplit(public_url).netloc
-        self.cookie = f"session={session_cookie(USER, 'lab-csrf')}"
+        self.cookie = ""   # Polise's session cookie for USER, once Polise has made its tables
 
     def get(self, path: str, signed_in: bool = False) -> tuple[int, str]:
         req = urllib.request.Request(self.base + path, headers={"Host": self.host, **(
@@ -110,6 +125,7 @@ class Office:
     token: str                   # the read token Polise uses
     db_password: str
     log: Path                    # the daemon's output
+    postgres: str                # the postgres stack's app name (Polise's sessions are in it)
 
     def api_get(self, path: str) -> tuple[int, bytes]:
         req = urllib.request.Request(self.api + path, headers={"Authorization": f"Bearer {self.token}"})
@@ -141,6 +157,7 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
 
     ops = new_repo(root / "ops")
     ops_stacks(ops, swarmops.state_dir, ["proxy", "postgres", "polise"], {
+        "proxy": lab_tls().secrets,
         "postgres": {"postgres_password": b"superuser-" + os.urandom(6).hex().encode(),
                      "polise_db_password": db_password},
         "polise": {"swarmops_read_token": token.encode(), "session_secret": SESSION_SECRET,
@@ -154,7 +171,9 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
             "published: 80,": f"published: {web_port},", "published: 443,": f"published: {tls_port},",
             "http://swarmops.internal:9480": f"http://{MANAGER_IP}:{api_port}",
             "POLISE_DB_HOST: postgres_postgres": f"POLISE_DB_HOST: {postgres}_postgres",
-            "https://polise.apps.example.go.id": public_url, "Host(`polise.apps.example.go.id`)": f"Host(`{host}`)"})
+            "https://polise.apps.example.go.id": public_url, "Host(`polise.apps.example.go.id`)": f"Host(`{host}`)",
+            # plain HTTP on the lab's web port here (HTTPS and the SSO door: test_sso.py)
+            ".entrypoints=websecure\n": ".entrypoints=web\n", ".tls=true\n": ".tls=false\n"})
     ops.commit("proxy, postgres and polise", {})
     samples = {name: new_repo(root / name) for name in (swarmops.name("timetable"), swarmops.name("rainfall"))}
     for name, repo in samples.items():
@@ -182,8 +201,9 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
             return code == 200 and all(re.search(r'class="status"[^>]*>Synced<', row(page, name)) for name in samples)
 
         wait_for(catalog_lists_both, 240, "Polise's catalog listing both sample apps as Synced", log)
+        site.cookie = f"session={session_cookie(lab, postgres, USER, 'lab-csrf')}"
         yield Office(lab, swarmops, site, polise, samples, f"http://{MANAGER_IP}:{api_port}", token,
-                     db_password.decode(), log)
+                     db_password.decode(), log, postgres)
     finally:
         if proc is not None:
             proc.terminate()
@@ -252,8 +272,8 @@ def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_wor
     node_ip = urllib.parse.urlsplit(office.site.base).hostname
     with chromium(f"--host-resolver-rules=MAP {polise_host} {node_ip},MAP {evil_host} 127.0.0.1") as browser:
         context = browser.new_context(locale="en-US")   # the texts below are Polise's English ones
-        context.add_cookies([{"name": "session", "value": session_cookie(user, csrf), "url": public,
-                              "httpOnly": True, "sameSite": "Lax"}])
+        cookie = session_cookie(office.lab, office.postgres, user, csrf)
+        context.add_cookies([{"name": "session", "value": cookie, "url": public, "httpOnly": True, "sameSite": "Lax"}])
         page = context.new_page()
         page.goto(f"{public}/apps/{app}")
         expect(page.locator("header")).to_contain_text("Budi")   # signed in

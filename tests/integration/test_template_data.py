@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     Swarmops,
     free_node_port,
     lab_images,
+    lab_tls,
     ops_stacks,
     running_tasks,
     wait_for,
@@ -125,6 +126,7 @@ def test_each_template_with_postgres_with_mysql_and_with_a_bucket_reaches_them_f
     ops = GitRepo(tmp_path / "ops")
     app_passwords = {f"{a.replace('-', '_')}_db_password": v["db_password"] for a, v in values.items()}
     ops_stacks(ops, swarmops.state_dir, ["proxy", "postgres", "mysql", "minio"], {
+        "proxy": lab_tls().secrets,
         "postgres": {"postgres_password": b"pg-root-" + rid.encode(), "polise_db_password": b"unused-here",
                      **{n: v for n, v in app_passwords.items() if n.removesuffix("_db_password") in
                         databases["postgres"]}},

@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     GitRepo,
     Swarmops,
     lab_images,
+    lab_tls,
     ops_stacks,
     remove_stack,
     run_lab_script,
@@ -58,7 +59,8 @@ def ops_repo(repo: GitRepo, state_dir: Path) -> GitRepo:
         "mysql": {"mysql_root_password": MYSQL_ROOT_PASSWORD, "shop_db_password": SHOP_DB_PASSWORD,
                   "app_1_db_password": APP_1_DB_PASSWORD},
         "registry": {"registry_htpasswd": REGISTRY_HTPASSWD},
-        "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"}})
+        "postgres": {"postgres_password": b"stand-in-value", "polise_db_password": b"stand-in-value"},
+        "proxy": lab_tls().secrets})
     registry = repo.work / "stacks" / "registry" / "stack.yml"   # the lab's own registry holds 5000 there
     registry.write_text(registry.read_text().replace("published: 5000", "published: 5002"))
     mysql = repo.work / "stacks" / "mysql" / "stack.yml"

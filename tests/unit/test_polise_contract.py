@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
 from polise import auth
+from polise.sessions import User
 from polise.store import Store
-from polise.swarmops_api import SwarmopsClient
+from polise.swarmops_api import SsoApp, SwarmopsClient
 from polise.web import create_app
 from swarmops.adapters.store import StateStore
 from swarmops.adapters.tokens import TokenStore
@@ -45,6 +47,13 @@ STACK = """services:
     deploy:
       replicas: 2
       resources: {limits: {cpus: "0.5", memory: 64M}}
+"""
+# portal behind the office's single sign-on (the proxy's shared middleware), awdi public
+SSO_STACK = STACK + """      labels:
+        - traefik.enable=true
+        - traefik.http.routers.portal.rule=Host(`portal.apps.example.go.id`)
+        - traefik.http.routers.portal.middlewares=sso@file
+        - traefik.http.services.portal.loadbalancer.server.port=8080
 """
 USAGE = "# Using the portal\n\nFill in the form.\n"
 
@@ -102,13 +111,14 @@ class ReportsOnly(Store):
 @pytest.fixture
 def office(tmp_path: Path) -> Office:
     files = {"stack.yml": STACK, "web/Dockerfile": "FROM reg:5000/base/busybox:1\n", "web/index.html": "v1\n"}
-    portal = repo(tmp_path / "git", "portal", [("First version of portal", files),
+    portal = repo(tmp_path / "git", "portal", [("First version of portal", {**files, "stack.yml": SSO_STACK}),
                                                 ("Add the form\n\nWith a body.", {"docs/USAGE.md": USAGE})])
     awdi = repo(tmp_path / "git", "awdi", [("Water levels", {**files, "README.md": "# awdi\n"})])
     config = Config.model_validate({
         "registry": "reg:5000", "state_dir": str(tmp_path / "state"), "http": {"listen": "127.0.0.1:9480"},
         "apps": [{"name": "portal", "repo": f"file://{portal}", "url": "https://portal.apps.example.go.id/",
-                  "forge_repo": "office/portal", "settle": "1s", "deploy_timeout": "30s"},
+                  "forge_repo": "office/portal", "settle": "1s", "deploy_timeout": "30s",
+                  "sso": {"groups": ["staff"], "contact": "the portal team"}},
                  {"name": "awdi", "repo": f"file://{awdi}", "settle": "1s", "deploy_timeout": "30s"}]})
     clock, registry = FakeClock(), FakeRegistry()
     swarm, store = FakeSwarm(clock), StateStore(tmp_path / "state" / "state.db")
@@ -137,8 +147,10 @@ def office(tmp_path: Path) -> Office:
 
 
 def signed_in(client: TestClient) -> None:
-    data = b64encode(json.dumps({"user": {"sub": "sub-ana", "name": "Ana", "email": "ana@example.go.id"},
-                                 "csrf": "t"}).encode())
+    """A session made in Polise's own sessions (as its sign-in does), and its signed session cookie."""
+    assert isinstance(client.app, FastAPI)
+    sid = client.app.state.sessions.create(User("sub-ana", "Ana", "ana@example.go.id"))
+    data = b64encode(json.dumps({"sid": sid, "csrf": "t"}).encode())
     client.cookies.set("session", TimestampSigner(SECRET).sign(data).decode())
 
 
@@ -211,3 +223,14 @@ def test_a_token_that_swarmops_refuses_is_a_503_page_not_a_crash(office: Office)
     page = office.polise.get("/")
     assert page.status_code == 503 and "swarmops did not answer" in page.text and "401" not in page.text
 
+
+
+def test_polise_reads_which_apps_are_behind_sso_with_their_hosts_and_groups(office: Office) -> None:
+    client = SwarmopsClient(office.swarmops, office.token_file)
+    assert client.sso_apps() == [SsoApp("portal", ("portal.apps.example.go.id",), ("staff",), "the portal team")]
+    portal, awdi = client.app("portal"), client.app("awdi")
+    assert portal is not None and portal.sso and awdi is not None and not awdi.sso
+    page = office.polise.get("/")
+    card = next(c for c in page.text.split("<li")[1:] if 'data-app="portal"' in c)
+    assert "Sign-in needed" in card and "Sign-in needed" not in next(
+        c for c in page.text.split("<li")[1:] if 'data-app="awdi"' in c)

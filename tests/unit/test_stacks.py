@@ -124,3 +124,27 @@ def test_the_swarmops_service_runs_once_on_a_manager_with_the_engine_socket_and_
                               "SWARMOPS_REGISTRY_AUTH_FILE": str(tmp_path / "docker-config.json")})
     assert out.returncode == 0, out.stderr
     assert "registry.local:5000/swarmops/swarmops:0.1.0" in out.stdout
+
+
+def test_every_proxy_entrypoint_strips_identity_headers_and_dynamic_yml_gets_all_it_reads() -> None:
+    """The real Traefik's behaviour is tested in tests/integration/test_proxy_sso.py; this keeps the stack's
+    flags, environment and mounts in step with stacks/proxy/dynamic.yml."""
+    doc = YAML(typ="safe").load((STACKS / "proxy" / "stack.yml").read_text())
+    svc = doc["services"]["traefik"]
+    flags = svc["command"]
+    entrypoints = {m[1] for f in flags if (m := re.match(r"--entrypoints\.(\w+)\.address=", f))}
+    assert entrypoints == {"web", "websecure", "traefik"}   # traefik: the ping's, not published
+    for ep in entrypoints:   # the aliases of any header (X_Auth_User ...) are removed
+        assert f"--entrypoints.{ep}.http.aliasHeadersStrategy=delete" in flags
+    for ep in ("web", "websecure"):   # and a client's own identity headers
+        assert f"--entrypoints.{ep}.http.middlewares=sso-strip@file" in flags
+    assert f"--providers.file.filename={svc['configs'][0]['target']}" in flags
+    assert doc["configs"][svc["configs"][0]["source"]]["file"] == "dynamic.yml"
+    dynamic = (STACKS / "proxy" / "dynamic.yml").read_text()
+    read = set(re.findall(r'\benv "(\w+)"', dynamic))
+    required = re.search(r'range \$var := list ((?:"\w+" ?)+)', dynamic)
+    assert required and set(re.findall(r'"(\w+)"', required[1])) == read   # a missing one stops the file
+    assert read <= set(svc["environment"])
+    for var in ("TLS_CERT_FILE", "TLS_KEY_FILE"):   # the certificate and key are the stack's secrets
+        secret = svc["environment"][var].removeprefix("/run/secrets/")
+        assert secret in svc["secrets"] and doc["secrets"][secret]["file"] == f"secrets/{secret}.age"

@@ -1,11 +1,13 @@
 """Sign-in with OpenID Connect (authorization code with PKCE) against the office's identity provider,
 through Authlib: it fetches the provider's metadata and keys, checks the ID token's signature, issuer,
-audience and nonce. The identity kept in the signed session cookie is the ID token's sub, name and email."""
+audience and nonce. The session is kept on the server (polise.sessions): Polise's signed session cookie
+carries its id, the form token and the sign-in's own state, never the identity."""
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +21,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from polise import i18n
 from polise.i18n import N_, Problem
+from polise.sessions import MemorySessions, Sessions, User
+from polise.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class User:
-    sub: str
-    name: str
-    email: str
 
 
 @dataclass(frozen=True)
@@ -36,11 +33,29 @@ class OidcSettings:
     client_id: str
     client_secret_file: Path      # a Swarm secret
     redirect_url: str             # https://polise.../auth/callback, registered at the provider
+    scope: str = "openid profile email"   # POLISE_OIDC_SCOPE: add the provider's scope for groups, if any
+    groups_claim: str = "groups"  # the ID token's claim that lists the user's groups
+
+
+UNKNOWN = object()
 
 
 def current_user(request: Request) -> User | None:
-    found = request.session.get("user") if "session" in request.scope else None
-    return User(**found) if isinstance(found, dict) else None
+    """The signed-in user of this request (asked of the sessions once per request). Without the database
+    nobody is signed in: the public pages still answer."""
+    if "session" not in request.scope:
+        return None
+    known = request.scope.get("polise.user", UNKNOWN)
+    if known is UNKNOWN:
+        sid = request.session.get("sid")
+        known = None
+        if isinstance(sid, str):
+            try:
+                known = request.app.state.sessions.user(sid)
+            except StoreUnavailable as e:
+                log.warning("%s: nobody is signed in: %s", request.url.path, e)
+        request.scope["polise.user"] = known
+    return known if isinstance(known, User) else None
 
 
 def csrf_token(request: Request) -> str:
@@ -79,16 +94,35 @@ def require_user(request: Request) -> User:
     return user
 
 
-def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, secure_cookie: bool) -> None:
-    """The session cookie always; /login, /auth/callback and /logout when a provider is configured."""
+def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, secure_cookie: bool,
+            sessions: Sessions | None = None) -> None:
+    """The session cookie always; /login, /auth/callback and /logout when a provider is configured.
+    `sessions`: PostgreSQL's (polise.store.StoreSessions) when Polise has a database, else in memory."""
+    app.state.sessions = sessions or MemorySessions()
+    # SameSite=Lax: the provider's redirect back to /auth/callback is a cross-site top-level GET (ruling 32)
     app.add_middleware(SessionMiddleware, secret_key=session_secret, same_site="lax", https_only=secure_cookie,
                        max_age=8 * 3600)
+
+    @app.get("/logout")
+    def logout(request: Request) -> RedirectResponse:
+        """Ends the session on the server: every app host's session made from it ends with it."""
+        sid = request.session.get("sid")
+        if isinstance(sid, str):
+            try:
+                app.state.sessions.end(sid)
+            except StoreUnavailable as e:
+                log.warning("sign-out: %s", e)
+                raise Problem(503, N_("Sign-out did not finish: the sessions database did not answer. Try again "
+                                      "in a minute.")) from None
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
     if settings is None:
         return
     oauth = OAuth()
     oauth.register("idp", server_metadata_url=settings.discovery_url, client_id=settings.client_id,
                    client_secret=settings.client_secret_file.read_text().strip(),
-                   client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"})
+                   client_kwargs={"scope": settings.scope, "code_challenge_method": "S256"})
 
     @app.get("/login")
     async def login(request: Request, next: str = "/") -> Any:
@@ -108,18 +142,31 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
         claims = token.get("userinfo") or {}
         if not claims.get("sub"):
             raise Problem(401, N_("Sign-in failed: the sign-in service did not say who you are. Try again."))
-        request.session["user"] = identity(claims)
-        return RedirectResponse(request.session.pop("next", "/"), status_code=303)
+        back = request.session.pop("next", "/")
+        old = request.session.pop("sid", None)
+        try:
+            if isinstance(old, str):
+                app.state.sessions.end(old)
+            request.session["sid"] = app.state.sessions.create(identity(claims, settings.groups_claim))
+        except StoreUnavailable as e:
+            log.warning("sign-in: %s", e)
+            raise Problem(503, N_("Sign-in is not available right now: the sessions database did not answer. Try "
+                                  "again in a minute.")) from None
+        request.session["csrf"] = secrets.token_urlsafe(32)   # a new session, a new form token
+        return RedirectResponse(back, status_code=303)
 
-    @app.get("/logout")
-    def logout(request: Request) -> RedirectResponse:
-        request.session.clear()
-        return RedirectResponse("/", status_code=303)
+
+# a group name Polise passes on: one line, no separator of X-Auth-Groups
+GROUP = re.compile(r"^[^\x00-\x1f\x7f,]{1,200}$")
 
 
-def identity(claims: dict[str, Any]) -> dict[str, str]:
+def identity(claims: dict[str, Any], groups_claim: str = "groups") -> User:
     """What the session keeps of the ID token: the email only when the provider says it is verified (the
-    owners' feedback page trusts it; an unverified one could be anybody's)."""
+    owners' feedback page trusts it; an unverified one could be anybody's); the groups as a list of names
+    (a provider that sends one string separates them by commas)."""
     verified = claims.get("email_verified") is True
-    return {"sub": str(claims["sub"]), "name": str(claims.get("name") or claims["sub"]),
-            "email": str(claims.get("email") or "") if verified else ""}
+    found = claims.get(groups_claim) or []
+    names = found.split(",") if isinstance(found, str) else found if isinstance(found, list) else []
+    groups = tuple(dict.fromkeys(g.strip() for g in names if isinstance(g, str) and GROUP.match(g.strip())))[:100]
+    return User(str(claims["sub"]), str(claims.get("name") or claims["sub"]),
+                str(claims.get("email") or "") if verified else "", groups)

@@ -58,7 +58,8 @@ def install(app: FastAPI, templates: Jinja2Templates, public_url: str) -> None:
         if path.endswith(".atom"):
             return Response(news.error_feed(message, public_url.rstrip("/")), status, headers,
                             media_type="application/atom+xml")
-        login = (path if request.method == "GET" else "/") if status == 401 else ""   # where to come back to
+        # where to come back to after signing in: an app host's /_sso/ page (polise.sso) goes to Polise's home
+        login = (path if request.method == "GET" and not path.startswith("/_sso/") else "/") if status == 401 else ""
         return templates.TemplateResponse(request, "error.html", {
             "title": TITLES.get(status, TITLES[400]), "message": message, "login": login},
             status_code=status, headers=headers)

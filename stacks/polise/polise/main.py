@@ -10,15 +10,17 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
 from psycopg.conninfo import make_conninfo
 
-from polise import auth, i18n, reports
-from polise.store import Store, StoreUnavailable
+from polise import auth, i18n, reports, sso
+from polise.sessions import MemorySessions
+from polise.store import Store, StoreSessions, StoreUnavailable
 from polise.swarmops_api import SwarmopsClient
-from polise.web import create_app
+from polise.web import TEMPLATES, create_app
 
 log = logging.getLogger("polise")
 FILE_EVERY = 30.0   # seconds between runs of the report filer
@@ -55,6 +57,7 @@ class Settings:
     time_zone: str = i18n.OFFICE_ZONE     # POLISE_TIME_ZONE: the office's, for every time shown
     retention: str = ""                   # POLISE_PRIVACY_RETENTION: the privacy page's "for how long"
     ops_webhook: str = ""                 # POLISE_OPS_WEBHOOK_URL: told of a report that can never be filed
+    sso_domain: str = ""                  # POLISE_SSO_DOMAIN: the apps' domain; sign-in returns only under it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -65,7 +68,19 @@ class Settings:
         return cls(url, _file(env, "POLISE_SWARMOPS_TOKEN_FILE"), public,
                    _file(env, "POLISE_SESSION_SECRET_FILE").read_text().strip(), _dsn(env), _oidc(env, public),
                    _forge(env), _owners(env.get("POLISE_OWNERS", "")), _zone(env),
-                   env.get("POLISE_PRIVACY_RETENTION", "").strip(), _webhook(env))
+                   env.get("POLISE_PRIVACY_RETENTION", "").strip(), _webhook(env), _sso_domain(env, public))
+
+
+def _sso_domain(env: Mapping[str, str], public_url: str) -> str:
+    """The office's apps' domain: POLISE_SSO_DOMAIN, else the domain of Polise's own host
+    (polise.apps.example.go.id -> apps.example.go.id)."""
+    domain = env.get("POLISE_SSO_DOMAIN", "").strip().lower().strip(".")
+    host = sso.host_name(urlsplit(public_url).netloc)
+    if not domain and host and host[0].count(".") >= 2:
+        domain = host[0].split(".", 1)[1]
+    if not domain or not sso.host_name(domain) or "." not in domain:
+        raise SettingsError(f"POLISE_SSO_DOMAIN={domain!r}: write the apps' domain, like apps.example.go.id")
+    return domain
 
 
 def _webhook(env: Mapping[str, str]) -> str:
@@ -107,7 +122,9 @@ def _oidc(env: Mapping[str, str], public_url: str) -> auth.OidcSettings | None:
     if not env.get("POLISE_OIDC_DISCOVERY_URL"):
         return None
     return auth.OidcSettings(env["POLISE_OIDC_DISCOVERY_URL"], _need(env, "POLISE_OIDC_CLIENT_ID"),
-                             _file(env, "POLISE_OIDC_CLIENT_SECRET_FILE"), f"{public_url}/auth/callback")
+                             _file(env, "POLISE_OIDC_CLIENT_SECRET_FILE"), f"{public_url}/auth/callback",
+                             env.get("POLISE_OIDC_SCOPE", "").strip() or "openid profile email",
+                             env.get("POLISE_OIDC_GROUPS_CLAIM", "").strip() or "groups")
 
 
 def _forge(env: Mapping[str, str]) -> reports.ForgeSettings | None:
@@ -134,9 +151,12 @@ def _filer(store: Store, forge: reports.ForgeSettings, zone: str, webhook: str, 
 def build(env: Mapping[str, str]) -> FastAPI:
     settings = Settings.from_env(env)
     store = Store(settings.dsn) if settings.dsn else None
-    app = create_app(SwarmopsClient.connect(settings.swarmops_url, settings.swarmops_token_file), settings.public_url,
-                     store, settings.owners, settings.time_zone, settings.retention)
-    auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"))
+    swarmops = SwarmopsClient.connect(settings.swarmops_url, settings.swarmops_token_file)
+    app = create_app(swarmops, settings.public_url, store, settings.owners, settings.time_zone, settings.retention)
+    auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"),
+                 StoreSessions(store) if store else MemorySessions())
+    sso.install(app, TEMPLATES, sso.Directory(swarmops), settings.public_url, settings.sso_domain,
+                settings.session_secret)
     stop = threading.Event()
 
     @asynccontextmanager

@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from polise.sessions import CODE_TTL, SESSION_TTL, User, digest, new_id
+
 SCHEMA = """
 SELECT pg_advisory_xact_lock(7140);  -- one migration at a time, should two replicas start together
 CREATE TABLE IF NOT EXISTS ratings (
@@ -55,6 +57,28 @@ ALTER TABLE reports DROP CONSTRAINT IF EXISTS reports_state_check;
 ALTER TABLE reports ADD CONSTRAINT reports_state_check CHECK (state IN ('queued', 'filed', 'refused'));
 CREATE INDEX IF NOT EXISTS reports_due ON reports (next_try) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS reports_user ON reports (user_sub, created);
+-- sign-in sessions (polise.sessions): the hashes of the ids the browsers hold, never the ids
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY,
+  sub TEXT NOT NULL,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL DEFAULT '',
+  groups TEXT[] NOT NULL DEFAULT '{}',
+  created TIMESTAMPTZ NOT NULL DEFAULT now(),
+  expires TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
+CREATE TABLE IF NOT EXISTS sso_codes (
+  code TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+  host TEXT NOT NULL,
+  expires TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS app_sessions (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+  host TEXT NOT NULL
+);
 """
 
 
@@ -205,3 +229,62 @@ class Store:
                             "count(*) FILTER (WHERE state = 'refused') AS refused FROM reports").fetchone()
         assert row is not None
         return {k: int(v) for k, v in row.items()}
+
+
+class StoreSessions:
+    """polise.sessions.Sessions in PostgreSQL, for every replica. Expiry is the database's clock; expired
+    rows go when a session is made (an app session goes with its Polise session)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(self, user: User, ttl: float = SESSION_TTL) -> str:
+        sid = new_id()
+        with self._store._conn() as c:
+            c.execute("DELETE FROM sessions WHERE expires < now()")
+            c.execute("INSERT INTO sessions (id, sub, name, email, groups, expires) VALUES "
+                      "(%s, %s, %s, %s, %s, now() + make_interval(secs => %s))",
+                      (digest(sid), user.sub, user.name, user.email, list(user.groups), ttl))
+        return sid
+
+    def user(self, sid: str) -> User | None:
+        with self._store._conn() as c:
+            row = c.execute("SELECT sub, name, email, groups FROM sessions WHERE id = %s AND expires > now()",
+                            (digest(sid),)).fetchone()
+        return _user(row)
+
+    def end(self, sid: str) -> None:
+        with self._store._conn() as c:
+            c.execute("DELETE FROM sessions WHERE id = %s", (digest(sid),))
+
+    def mint_code(self, sid: str, host: str) -> str | None:
+        code = new_id()
+        with self._store._conn() as c:
+            row = c.execute("INSERT INTO sso_codes (code, session_id, host, expires) SELECT %s, id, %s, "
+                            "now() + make_interval(secs => %s) FROM sessions WHERE id = %s AND expires > now() "
+                            "RETURNING code", (digest(code), host, CODE_TTL, digest(sid))).fetchone()
+        return code if row else None
+
+    def redeem(self, code: str, host: str) -> tuple[str, float] | None:
+        app_sid = new_id()
+        with self._store._conn() as c, c.transaction():
+            row = c.execute("DELETE FROM sso_codes WHERE code = %s RETURNING session_id, host, expires > now() AS "
+                            "fresh", (digest(code),)).fetchone()
+            if row is None or not row["fresh"] or row["host"] != host:
+                return None
+            left = c.execute("INSERT INTO app_sessions (id, session_id, host) SELECT %s, id, %s FROM sessions WHERE "
+                             "id = %s AND expires > now() RETURNING (SELECT extract(epoch FROM expires - now()) FROM "
+                             "sessions WHERE id = %s) AS left", (digest(app_sid), host, row["session_id"],
+                                                                 row["session_id"])).fetchone()
+        return (app_sid, float(left["left"])) if left else None
+
+    def app_user(self, app_sid: str, host: str) -> User | None:
+        with self._store._conn() as c:
+            row = c.execute("SELECT s.sub, s.name, s.email, s.groups FROM app_sessions a JOIN sessions s ON "
+                            "s.id = a.session_id WHERE a.id = %s AND a.host = %s AND s.expires > now()",
+                            (digest(app_sid), host)).fetchone()
+        return _user(row)
+
+
+def _user(row: dict[str, Any] | None) -> User | None:
+    return User(row["sub"], row["name"], row["email"], tuple(row["groups"])) if row else None

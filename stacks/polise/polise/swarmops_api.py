@@ -34,6 +34,17 @@ class AppInfo:
     url: str | None = None          # only from GET /api/v1/apps/{app}
     repo: str = ""                  # idem: the app's git repo
     forge_repo: str = ""            # idem: owner/name of the forge repo its reports are filed in; "" from `repo`
+    sso: bool = False               # idem: behind the office's single sign-on (the proxy's shared middleware)
+
+
+@dataclass(frozen=True)
+class SsoApp:
+    """An app behind the proxy's shared SSO middleware: its hosts, and the groups that may use it (none:
+    every signed-in user) with whom to ask for access (polise.sso)."""
+    app: str
+    hosts: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    contact: str = ""
 
 
 class ReadApi(Protocol):
@@ -49,12 +60,13 @@ class ReadApi(Protocol):
     def doc(self, name: str, which: str) -> str | None: ...
 
 
-def app_info(status: Mapping[str, Any], url: str | None = None, repo: str = "", forge_repo: str = "") -> AppInfo:
+def app_info(status: Mapping[str, Any], url: str | None = None, repo: str = "", forge_repo: str = "",
+             sso: bool = False) -> AppInfo:
     """From one of swarmops' AppStatus objects (an item of GET /api/v1/apps, or `status` of one app)."""
     return AppInfo(name=str(status["app"]), status=str(status.get("status") or "Unknown"),
                    commit=str(status.get("commit") or ""), title=str(status.get("title") or ""),
                    deployed_at=float(status["deployed_at"]) if status.get("deployed_at") else None, url=url, repo=repo,
-                   forge_repo=forge_repo)
+                   forge_repo=forge_repo, sso=sso)
 
 
 class SwarmopsClient:
@@ -89,7 +101,13 @@ class SwarmopsClient:
             return None
         status = found.get("status") or {"app": name}   # None until swarmops' first look at the Swarm
         return app_info(status, url=found.get("url") or None, repo=str(found.get("repo") or ""),
-                        forge_repo=str(found.get("forge_repo") or ""))
+                        forge_repo=str(found.get("forge_repo") or ""), sso=found.get("sso") is True)
+
+    def sso_apps(self) -> list[SsoApp]:
+        """The apps behind the proxy's shared SSO middleware (polise.sso.SsoSource)."""
+        return [SsoApp(str(a["app"]), tuple(str(h) for h in a.get("hosts") or []),
+                       tuple(str(g) for g in a.get("groups") or []), str(a.get("contact") or ""))
+                for a in self._get("/api/v1/sso") or []]
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return list(self._get(f"/api/v1/apps/{name}/history", limit=500) or [])

@@ -76,8 +76,11 @@ def _page_context(request: Request) -> dict[str, Any]:
     """What every page has: its reader (language, time zone), the signed-in user, where it is."""
     reader = i18n.reader_of(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.url.path.startswith("/_sso/"):   # a page on an app's host (polise.sso): links lead to Polise
+        return {"reader": reader, "lang": reader.lang, "user": None, "here": "/", "languages": i18n.NAMES,
+                "site": request.app.state.public_url}
     return {"reader": reader, "lang": reader.lang, "user": current_user(request), "here": here,
-            "languages": i18n.NAMES}
+            "languages": i18n.NAMES, "site": ""}
 
 
 ENV.filters["status"] = _status
@@ -111,6 +114,7 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
     the office's, for every time shown. `retention`: the privacy page's words on how long data is kept."""
     app = FastAPI(title="Polise", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.zone = ZoneInfo(time_zone)
+    app.state.public_url = public_url.rstrip("/")
     app.add_middleware(HeadAsGet)
     app.add_middleware(VaryByLanguage)
     errors.install(app, TEMPLATES, public_url)

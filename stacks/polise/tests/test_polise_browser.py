@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from base64 import b64encode
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
-from itsdangerous import TimestampSigner
+from fastapi import FastAPI
 from keyboard import focused, tab_to
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from signin import session_cookie
 from test_polise_feedback import ANA, CSRF, SECRET
 from test_polise_login import ARGS, CHROMIUM, ROOT, free_port
 from test_polise_web import FakeReadApi
@@ -95,8 +95,8 @@ class StandInProvider:
 class Polise:
     """Polise in uvicorn on loopback, and a way to open a browser on it as a reader."""
 
-    def __init__(self, public: str, store: Store, browser: Browser, provider: StandInProvider) -> None:
-        self.public, self.store, self.browser, self.provider = public, store, browser, provider
+    def __init__(self, app: FastAPI, public: str, store: Store, browser: Browser, provider: StandInProvider) -> None:
+        self.app, self.public, self.store, self.browser, self.provider = app, public, store, browser, provider
         self.contexts: list[BrowserContext] = []
 
     def open(self, locale: str = "id-ID", user: dict[str, str] | None = None,
@@ -104,8 +104,8 @@ class Polise:
         context = self.browser.new_context(locale=locale, viewport=viewport)   # type: ignore[arg-type]
         self.contexts.append(context)
         if user:
-            cookie = TimestampSigner(SECRET).sign(b64encode(json.dumps({"user": user, "csrf": CSRF}).encode()))
-            context.add_cookies([{"name": "session", "value": cookie.decode(), "url": self.public}])
+            cookie = session_cookie(self.app, user, CSRF, SECRET)
+            context.add_cookies([{"name": "session", "value": cookie, "url": self.public}])
         return context.new_page()
 
 
@@ -136,7 +136,7 @@ def polise(dsn: str, browser: Browser, tmp_path: Path) -> Iterator[Polise]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "uvicorn did not start Polise"
-    running = Polise(public, store, browser, provider)
+    running = Polise(app, public, store, browser, provider)
     try:
         yield running
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
+from signin import session_cookie
 from test_polise_web import FakeReadApi
 
 from polise import auth
@@ -45,8 +46,7 @@ def client(store: Store, user: dict[str, str] | None = None) -> TestClient:
     auth.install(app, None, SECRET, secure_cookie=False)
     c = FormClient(app, follow_redirects=False, headers={"Accept-Language": "en"})
     if user:
-        data = b64encode(json.dumps({"user": user, "csrf": CSRF}).encode())
-        c.cookies.set("session", TimestampSigner(SECRET).sign(data).decode())
+        c.cookies.set("session", session_cookie(app, user, CSRF, SECRET))
     return c
 
 
@@ -63,9 +63,12 @@ def test_without_a_session_rating_and_reporting_are_refused_and_the_page_offers_
 
 def test_a_forged_session_cookie_is_not_a_session(store: Store) -> None:
     c = client(store)
-    c.cookies.set("session", TimestampSigner("another-secret").sign(b64encode(json.dumps({"user": ANA}).encode()))
-                  .decode())
-    assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5"}).status_code == 401
+    forged = [({"user": ANA}, "another-secret"),                   # signed by someone else
+              ({"user": ANA, "csrf": CSRF}, SECRET),                # an identity in the cookie is not a session
+              ({"sid": "a-made-up-id", "csrf": CSRF}, SECRET)]      # an id the server never gave
+    for session, secret in forged:
+        c.cookies.set("session", TimestampSigner(secret).sign(b64encode(json.dumps(session).encode())).decode())
+        assert c.post("/apps/portal/rate", data={"target": "app", "stars": "5"}).status_code == 401, session
 
 
 def test_a_signed_in_user_rates_and_the_catalog_shows_averages(store: Store) -> None:
@@ -127,10 +130,20 @@ def test_a_form_posted_signed_out_is_a_401_page_that_offers_sign_in(store: Store
 
 def test_the_email_is_kept_only_when_the_provider_verified_it() -> None:
     from polise.auth import identity
-    assert identity({"sub": "s1", "email": "ana@example.go.id", "email_verified": True})["email"] == "ana@example.go.id"
+    from polise.sessions import User
+    assert identity({"sub": "s1", "email": "ana@example.go.id", "email_verified": True}).email == "ana@example.go.id"
     for unverified in ({"sub": "s1", "email": "ana@example.go.id"},
                        {"sub": "s1", "email": "ana@example.go.id", "email_verified": "true"}):
-        assert identity(unverified) == {"sub": "s1", "name": "s1", "email": ""}
+        assert identity(unverified) == User("s1", "s1", "")
+
+
+def test_the_groups_are_kept_as_names_that_fit_the_groups_header() -> None:
+    from polise.auth import identity
+    claims = {"sub": "s1", "groups": ["ops", " timetable ", "a,b", "line\nbreak", "", 7, "ops"]}
+    assert identity(claims).groups == ("ops", "timetable")   # no separator, no control character, no repeat
+    assert identity({"sub": "s1", "groups": "ops, dev"}).groups == ("ops", "dev")
+    assert identity({"sub": "s1", "roles": ["ops"]}, groups_claim="roles").groups == ("ops",)
+    assert identity({"sub": "s1", "groups": {"ops": True}}).groups == ()
 
 
 def test_a_form_posted_from_another_origin_or_without_the_token_changes_nothing(store: Store) -> None:

@@ -22,7 +22,7 @@ from test_polise_web import FakeReadApi
 
 from polise import auth, reports
 from polise.reports import ForgeClient, ForgeSettings
-from polise.store import Store
+from polise.store import Store, StoreSessions
 from polise.web import create_app
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,7 +60,8 @@ def polise(provider: str, polise_port: int, dsn: str) -> Iterator[tuple[str, Sto
     public = f"http://127.0.0.1:{polise_port}"
     app = create_app(FakeReadApi(), public, store)
     auth.install(app, auth.OidcSettings(provider, "polise", Path("/run/oidc-provider/polise.secret"),
-                                        f"{public}/auth/callback"), "login-test-session-secret", False)
+                                        f"{public}/auth/callback", "openid profile email groups"),
+                 "login-test-session-secret", False, StoreSessions(store))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=polise_port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -103,6 +104,9 @@ def test_sign_in_with_the_provider_then_rate_and_report_in_chromium(polise: tupl
     expect(page.locator("#reports .report .state")).to_have_text("queued")
     page.screenshot(path=str(SHOTS / "polise-report-queued.png"))
     assert store.rating_of("portal", "app", "dwho")["stars"] == 4   # type: ignore[index]   # the ID token's sub
+    with store._conn() as c:   # the session is on the server, with the provider's groups
+        [kept] = c.execute("SELECT sub, name, groups FROM sessions").fetchall()
+    assert (kept["sub"], kept["name"]) == ("dwho", "Doctor Who") and {"ops", "staff"} <= set(kept["groups"])
 
     forge = StandIn()
     forge.start()

@@ -3,12 +3,10 @@ for every input, landmarks, the rating as radio buttons, messages announced, a p
 
 from __future__ import annotations
 
-import json
-from base64 import b64encode
 from html.parser import HTMLParser
 
 from fastapi.testclient import TestClient
-from itsdangerous import TimestampSigner
+from signin import session_cookie
 from test_polise_feedback import ANA, CSRF, store  # noqa: F401 (store: a fixture)
 from test_polise_feedback import client as signed_client
 from test_polise_web import FakeReadApi
@@ -62,8 +60,7 @@ def signed_in_page() -> str:
     app = create_app(FakeReadApi(), "https://polise.example.go.id")
     auth.install(app, None, "s", secure_cookie=False)
     c = TestClient(app)
-    c.cookies.set("session", TimestampSigner("s").sign(b64encode(json.dumps({"user": ANA, "csrf": CSRF})
-                                                                 .encode())).decode())
+    c.cookies.set("session", session_cookie(app, ANA, CSRF, "s"))
     return c.get("/apps/portal").text
 
 
