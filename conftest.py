@@ -1,0 +1,27 @@
+"""The suite's order: the slowest lab files first, so that the parallel phase's workers finish together
+(pytest-xdist's `--dist loadfile` hands out files in collection order, and a long file started last keeps
+the phase waiting for it). Measured in CI runs (scripts/test writes test-output/junit-*.xml); a file not
+named keeps its place after these."""
+
+from __future__ import annotations
+
+import pytest
+
+SLOWEST_FIRST = (
+    "tests/integration/test_polise.py",
+    "tests/integration/test_safe_rollouts.py",
+    "tests/integration/test_templates_and_stacks.py",
+    "tests/integration/test_template_data.py",
+    "tests/integration/test_http.py",
+    "tests/integration/test_policy_and_secrets.py",
+    "tests/integration/test_core.py",
+    "tests/integration/test_drills.py",
+    "tests/integration/test_sso.py",
+    "tests/integration/test_hooks.py",
+    "tests/integration/test_faults.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))   # stable: the rest as collected
