@@ -6,10 +6,11 @@ lab/oidc-provider: dwho is in the groups ops and staff, rtyler in staff only).
 swarmops deploys the proxy and the apps from their repos, the apps under the restricted profile: an echo
 app behind SSO (it answers with the HTTP_* variables a WSGI server makes of the request's headers, so an
 underscore spelling shows as the same variable), the php template made with `--set sso=true` and limited
-to the group ops in its apps.d entry, a public echo app, and an app whose stack names another app's
-middleware. Polise itself runs on the host (main.build, the service's own entry point, with its sessions
-in memory: their PostgreSQL form is tested in stacks/polise/tests), where the provider listens; the
-proxy reaches it on the lab bridge, and a service of this test routes Polise's host there."""
+to the group ops in its apps.d entry, the go template made with it too (for every signed-in user), a
+public echo app, and an app whose stack names another app's middleware. Polise itself runs on the host
+(main.build, the service's own entry point, with its sessions in memory: their PostgreSQL form is tested
+in stacks/polise/tests), where the provider listens; the proxy reaches it on the lab bridge, and a
+service of this test routes Polise's host there."""
 
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def on_bridge() -> int:
 
 @pytest.fixture(scope="module")
 def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
-    lab_images("traefik", "haproxy", "python", "php")
+    lab_images("traefik", "haproxy", "python", "php", "golang")
     root = tmp_path_factory.mktemp("sso")
     rid = run_id
     swarmops = Swarmops(dir=root, run_id=rid)
@@ -167,7 +168,7 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
                           apps_dir=str(root / "apps.d"))
     swarmops.write()
     swarmops.run("keygen")
-    apps = {role: swarmops.name(role) for role in ("proxy", "echo", "kiosk", "open", "borrower")}
+    apps = {role: swarmops.name(role) for role in ("proxy", "echo", "kiosk", "board", "open", "borrower")}
     polise_host = f"polise-{rid}.{DOMAIN}"
     public = f"https://{polise_host}:{tls_port}"
     tls = lab_tls()
@@ -193,7 +194,8 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
         repo = new_repo(root / role)
         repo.commit(f"the {role} app", echo_app(rid, apps[role], labels))
         swarmops.add_app(apps[role], repo.url, policy=restricted)
-    kiosk_work = new_kiosk(swarmops, root, apps["kiosk"], rid)
+    made = [new_from_template(swarmops, root, apps["kiosk"], "php", rid, ["ops"]),
+            new_from_template(swarmops, root, apps["board"], "go", rid, [])]
 
     token = swarmops.run("token", "create", "polise", "--scope", "read").stdout.strip().splitlines()[-1]
     (root / "read-token").write_text(token + "\n")
@@ -213,13 +215,14 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
             try:
                 return (found.get(f"{apps['echo']}.{DOMAIN}", "/")[0] == 302
                         and found.get(f"{apps['kiosk']}.{DOMAIN}", "/")[0] == 302
+                        and found.get(f"{apps['board']}.{DOMAIN}", "/")[0] == 302
                         and found.get(f"{apps['open']}.{DOMAIN}", "/")[0] == 200
                         and found.get(polise_host, "/healthz")[0] == 200)
             except OSError:
                 return False
 
         wait_for(all_routed, 240, "the apps behind the proxy, Polise routed", log)
-        assert kiosk_work.is_dir()
+        assert all(work.is_dir() for work in made)
         yield found
     finally:
         if server is not None:
@@ -235,11 +238,12 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
             OIDC_PORT)}, capture_output=True, timeout=60)
 
 
-def new_kiosk(swarmops: Swarmops, root: Path, app: str, rid: str) -> Path:
-    """The php template with sso, as the ops team makes it (`swarmops new`), limited to the group ops."""
+def new_from_template(swarmops: Swarmops, root: Path, app: str, template: str, rid: str, groups: list[str]) -> Path:
+    """A template made with sso, as the ops team makes it (`swarmops new`), limited to `groups` (none: every
+    signed-in user)."""
     remote = root / f"{app}.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    swarmops.run("new", app, "--template", "php", "--remote", f"file://{remote}", "--set", f"domain={DOMAIN}",
+    swarmops.run("new", app, "--template", template, "--remote", f"file://{remote}", "--set", f"domain={DOMAIN}",
                  "--set", "replicas=1", "--set", "sso=true")
     work = root / app
     subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True)
@@ -252,7 +256,7 @@ def new_kiosk(swarmops: Swarmops, root: Path, app: str, rid: str) -> Path:
     entry = root / "apps.d" / f"{app}.yml"
     spec = YAML(typ="safe").load(entry.read_text())
     spec["policy"] = {"profile": "restricted", "allowed_external": [f"proxy-{rid}"]}
-    spec["sso"] = {"groups": ["ops"], "contact": "the kiosk team (ext. 214)"}
+    spec["sso"] = {"groups": groups, "contact": "the kiosk team (ext. 214)"} if groups else {}
     entry.write_text(json.dumps(spec))
     return work
 
@@ -320,12 +324,13 @@ def test_an_sso_app_signs_in_through_polise_a_second_one_needs_no_new_sign_in_an
         seen = echoed(page)
         assert seen["HTTP_X_AUTH_USER"] == "dwho" and seen["HTTP_X_AUTH_NAME"] == "Doctor Who"
         assert {"ops", "staff"} <= set(seen["HTTP_X_AUTH_GROUPS"].split(","))
-        # the second app: no form; the php template's own page greets the user
-        page.goto(door.url("kiosk"))
-        expect(page.locator("body")).to_contain_text("Signed in as Doctor Who")
-        assert not page.url.startswith("http://127.0.0.1")
+        # the second and third apps: no form; the php and go templates' own pages greet the user
+        for role in ("kiosk", "board"):
+            page.goto(door.url(role))
+            expect(page.locator("body")).to_contain_text("Signed in as Doctor Who")
+            assert not page.url.startswith("http://127.0.0.1")
         cookies = {c["domain"]: c for c in context.cookies() if c["name"] == "__Host-polise_sso"}
-        assert set(cookies) == {f"{door.apps['echo']}.{DOMAIN}", f"{door.apps['kiosk']}.{DOMAIN}"}   # host-only
+        assert set(cookies) == {f"{door.apps[r]}.{DOMAIN}" for r in ("echo", "kiosk", "board")}   # host-only
         assert not any(c["name"] == "session" and DOMAIN in c["domain"] and "polise" not in c["domain"]
                        for c in context.cookies())   # Polise's own session cookie stays on Polise's host
         echo_cookie, kiosk_cookie = app_cookie(context, door, "echo"), app_cookie(context, door, "kiosk")
