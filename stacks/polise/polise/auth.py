@@ -38,6 +38,14 @@ class OidcSettings:
 
 
 UNKNOWN = object()
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def local_path(path: str) -> str:
+    """A path on this host to send the browser to; "/" for anything that could leave it (`//host`, and
+    `/\\host`, which browsers read as `//host`)."""
+    ok = path.startswith("/") and not path.startswith("//") and "\\" not in path and not CONTROLS.search(path)
+    return path if ok else "/"
 
 
 def current_user(request: Request) -> User | None:
@@ -126,7 +134,7 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
 
     @app.get("/login")
     async def login(request: Request, next: str = "/") -> Any:
-        request.session["next"] = next if next.startswith("/") and not next.startswith("//") else "/"
+        request.session["next"] = local_path(next)
         # the provider's sign-in page in the reader's language first, where it offers it (OIDC ui_locales)
         chosen = i18n.choose(request)
         locales = " ".join([chosen, *(tag for tag in i18n.LOCALES if tag != chosen)])

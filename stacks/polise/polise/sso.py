@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, TimestampSigner
 
-from polise.auth import current_user
+from polise.auth import CONTROLS, current_user, local_path
 from polise.i18n import N_, Problem
 from polise.sessions import SESSION_TTL, User
 from polise.swarmops_api import SsoApp, SwarmopsUnavailable
@@ -32,7 +32,6 @@ log = logging.getLogger("polise")
 # the app host's cookie: __Host- makes the browser refuse it from any other host or without Secure
 COOKIE_HTTPS, COOKIE_HTTP = "__Host-polise_sso", "polise_sso"
 HOST = re.compile(r"^(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)(?::(?P<port>[0-9]{1,5}))?$")
-CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -93,12 +92,6 @@ def under(name: str, domain: str) -> bool:
     return name == domain or name.endswith("." + domain)
 
 
-def safe_path(path: str) -> str:
-    """A path on the same host to send the browser back to; "/" for anything that could leave it."""
-    ok = path.startswith("/") and not path.startswith("//") and "\\" not in path and not CONTROLS.search(path)
-    return path if ok else "/"
-
-
 def return_address(rd: str, domain: str, scheme: str) -> tuple[str, str, str] | None:
     """(host name, origin, path) of an app address Polise may send a signed-in browser back to: `scheme`
     (Polise's own), a host under the office's domain, no user name; None for any other."""
@@ -109,7 +102,7 @@ def return_address(rd: str, domain: str, scheme: str) -> tuple[str, str, str] | 
     if parts.scheme != scheme or host is None or not under(host[0], domain):
         return None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return host[0], f"{scheme}://{host[1]}", safe_path(path)
+    return host[0], f"{scheme}://{host[1]}", local_path(path)
 
 
 def header_value(text: str) -> str:
@@ -159,7 +152,7 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
         if user is None:
             if request.headers.get("x-forwarded-method", "GET") not in ("GET", "HEAD"):
                 raise Problem(401, N_("Sign in first: open the app's page again to sign in."))
-            uri = safe_path(request.headers.get("x-forwarded-uri") or "/")
+            uri = local_path(request.headers.get("x-forwarded-uri") or "/")
             start = f"{public_url}/sso/start?{urlencode({'rd': f'{scheme}://{netloc}{uri}'})}"
             return RedirectResponse(start, status_code=302, headers=NO_STORE)
         routed = directory.apps_of(name)
@@ -191,7 +184,7 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
         made = sessions().redeem(code, name) if code else None
         if made is None:
             raise Problem(400, N_("This sign-in link is used up or expired. Open the app again."))
-        back = RedirectResponse(safe_path(rd), status_code=303, headers=NO_STORE)
+        back = RedirectResponse(local_path(rd), status_code=303, headers=NO_STORE)
         back.set_cookie(COOKIE_HTTPS if scheme == "https" else COOKIE_HTTP, signer.sign(made[0]).decode(),
                         max_age=max(1, int(made[1])), path="/", secure=scheme == "https", httponly=True,
                         samesite="lax")

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polise import contrib, errors, i18n, markdown, news, ratings, reports
-from polise.auth import check_form, csrf_token, current_user, require_user
+from polise.auth import check_form, csrf_token, current_user, local_path, require_user
 from polise.i18n import N_, Problem, Text
 from polise.store import Report, Store, StoreUnavailable, Summary
 from polise.swarmops_api import AppInfo, ReadApi
@@ -264,7 +264,7 @@ def create_app(api: ReadApi, public_url: str, store: Store | None = None,
         """The switch on every page: the cookie wins over the browser's Accept-Language."""
         if lang not in i18n.LOCALES:
             raise Problem(404, N_("Polise speaks Bahasa Indonesia (id) and English (en)."))
-        back = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", 303)
+        back = RedirectResponse(local_path(next), 303)
         back.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
         return back
 

@@ -20,6 +20,7 @@ from test_polise_feedback import store  # noqa: F401 (a fixture)
 from test_polise_web import FakeReadApi
 
 from polise import auth, sso
+from polise.auth import local_path
 from polise.sessions import MemorySessions, Sessions, User
 from polise.store import Store, StoreSessions
 from polise.swarmops_api import SsoApp, SwarmopsUnavailable
@@ -230,7 +231,15 @@ def test_the_path_sent_back_to_stays_on_the_app_host(office: Office) -> None:
     back = office.host("timetable.apps.example.go.id").get("/_sso/callback",
                                                            params={"code": "x", "rd": "//evil.example.com"})
     assert back.status_code == 400   # a made-up code; and a real one never sends the browser off the host:
-    assert sso.safe_path("//evil.example.com") == "/" and sso.safe_path("/\\evil") == "/"
+    assert local_path("//evil.example.com") == "/" and local_path("/\\evil") == "/"
+    assert local_path("/a?b=/c") == "/a?b=/c"
+
+
+@pytest.mark.parametrize("nxt", ["//evil.example.com/", "/\\evil.example.com/", "https://evil.example.com/",
+                                 "/\tevil", "evil"])
+def test_the_language_switch_sends_the_browser_back_only_on_polises_host(office: Office, nxt: str) -> None:
+    answer = office.polise.get("/lang/en", params={"next": nxt})
+    assert answer.status_code == 303 and answer.headers["location"] == "/", nxt
 
 
 def test_a_user_outside_the_apps_groups_gets_polises_page_naming_the_app_and_whom_to_ask(office: Office) -> None:
