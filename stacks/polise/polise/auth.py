@@ -11,13 +11,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
-from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polise import i18n
 from polise.i18n import N_, Problem
@@ -38,6 +39,7 @@ class OidcSettings:
 
 
 UNKNOWN = object()
+SESSION_COOKIE = "__Host-polise"   # Polise's session cookie over HTTPS
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -107,13 +109,26 @@ def install(app: FastAPI, settings: OidcSettings | None, session_secret: str, se
     """The session cookie always; /login, /auth/callback and /logout when a provider is configured.
     `sessions`: PostgreSQL's (polise.store.StoreSessions) when Polise has a database, else in memory."""
     app.state.sessions = sessions or MemorySessions()
-    # SameSite=Lax: the provider's redirect back to /auth/callback is a cross-site top-level GET (ruling 32)
+    # SameSite=Lax: the provider's redirect back to /auth/callback is a cross-site top-level GET (ruling 32).
+    # __Host-: no other host of the office's domain can set a cookie of that name for Polise's host (an app
+    # host's Set-Cookie with Domain= would otherwise plant its own session on Polise)
     app.add_middleware(SessionMiddleware, secret_key=session_secret, same_site="lax", https_only=secure_cookie,
-                       max_age=8 * 3600)
+                       max_age=8 * 3600, session_cookie=SESSION_COOKIE if secure_cookie else "session", path="/")
+    if secure_cookie:
+        app.add_middleware(StrictTransport)
 
-    @app.get("/logout")
-    def logout(request: Request) -> RedirectResponse:
+    @app.get("/logout", response_class=HTMLResponse)
+    def logout_page(request: Request) -> Response:
+        """Sign-out asks first: a GET (an image on any page of the office's site) must not sign anyone out."""
+        if current_user(request) is None:
+            return RedirectResponse("/", status_code=303)
+        from polise.web import TEMPLATES  # the pages' environment (web imports this module)
+        return TEMPLATES.TemplateResponse(request, "logout.html", {"csrf": csrf_token(request)})
+
+    @app.post("/logout")
+    def logout(request: Request, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
         """Ends the session on the server: every app host's session made from it ends with it."""
+        check_form(request, csrf, request.app.state.public_url)
         sid = request.session.get("sid")
         if isinstance(sid, str):
             try:
@@ -178,3 +193,20 @@ def identity(claims: dict[str, Any], groups_claim: str = "groups") -> User:
     groups = tuple(dict.fromkeys(g.strip() for g in names if isinstance(g, str) and GROUP.match(g.strip())))[:100]
     return User(str(claims["sub"]), str(claims.get("name") or claims["sub"]),
                 str(claims.get("email") or "") if verified else "", groups)
+
+
+class StrictTransport:
+    """HSTS on every answer of an HTTPS Polise: a browser that has been here once never asks it over plain
+    HTTP again, where a network attacker could set cookies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"strict-transport-security", b"max-age=31536000")]
+            await send(message)
+
+        await self.app(scope, receive, hsts if scope["type"] == "http" else send)

@@ -155,7 +155,9 @@ def build(env: Mapping[str, str]) -> FastAPI:
     app = create_app(swarmops, settings.public_url, store, settings.owners, settings.time_zone, settings.retention)
     auth.install(app, settings.oidc, settings.session_secret, settings.public_url.startswith("https://"),
                  StoreSessions(store) if store else MemorySessions())
-    sso.install(app, TEMPLATES, sso.Directory(swarmops), settings.public_url, settings.sso_domain,
+    # the door asks swarmops with a short deadline: a slow answer must not hold up every app's requests
+    door = SwarmopsClient.connect(settings.swarmops_url, settings.swarmops_token_file, timeout=3.0)
+    sso.install(app, TEMPLATES, sso.Directory(door), settings.public_url, settings.sso_domain,
                 settings.session_secret)
     stop = threading.Event()
 

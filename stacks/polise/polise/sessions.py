@@ -3,8 +3,10 @@ session cookie on Polise's host, and in one host-only cookie per app host behind
 keeps their hashes (a copy of the table lets nobody in) with the user, the host and the expiry; ending
 the Polise session ends every app session made from it.
 
-An app host's cookie is made through a one-time code: Polise's host mints it for one app host and the
-session; that host's `/_sso/callback` (routed to Polise by the proxy) takes it once, within a minute."""
+An app host's cookie is made through a one-time code: Polise's host mints it for one app host, the
+session and the browser that asked (the hash of a nonce the app host set in that browser when it sent it
+to sign in); that host's `/_sso/callback` (routed to Polise by the proxy) takes it once, within a minute,
+from that browser only. One app session per Polise session and host: a new one replaces the old."""
 
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ from typing import Protocol
 
 SESSION_TTL = 8 * 3600.0   # seconds: a working day, then sign in again
 CODE_TTL = 60.0            # seconds between Polise's redirect and the app host's callback
+MAX_CODES = 20             # live codes per session: a loop of /sso/start cannot fill the table
+
+
+class TooManyCodes(Exception):
+    """A session asked for more codes than a browser opening apps would."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,14 @@ class Sessions(Protocol):
     def end(self, sid: str) -> None:
         """Sign-out: the session and every app session made from it end."""
 
-    def mint_code(self, sid: str, host: str) -> str | None:
-        """A one-time code for `host`, from a live session; None when the session is not live."""
+    def mint_code(self, sid: str, host: str, binding: str) -> str | None:
+        """A one-time code for `host` and the browser whose nonce hashes to `binding`, from a live session;
+        None when the session is not live; TooManyCodes past MAX_CODES live ones."""
 
-    def redeem(self, code: str, host: str) -> tuple[str, float] | None:
-        """An app session for `host` from a code minted for that host (used up here): its id and the seconds
-        it has left (its Polise session's); None for a used, expired, unknown or other host's code."""
+    def redeem(self, code: str, host: str, binding: str) -> tuple[str, float] | None:
+        """An app session for `host` from a code minted for that host and binding (used up here): its id and
+        the seconds it has left (its Polise session's); None for a used, expired, unknown, other host's or
+        other browser's code."""
 
     def app_user(self, app_sid: str, host: str) -> User | None:
         """The user of an app session of `host` whose Polise session is live."""
@@ -69,6 +78,7 @@ class _Bound:
     parent: str    # digest of the Polise session
     host: str
     expires: float
+    binding: str = ""
 
 
 @dataclass
@@ -91,9 +101,16 @@ class MemorySessions:
             return None
         return found
 
+    def _purge(self) -> None:
+        now = self._now()
+        for table in (self._sessions, self._codes, self._apps):
+            for k in [k for k, v in table.items() if v.expires <= now]:
+                del table[k]
+
     def create(self, user: User, ttl: float = SESSION_TTL) -> str:
         sid = new_id()
         with self._lock:
+            self._purge()
             self._sessions[digest(sid)] = _Live(user, self._now() + ttl)
         return sid
 
@@ -110,21 +127,27 @@ class MemorySessions:
                 for k in [k for k, b in table.items() if b.parent == key]:
                     del table[k]
 
-    def mint_code(self, sid: str, host: str) -> str | None:
+    def mint_code(self, sid: str, host: str, binding: str) -> str | None:
         key = digest(sid)
         with self._lock:
+            self._purge()
             if self._live(key) is None:
                 return None
+            if sum(1 for b in self._codes.values() if b.parent == key) >= MAX_CODES:
+                raise TooManyCodes(key[:8])
             code = new_id()
-            self._codes[digest(code)] = _Bound(key, host, self._now() + CODE_TTL)
+            self._codes[digest(code)] = _Bound(key, host, self._now() + CODE_TTL, binding)
         return code
 
-    def redeem(self, code: str, host: str) -> tuple[str, float] | None:
+    def redeem(self, code: str, host: str, binding: str) -> tuple[str, float] | None:
         with self._lock:
             bound = self._codes.pop(digest(code), None)
             parent = self._live(bound.parent) if bound else None
-            if bound is None or parent is None or bound.host != host or bound.expires <= self._now():
+            if bound is None or parent is None or bound.host != host or bound.expires <= self._now() \
+                    or not binding or bound.binding != binding:
                 return None
+            for k in [k for k, b in self._apps.items() if b.parent == bound.parent and b.host == host]:
+                del self._apps[k]
             app_sid = new_id()
             self._apps[digest(app_sid)] = _Bound(bound.parent, host, parent.expires)
             return app_sid, parent.expires - self._now()

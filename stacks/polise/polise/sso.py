@@ -25,12 +25,16 @@ from itsdangerous import BadSignature, TimestampSigner
 
 from polise.auth import CONTROLS, current_user, local_path
 from polise.i18n import N_, Problem
-from polise.sessions import SESSION_TTL, User
+from polise.sessions import MAX_CODES, SESSION_TTL, TooManyCodes, User, digest, new_id
 from polise.swarmops_api import SsoApp, SwarmopsUnavailable
 
 log = logging.getLogger("polise")
 # the app host's cookie: __Host- makes the browser refuse it from any other host or without Secure
 COOKIE_HTTPS, COOKIE_HTTP = "__Host-polise_sso", "polise_sso"
+# the nonce an app host sets in the browser it sends to sign in: only that browser redeems the code
+STATE_HTTPS, STATE_HTTP = "__Host-polise_sso_state", "polise_sso_state"
+STATE_TTL = 600   # seconds to sign in at the provider
+BINDING = re.compile(r"^[0-9a-f]{64}$")
 HOST = re.compile(r"^(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)(?::(?P<port>[0-9]{1,5}))?$")
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -49,15 +53,27 @@ class Directory:
         self._source, self._every, self._miss, self._clock = source, every, miss, clock
         self._hosts: dict[str, list[SsoApp]] | None = None
         self._at = -1e18
+        self._asking = False
         self._lock = threading.Lock()
 
     def apps_of(self, host: str) -> list[SsoApp]:
-        """Raises SwarmopsUnavailable only when swarmops never answered."""
+        """Raises SwarmopsUnavailable only when swarmops never answered. One caller asks swarmops at a
+        time, outside the lock: the others go on with the last answer meanwhile."""
         with self._lock:
             age = self._clock() - self._at
-            if self._hosts is None or age >= self._every or (host not in self._hosts and age >= self._miss):
+            due = self._hosts is None or age >= self._every or (host not in self._hosts and age >= self._miss)
+            ask = due and (not self._asking or self._hosts is None)
+            if ask:
+                self._asking, self._at = True, self._clock()   # a failure, too, waits its turn
+        if ask:
+            try:
                 self._refresh()
-            assert self._hosts is not None
+            finally:
+                with self._lock:
+                    self._asking = False
+        with self._lock:
+            if self._hosts is None:
+                raise SwarmopsUnavailable("single sign-on: swarmops has not listed the apps yet")
             return self._hosts.get(host, [])
 
     def _refresh(self) -> None:
@@ -68,13 +84,12 @@ class Directory:
                 raise
             log.warning("single sign-on: the apps' list not refreshed: %s", e)
             return
-        finally:
-            self._at = self._clock()
         hosts: dict[str, list[SsoApp]] = {}
         for a in found:
             for h in a.hosts:
                 hosts.setdefault(h.lower(), []).append(a)
-        self._hosts = hosts
+        with self._lock:
+            self._hosts = hosts
 
 
 def refusing(apps: list[SsoApp], user: User) -> SsoApp | None:
@@ -92,14 +107,20 @@ def under(name: str, domain: str) -> bool:
     return name == domain or name.endswith("." + domain)
 
 
-def return_address(rd: str, domain: str, scheme: str) -> tuple[str, str, str] | None:
+def return_address(rd: str, domain: str, scheme: str, port: int | None) -> tuple[str, str, str] | None:
     """(host name, origin, path) of an app address Polise may send a signed-in browser back to: `scheme`
-    (Polise's own), a host under the office's domain, no user name; None for any other."""
+    and `port` (Polise's own: the proxy's), a host under the office's domain, no user name; None for any
+    other (an app's own published port is not the proxy, and would get the code)."""
     if CONTROLS.search(rd) or "\\" in rd:
         return None
     parts = urlsplit(rd)
     host = host_name(parts.netloc) if "@" not in parts.netloc else None
-    if parts.scheme != scheme or host is None or not under(host[0], domain):
+    if parts.scheme != scheme or host is None or host[0] == domain or not under(host[0], domain):
+        return None
+    try:
+        if parts.port != port:
+            return None
+    except ValueError:
         return None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return host[0], f"{scheme}://{host[1]}", local_path(path)
@@ -119,7 +140,7 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
             secret: str) -> None:
     """`domain`: the office's apps' domain (POLISE_SSO_DOMAIN); `secret`: signs the app hosts' cookies."""
     signer = TimestampSigner(secret, salt="polise-sso-app-session")
-    polise_scheme = urlsplit(public_url).scheme
+    polise_scheme, polise_port = urlsplit(public_url).scheme, urlsplit(public_url).port
 
     def sessions() -> Any:
         return app.state.sessions
@@ -153,25 +174,36 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
             if request.headers.get("x-forwarded-method", "GET") not in ("GET", "HEAD"):
                 raise Problem(401, N_("Sign in first: open the app's page again to sign in."))
             uri = local_path(request.headers.get("x-forwarded-uri") or "/")
-            start = f"{public_url}/sso/start?{urlencode({'rd': f'{scheme}://{netloc}{uri}'})}"
-            return RedirectResponse(start, status_code=302, headers=NO_STORE)
+            nonce = new_id()   # the proxy hands this answer, Set-Cookie with it, to the browser
+            start = f"{public_url}/sso/start?{urlencode({'rd': f'{scheme}://{netloc}{uri}', 'state': digest(nonce)})}"
+            sent = RedirectResponse(start, status_code=302, headers=NO_STORE)
+            sent.set_cookie(STATE_HTTPS if scheme == "https" else STATE_HTTP, nonce, max_age=STATE_TTL, path="/",
+                            secure=scheme == "https", httponly=True, samesite="lax")
+            return sent
         routed = directory.apps_of(name)
         if not routed or (target := refusing(routed, user)) is not None:
             return denied(request, None if not routed else target, user, name)
         return Response(status_code=200, headers=identity_headers(user))
 
     @app.get("/sso/start")
-    def start(request: Request, rd: str = "") -> Response:
-        """On Polise's host: a code for the app host the browser came from, once it is signed in here."""
-        back = return_address(rd, domain, polise_scheme)
+    def start(request: Request, rd: str = "", state: str = "") -> Response:
+        """On Polise's host: a code for the app host the browser came from and for that browser (`state`,
+        the hash of the nonce that host set in it), once it is signed in here."""
+        back = return_address(rd, domain, polise_scheme, polise_port)
         if back is None:
             raise Problem(400, N_("Polise sends you back only to the office's own apps: this return address is "
                                   "not one of them."))
+        if not BINDING.match(state):
+            raise Problem(400, N_("This sign-in link is used up or expired. Open the app again."))
         sid = request.session.get("sid") if current_user(request) else None
         if not isinstance(sid, str):   # back here once signed in
-            again = "/sso/start?" + urlencode({"rd": rd})
+            again = "/sso/start?" + urlencode({"rd": rd, "state": state})
             return RedirectResponse(f"/login?next={quote(again)}", status_code=303)
-        code = sessions().mint_code(sid, back[0])
+        try:
+            code = sessions().mint_code(sid, back[0], state)
+        except TooManyCodes:
+            log.warning("single sign-on: a session asked for more than %d codes a minute", MAX_CODES)
+            raise Problem(429, N_("Too many sign-in links at once. Wait a minute, then open the app again.")) from None
         if code is None:   # the session ended between the two reads
             return RedirectResponse("/login", status_code=303)
         return RedirectResponse(f"{back[1]}/_sso/callback?{urlencode({'code': code, 'rd': back[2]})}",
@@ -181,10 +213,13 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
     def callback(request: Request, code: str = "", rd: str = "/") -> Response:
         """On the app's host (routed here by the proxy): the host's own cookie, from a code minted for it."""
         name, _, scheme = forwarded(request)
-        made = sessions().redeem(code, name) if code else None
-        if made is None:
+        state_cookie = STATE_HTTPS if scheme == "https" else STATE_HTTP
+        nonce = request.cookies.get(state_cookie, "")
+        made = sessions().redeem(code, name, digest(nonce)) if code and nonce else None
+        if made is None:   # also a code another browser was sent (sign-in CSRF): not this browser's nonce
             raise Problem(400, N_("This sign-in link is used up or expired. Open the app again."))
         back = RedirectResponse(local_path(rd), status_code=303, headers=NO_STORE)
+        back.delete_cookie(state_cookie, path="/", secure=scheme == "https", httponly=True, samesite="lax")
         back.set_cookie(COOKIE_HTTPS if scheme == "https" else COOKIE_HTTP, signer.sign(made[0]).decode(),
                         max_age=max(1, int(made[1])), path="/", secure=scheme == "https", httponly=True,
                         samesite="lax")

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from polise.sessions import CODE_TTL, SESSION_TTL, User, digest, new_id
+from polise.sessions import CODE_TTL, MAX_CODES, SESSION_TTL, TooManyCodes, User, digest, new_id
 
 SCHEMA = """
 SELECT pg_advisory_xact_lock(7140);  -- one migration at a time, should two replicas start together
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS sso_codes (
   host TEXT NOT NULL,
   expires TIMESTAMPTZ NOT NULL
 );
+ALTER TABLE sso_codes ADD COLUMN IF NOT EXISTS binding TEXT NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS app_sessions (
   id TEXT PRIMARY KEY,
   session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
@@ -257,21 +258,26 @@ class StoreSessions:
         with self._store._conn() as c:
             c.execute("DELETE FROM sessions WHERE id = %s", (digest(sid),))
 
-    def mint_code(self, sid: str, host: str) -> str | None:
+    def mint_code(self, sid: str, host: str, binding: str) -> str | None:
         code = new_id()
-        with self._store._conn() as c:
-            row = c.execute("INSERT INTO sso_codes (code, session_id, host, expires) SELECT %s, id, %s, "
-                            "now() + make_interval(secs => %s) FROM sessions WHERE id = %s AND expires > now() "
-                            "RETURNING code", (digest(code), host, CODE_TTL, digest(sid))).fetchone()
+        with self._store._conn() as c, c.transaction():
+            c.execute("DELETE FROM sso_codes WHERE expires < now()")
+            live = c.execute("SELECT count(*) AS n FROM sso_codes WHERE session_id = %s", (digest(sid),)).fetchone()
+            if live and int(live["n"]) >= MAX_CODES:
+                raise TooManyCodes(digest(sid)[:8])
+            row = c.execute("INSERT INTO sso_codes (code, session_id, host, expires, binding) SELECT %s, id, %s, "
+                            "now() + make_interval(secs => %s), %s FROM sessions WHERE id = %s AND expires > now() "
+                            "RETURNING code", (digest(code), host, CODE_TTL, binding, digest(sid))).fetchone()
         return code if row else None
 
-    def redeem(self, code: str, host: str) -> tuple[str, float] | None:
+    def redeem(self, code: str, host: str, binding: str) -> tuple[str, float] | None:
         app_sid = new_id()
         with self._store._conn() as c, c.transaction():
-            row = c.execute("DELETE FROM sso_codes WHERE code = %s RETURNING session_id, host, expires > now() AS "
-                            "fresh", (digest(code),)).fetchone()
-            if row is None or not row["fresh"] or row["host"] != host:
+            row = c.execute("DELETE FROM sso_codes WHERE code = %s RETURNING session_id, host, binding, "
+                            "expires > now() AS fresh", (digest(code),)).fetchone()
+            if row is None or not row["fresh"] or row["host"] != host or not binding or row["binding"] != binding:
                 return None
+            c.execute("DELETE FROM app_sessions WHERE session_id = %s AND host = %s", (row["session_id"], host))
             left = c.execute("INSERT INTO app_sessions (id, session_id, host) SELECT %s, id, %s FROM sessions WHERE "
                              "id = %s AND expires > now() RETURNING (SELECT extract(epoch FROM expires - now()) FROM "
                              "sessions WHERE id = %s) AS left", (digest(app_sid), host, row["session_id"],

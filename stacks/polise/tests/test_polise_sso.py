@@ -6,6 +6,8 @@ The whole path through the real Traefik and the real provider, in Chromium: test
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +92,7 @@ class Office:
         self.hosts: dict[str, TestClient] = {}
 
     def sign_in(self, user: dict[str, Any]) -> None:
-        self.polise.cookies.set("session", session_cookie(self.app, user, "t", SECRET),
+        self.polise.cookies.set(auth.SESSION_COOKIE, session_cookie(self.app, user, "t", SECRET),
                                 domain="polise.apps.example.go.id")
 
     def host(self, name: str) -> TestClient:
@@ -103,10 +105,14 @@ class Office:
     def check(self, name: str, uri: str = "/", method: str = "GET", cookie: str | None = None) -> Any:
         """Traefik's forwardAuth question for a request to `name`, with that host's cookies."""
         jar = self.host(name).cookies.get(sso.COOKIE_HTTPS) if cookie is None else cookie
-        return asgi_get(self.app, "/_sso/check", {
+        answer = asgi_get(self.app, "/_sso/check", {
             "X-Forwarded-Host": name, "X-Forwarded-Uri": uri, "X-Forwarded-Proto": "https",
             "X-Forwarded-Method": method, "Accept-Language": "en",
             **({"Cookie": f"{sso.COOKIE_HTTPS}={jar}"} if jar else {})})
+        if "set-cookie" in answer.headers:   # the proxy passes it to the browser, on the app's host
+            cookie_name, _, rest = answer.headers["set-cookie"].partition("=")
+            self.host(name).cookies.set(cookie_name, rest.split(";")[0], domain=name)
+        return answer
 
     def open(self, name: str, uri: str = "/") -> Any:
         """A browser opening an app: check; if sent to sign in, the round trip through Polise's host and the
@@ -162,8 +168,9 @@ def test_the_app_hosts_cookie_is_host_only_secure_and_not_readable_by_scripts(of
     office.sign_in(ANA)
     start = office.polise.get(office.check("timetable.apps.example.go.id").headers["location"])
     back = office.host("timetable.apps.example.go.id").get(start.headers["location"])
-    cookie = back.headers["set-cookie"]
-    assert cookie.startswith(f"{sso.COOKIE_HTTPS}=")
+    [cookie] = [c for c in back.headers.get_list("set-cookie") if c.startswith(f"{sso.COOKIE_HTTPS}=")]
+    [gone] = [c for c in back.headers.get_list("set-cookie") if c.startswith(f"{sso.STATE_HTTPS}=")]
+    assert 'max-age=0' in gone.lower()   # the nonce is used up
     attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
     assert {"secure", "httponly", "path", "samesite"} <= attrs and "domain" not in attrs
 
@@ -172,7 +179,9 @@ def test_sign_out_at_polise_ends_the_session_of_every_app(office: Office) -> Non
     office.sign_in(ANA)
     assert office.open("timetable.apps.example.go.id").status_code == 200
     assert office.open("payroll.apps.example.go.id").status_code == 200
-    assert office.polise.get("/logout").status_code == 303
+    assert office.polise.get("/logout").status_code == 200   # a GET only asks
+    assert office.open("timetable.apps.example.go.id").status_code == 200
+    assert office.polise.post("/logout", data={"csrf": "t"}, headers={"Origin": PUBLIC}).status_code == 303
     for host in ("timetable.apps.example.go.id", "payroll.apps.example.go.id"):
         assert office.check(host).status_code == 302, host   # sent to sign in again
     # an app's own sign-out link is Polise's
@@ -208,8 +217,9 @@ def test_a_tampered_app_cookie_is_refused(office: Office, tamper: str) -> None:
     good = office.host("timetable.apps.example.go.id").cookies.get(sso.COOKIE_HTTPS)
     assert good
     value, sig = good.rsplit(".", 1)[0], good.rsplit(".", 1)[1]
-    bad = {"flip": f"{value}.{sig[:-1]}{'A' if sig[-1] != 'A' else 'B'}", "unsigned": good.split(".")[0],
-           "empty": "x"}[tamper]
+    middle = len(sig) // 2   # not the last character: its low bits are padding, some flips decode the same
+    bad = {"flip": f"{value}.{sig[:middle]}{'A' if sig[middle] != 'A' else 'B'}{sig[middle + 1:]}",
+           "unsigned": good.split(".")[0], "empty": "x"}[tamper]
     assert office.check("timetable.apps.example.go.id", cookie=bad).status_code == 302
 
 
@@ -217,16 +227,18 @@ def test_a_tampered_app_cookie_is_refused(office: Office, tamper: str) -> None:
     "https://evil.example.com/", "https://apps.example.go.id.evil.com/", "https://evilapps.example.go.id/",
     "https://ana@timetable.apps.example.go.id/", "http://timetable.apps.example.go.id/", "//evil.example.com/",
     "javascript:alert(1)", "https://timetable.apps.example.go.id\\@evil.example.com/", "/relative",
-    "https://timetable.apps.example.go.id/\r\nSet-Cookie: x=y", ""])
+    "https://timetable.apps.example.go.id/\r\nSet-Cookie: x=y", "", "https://timetable.apps.example.go.id:30443/",
+    "https://apps.example.go.id/", "https://timetable.apps.example.go.id:99999/"])
 def test_a_return_address_outside_the_offices_apps_is_refused(office: Office, rd: str) -> None:
     office.sign_in(ANA)
-    answer = office.polise.get("/sso/start", params={"rd": rd})
+    answer = office.polise.get("/sso/start", params={"rd": rd, "state": "0" * 64})
     assert answer.status_code == 400 and "return address" in answer.text, rd
 
 
 def test_the_path_sent_back_to_stays_on_the_app_host(office: Office) -> None:
     office.sign_in(ANA)
-    start = office.polise.get("/sso/start", params={"rd": "https://timetable.apps.example.go.id//evil.example.com"})
+    start = office.polise.get("/sso/start", params={"rd": "https://timetable.apps.example.go.id//evil.example.com",
+                                                     "state": "0" * 64})
     assert parse_qs(urlsplit(start.headers["location"]).query)["rd"] == ["/"]
     back = office.host("timetable.apps.example.go.id").get("/_sso/callback",
                                                            params={"code": "x", "rd": "//evil.example.com"})
@@ -307,22 +319,24 @@ def test_a_session_lives_until_it_ends(sessions: Sessions) -> None:
     sid = sessions.create(user)
     assert sessions.user(sid) == user and sessions.user("not-" + sid) is None
     sessions.end(sid)
-    assert sessions.user(sid) is None and sessions.mint_code(sid, "a.apps.example.go.id") is None
+    assert sessions.user(sid) is None and sessions.mint_code(sid, "a.apps.example.go.id", "b1") is None
 
 
 def test_an_expired_session_is_no_session_and_makes_no_app_session(sessions: Sessions) -> None:
     sid = sessions.create(User("ana", "Ana", ""), ttl=-1)
-    assert sessions.user(sid) is None and sessions.mint_code(sid, "a.apps.example.go.id") is None
+    assert sessions.user(sid) is None and sessions.mint_code(sid, "a.apps.example.go.id", "b1") is None
 
 
 def test_an_app_session_belongs_to_one_host_and_ends_with_its_polise_session(sessions: Sessions) -> None:
     sid = sessions.create(User("ana", "Ana", ""))
-    code = sessions.mint_code(sid, "a.apps.example.go.id")
-    assert code and sessions.redeem(code, "b.apps.example.go.id") is None   # and the code is used up
-    code = sessions.mint_code(sid, "a.apps.example.go.id")
+    code = sessions.mint_code(sid, "a.apps.example.go.id", "b1")
+    assert code and sessions.redeem(code, "b.apps.example.go.id", "b1") is None   # and the code is used up
+    code = sessions.mint_code(sid, "a.apps.example.go.id", "b1")
+    assert code and sessions.redeem(code, "a.apps.example.go.id", "b2") is None   # another browser's
+    code = sessions.mint_code(sid, "a.apps.example.go.id", "b1")
     assert code
-    made = sessions.redeem(code, "a.apps.example.go.id")
-    assert made and 0 < made[1] <= 8 * 3600 and sessions.redeem(code, "a.apps.example.go.id") is None
+    made = sessions.redeem(code, "a.apps.example.go.id", "b1")
+    assert made and 0 < made[1] <= 8 * 3600 and sessions.redeem(code, "a.apps.example.go.id", "b1") is None
     assert sessions.app_user(made[0], "a.apps.example.go.id") == User("ana", "Ana", "")
     assert sessions.app_user(made[0], "b.apps.example.go.id") is None
     sessions.end(sid)
@@ -332,17 +346,80 @@ def test_an_app_session_belongs_to_one_host_and_ends_with_its_polise_session(ses
 def test_a_code_expires_after_a_minute() -> None:
     now = [0.0]
     sessions = MemorySessions(clock=lambda: now[0])
-    code = sessions.mint_code(sessions.create(User("ana", "Ana", "")), "a.apps.example.go.id")
+    code = sessions.mint_code(sessions.create(User("ana", "Ana", "")), "a.apps.example.go.id", "b1")
     now[0] = 61.0
-    assert code and sessions.redeem(code, "a.apps.example.go.id") is None
+    assert code and sessions.redeem(code, "a.apps.example.go.id", "b1") is None
 
 
 def test_the_database_keeps_hashes_of_the_ids_not_the_ids(store: Store) -> None:  # noqa: F811
     sessions = StoreSessions(store)
     sid = sessions.create(User("ana", "Ana", ""))
-    code = sessions.mint_code(sid, "a.apps.example.go.id")
+    code = sessions.mint_code(sid, "a.apps.example.go.id", "b1")
     assert code
     with store._conn() as c:
         kept = [r["id"] for r in c.execute("SELECT id FROM sessions").fetchall()] + \
                [r["code"] for r in c.execute("SELECT code FROM sso_codes").fetchall()]
     assert sid not in kept and code not in kept and len(kept) >= 2
+
+
+def test_a_code_made_for_another_browser_does_not_sign_this_one_in(office: Office) -> None:
+    """Sign-in CSRF: Budi mints a code with his own session and sends its link to Ana. Ana's browser has
+    no nonce of Budi's sign-in, so the link signs her in as nobody, least of all Budi."""
+    office.sign_in(BUDI)
+    attack = office.polise.get(office.check("timetable.apps.example.go.id").headers["location"])
+    link = attack.headers["location"]
+    office.hosts.clear()   # Ana's browser, signed in as herself on the app
+    office.sign_in(ANA)
+    assert office.open("timetable.apps.example.go.id").headers["x-auth-user"] == "ana"
+    assert office.host("timetable.apps.example.go.id").get(link).status_code == 400
+    assert office.check("timetable.apps.example.go.id").headers["x-auth-user"] == "ana"
+
+
+def test_a_start_without_the_app_hosts_nonce_is_refused(office: Office) -> None:
+    office.sign_in(ANA)
+    for state in ("", "abc", "g" * 64):
+        answer = office.polise.get("/sso/start", params={"rd": "https://timetable.apps.example.go.id/",
+                                                         "state": state})
+        assert answer.status_code == 400, state
+
+
+def test_a_session_cannot_pile_up_codes(office: Office) -> None:
+    office.sign_in(ANA)
+    params = {"rd": "https://timetable.apps.example.go.id/", "state": "0" * 64}
+    answers = [office.polise.get("/sso/start", params=params).status_code for _ in range(25)]
+    assert answers[:20] == [303] * 20 and answers[20:] == [429] * 5
+
+
+def test_polise_over_https_keeps_its_session_in_a_host_only_cookie_and_asks_for_https_only(office: Office) -> None:
+    page = office.polise.get("/")
+    assert page.headers["strict-transport-security"] == "max-age=31536000"
+    assert auth.SESSION_COOKIE == "__Host-polise"
+    office.polise.get("/lang/en")   # any page that writes the session
+    office.sign_in(ANA)
+    answer = office.polise.get("/logout")
+    assert answer.status_code == 200 and 'method="post" action="/logout"' in answer.text
+    assert office.polise.post("/logout", data={"csrf": "t"}, headers={"Origin": "https://evil.apps.example.go.id"}
+                              ).status_code == 403   # another app's page cannot sign anyone out
+
+
+def test_a_slow_swarmops_does_not_hold_up_the_checks_of_known_hosts() -> None:
+    release = threading.Event()
+
+    class Slow(FakeSsoSource):
+        def sso_apps(self) -> list[SsoApp]:
+            if self.calls:
+                release.wait(10)
+            return super().sso_apps()
+
+    now = [0.0]
+    directory = sso.Directory(Slow(TIMETABLE), every=10, miss=2, clock=lambda: now[0])
+    assert directory.apps_of("timetable.apps.example.go.id") == [TIMETABLE]
+    now[0] = 11.0   # due: one caller asks swarmops (slowly); the others go on with the last answer
+    asking = threading.Thread(target=directory.apps_of, args=("other.apps.example.go.id",))
+    asking.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert directory.apps_of("timetable.apps.example.go.id") == [TIMETABLE]
+    assert time.monotonic() - started < 1
+    release.set()
+    asking.join(10)
