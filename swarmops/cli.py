@@ -19,6 +19,7 @@ from swarmops.cli_stacks import app_named, cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain import decide
+from swarmops.domain.hooks import runs_from_json
 from swarmops.domain.status import AppStatus, app_status
 from swarmops.errors import BootstrapError, SecretError, SwarmopsError
 from swarmops.ops import actions, bootstrap, nodeops
@@ -66,6 +67,11 @@ def _print_outcome(outcome: Outcome, as_json: bool) -> int:
                 print(f"  build   {b.service:20} {b.image}  ({b.reason})")
             for c in outcome.plan.changes:
                 print(f"  {c.action:9} {c.service:20} {c.reason}")
+        if isinstance(outcome.decision, decide.Deploy):
+            for step in outcome.decision.work.hooks:
+                h = step.hook
+                print(f"  hook      {h.name:20} {h.kind}, {'runs' if step.run else 'skipped'}: {step.why} "
+                      f"(job {h.job['Name']}, {h.image}, at most {h.timeout:g}s)")
         print(f"{outcome.app}: {outcome.result} {outcome.commit[:12] if outcome.commit else ''} "
               f"{outcome.message}".rstrip())
     return 0 if outcome.ok else 1
@@ -155,6 +161,9 @@ def cmd_history(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             print(f"{'':5} {d.error}")
         if d.builds:
             print(f"{'':5} built: {d.builds}")
+        for run in runs_from_json(d.hooks):
+            print(f"{'':5} hook: " + (f"{run['kind']} {run['name']} {run['state']}, exit code {run['exit_code']}, "
+                                      f"{run['seconds']:.1f}s" if "name" in run else str(run.get("raw", ""))))
     return 0
 
 

@@ -93,6 +93,11 @@ class ConvergenceError(DeployError):
     """The services did not converge on the new spec."""
 
 
+class HookError(DeployError):
+    """A deploy hook (a Swarm job) failed, timed out or could not run. `fields`: hook, kind, exit_code,
+    state, log_tail; the caller reads them, never the message."""
+
+
 class Interrupted(DeployError):
     """The daemon is shutting down and the grace period is over."""
 

@@ -14,6 +14,7 @@ from swarmops.adapters.images.registry import Registry
 from swarmops.adapters.store import StateStore
 from swarmops.adapters.swarm.deploy import StackDeployer
 from swarmops.adapters.swarm.history import KEPT, SwarmHistory
+from swarmops.adapters.swarm.jobs import SwarmJobs
 from swarmops.adapters.swarm.live import SwarmReader
 from swarmops.adapters.swarm.secrets import SwarmSecrets
 from swarmops.config.models import Config
@@ -82,6 +83,7 @@ def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
         ledger=ImageLedger(config.state_dir / "images.json"),
         sources=partial(git_source, config, slots=threading.Semaphore(config.git.concurrency)),
         history=history_copy(config, store),
+        jobs=SwarmJobs(api_client(config.docker_host, config.docker_timeout)),
     )
 
 

@@ -23,8 +23,10 @@ from swarmops.config.models import AppConfig, Config
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.schema import Version
+from swarmops.domain.hooks import JobResult
 from swarmops.domain.live import LiveNode, LiveService, LiveStack, LiveTask
-from swarmops.errors import DeployError, SourceError
+from swarmops.domain.render import APP_LABEL, HOOK_LABEL, STACK_NAMESPACE
+from swarmops.errors import DependencyError, DeployError, Interrupted, SourceError
 from swarmops.reconcile.reconciler import Adapters, Reconciler
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -334,3 +336,49 @@ class World:
 
     def live(self) -> LiveStack:
         return self.swarm.read_app(self.app.name)
+
+
+class FakeJobs:
+    """The jobs adapter: a job runs at once and ends as `results` says for its hook (exit 0 by default); one
+    that would take longer than its timeout ends as `timeout`. As the Engine does, it refuses a job whose
+    secrets the Swarm does not have, and as the real adapter does it removes the job once it ended: `left`
+    stays empty. Each run notes how many stack deploys the Swarm had seen before it."""
+
+    def __init__(self, swarm: FakeSwarm, clock: FakeClock) -> None:
+        self.swarm = swarm
+        self.clock = clock
+        self.results: dict[str, JobResult] = {}
+        self.runs: list[tuple[str, dict[str, Any], int]] = []   # (hook, spec, stack deploys before it)
+        self.left: dict[str, dict[str, Any]] = {}                # job services still in the Swarm
+
+    def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
+        labels = spec["Labels"]
+        assert labels[APP_LABEL] == app and STACK_NAMESPACE not in labels, labels
+        assert "ReplicatedJob" in spec["Mode"] and spec["TaskTemplate"]["RestartPolicy"]["Condition"] == "none"
+        for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []:
+            if ref["SecretName"] not in self.swarm.secrets.get(app, set()):
+                raise DependencyError(f"the hook needs secret {ref['SecretName']}, which does not exist in the Swarm")
+        hook = labels[HOOK_LABEL]
+        self.left[spec["Name"]] = dict(spec)
+        self.runs.append((hook, dict(spec), len(self.swarm.deploys)))
+        result = self.results.get(hook, JobResult("complete", 0, 1.0, ("done",)))
+        try:
+            if result.seconds > timeout:
+                self.clock.t += timeout
+                return JobResult("timeout", None, timeout, result.log_tail, "task running")
+            self.clock.t += result.seconds
+            if cancel.is_set():
+                raise Interrupted("the daemon stopped while a hook was running; its job was removed")
+            return result
+        finally:
+            self.left.pop(spec["Name"], None)
+
+
+class HookWorld(World):
+    """A World whose reconciler runs deploy hooks on FakeJobs."""
+
+    def __init__(self, tmp: Path, app: dict[str, Any] | None = None, **config: Any) -> None:
+        super().__init__(tmp, app, **config)
+        self.jobs = FakeJobs(self.swarm, self.clock)
+        self.adapters = replace(self.adapters, jobs=self.jobs)
+        self.reconciler = Reconciler(self.config, self.adapters, progress=self.said.append, clock=self.clock)

@@ -48,6 +48,7 @@ class StatusCache(Observer):
         # which apps' routers pass the SSO middleware: the last read of each app, kept through its deploys
         # (Polise asks this, and a deploy must not make an app look unprotected or unknown meanwhile)
         self._sso: dict[str, SsoRoutes] = {}
+        self._read_once = False   # a full read of the Swarm has succeeded: until then no answer is known
         # told of every status word that changed (old is None the first time), outside the lock
         self.listeners: list[Callable[[AppStatus | None, AppStatus], None]] = []
 
@@ -74,7 +75,14 @@ class StatusCache(Observer):
             old, self._statuses = self._statuses, fresh
             self._live, self._live_at = stacks, time.monotonic()
             self._sso = sso
+            self._read_once = True
         self._tell(old, fresh.values())
+
+    @property
+    def ready(self) -> bool:
+        """True once a refresh has read every app from the Swarm (after that a failed one keeps the last)."""
+        with self._lock:
+            return self._read_once
 
     def snapshot(self, app: str) -> LiveStack | None:
         """The app's live stack from the last refresh, if it is recent; None sends the caller to the Engine."""

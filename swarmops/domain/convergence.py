@@ -38,7 +38,8 @@ def task_problem(task: LiveTask) -> str:
 
 
 def desired_tasks(live: LiveStack, service: LiveService) -> int:
-    """Replicas, or for a global service the number of ready nodes its constraints allow."""
+    """Replicas (a replicated job's completions), or for a global service (or job) the number of ready
+    nodes its constraints allow."""
     if service.replicas is not None:
         return service.replicas
     return len(eligible(live.nodes.values(), live.constraints_of(service)))
@@ -48,7 +49,23 @@ def _current(service: LiveService, task: LiveTask) -> bool:
     return task.image == service.task_image and task.force_update == service.force_update
 
 
+def judge_job(live: LiveStack, service: LiveService, since: datetime, failure_threshold: int) -> Verdict:
+    """A job (ruling 33) has converged when its tasks at the current spec have completed, as many as it
+    asks for; it failed when they fail. Its tasks never stay running."""
+    tasks = [t for t in live.tasks_of(service) if _current(service, t)]
+    failures = [t for t in tasks if t.state in FAILED_STATES and t.timestamp and t.timestamp >= since]
+    if failures and len(failures) >= min(failure_threshold, desired_tasks(live, service)):
+        last = max(failures, key=lambda t: t.timestamp or since)
+        return Verdict("failed", f"{service.short}: job task failed ({task_problem(last)})")
+    done, expected = sum(t.state == "complete" for t in tasks), desired_tasks(live, service)
+    if done >= expected:
+        return Verdict("converged", f"{service.short}: job completed ({done}/{expected})")
+    return Verdict("progressing", f"{service.short}: job {done}/{expected} completed")
+
+
 def judge_service(live: LiveStack, service: LiveService, since: datetime, failure_threshold: int) -> Verdict:
+    if service.job:
+        return judge_job(live, service, since, failure_threshold)
     tasks = live.tasks_of(service)
     started = service.update_started
     failures = [t for t in tasks if t.state in ENDED_STATES and t.timestamp and t.timestamp >= since]
@@ -91,6 +108,8 @@ def judge(live: LiveStack, services: Iterable[str], since: datetime, failure_thr
 
 
 def _recovering(live: LiveStack, service: LiveService, since: datetime) -> str | None:
+    if service.job:   # a job's tasks end by design: nothing is being brought back
+        return None
     tasks = live.tasks_of(service)
     if any(t.state in ENDED_STATES and t.timestamp and t.timestamp >= since for t in tasks):
         return None   # failing, not recovering: waiting would not help, the update may be the fix

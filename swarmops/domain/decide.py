@@ -15,6 +15,7 @@ from swarmops.config.models import AppConfig, Config
 from swarmops.domain.compose.model import Stack
 from swarmops.domain.compose.schema import Version
 from swarmops.domain.drift import Drift, find_drift
+from swarmops.domain.hooks import HookStep, plan_hooks
 from swarmops.domain.live import LiveStack
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.policy import PolicyContext, check
@@ -175,6 +176,7 @@ class DeployWork:
     rollback: RollbackTarget | None
     before: tuple[str, ...] = ()     # the services running before: watched again after a rollback
     notes: tuple[str, ...] = ()      # policy warnings and what reading the commit found
+    hooks: tuple[HookStep, ...] = ()  # in the stack file's order, pre- and post-deploy
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ def _deploy(f: Facts, heal: tuple[Drift, ...]) -> Decision | Need:
         return Need("candidate", f.head)
     c = f.candidate
     rendered, builds = render_candidate(f.config, f.app, c)
-    found = check(rendered.doc, c.policy, where=lambda path: c.stack.where(*path))
+    found = check(rendered.policy_doc, c.policy, where=lambda path: c.stack.where(*path))
     denied = [v for v in found if v.severity == "deny"]
     if denied:
         return Refuse(c.commit, f"policy {c.policy.profile} refuses app {f.app.name}, file {f.app.stack}: "
@@ -250,11 +252,15 @@ def _deploy(f: Facts, heal: tuple[Drift, ...]) -> Decision | Need:
         rollback = f.rollback_render
     watch = tuple(d.service for d in heal if d.kind != "unmanaged") if heal else plan.restarts
     trigger = ("manual" if f.force else "self-heal") if heal else f.trigger
+    hooks = plan_hooks(rendered.hooks, plan, f.live, bool(heal), retry=f.stored.failed_commit == c.commit)
+    ignored = tuple(f"hook {h.name} leaves out {', '.join(h.ignored)} (it runs once as a job)"
+                    for h in rendered.hooks.values() if h.ignored)
     return Deploy(DeployWork(
         commit=c.commit, meta=c.meta, trigger=trigger, rendered=rendered, deploy_dir=c.deploy_dir, plan=plan,
         builds=builds, specs=c.specs, secrets=tuple(sorted(set(c.secret_names.values()))), watch=watch,
         rollback=rollback, before=tuple(f.live.services),
-        notes=c.notes + tuple(f"policy warning: {v}" for v in found if v.severity != "deny")), heal)
+        notes=c.notes + tuple(f"policy warning: {v}" for v in found if v.severity != "deny") + ignored,
+        hooks=hooks), heal)
 
 
 def _resolve(f: Facts, p: Pending) -> Resolve:
@@ -341,10 +347,16 @@ def describe(d: Decision) -> str:
         case Deploy() if d.heal:
             return "heal drift: " + "; ".join(str(x) for x in d.heal)
         case Deploy():
-            return d.work.plan.summary()
+            return d.work.plan.summary() + _hooks_summary(d.work.hooks)
         case RollBack():
             return f"roll back to {d.target.commit[:12]} and suspend auto-sync"
     raise AssertionError(d)
+
+
+def _hooks_summary(steps: tuple[HookStep, ...]) -> str:
+    if not steps:
+        return ""
+    return "; hooks: " + ", ".join(f"{s.hook.kind} {s.hook.name} {'runs' if s.run else 'skipped'}" for s in steps)
 
 
 def to_dict(d: Decision) -> dict[str, Any]:
@@ -355,7 +367,10 @@ def to_dict(d: Decision) -> dict[str, Any]:
             w = d.work
             out |= {"commit": w.commit, "trigger": w.trigger, "plan": w.plan.to_dict(), "watch": list(w.watch),
                     "secrets": list(w.secrets), "deploy_dir": w.deploy_dir, "heal": [str(x) for x in d.heal],
-                    "rollback": w.rollback.commit if w.rollback else None}
+                    "rollback": w.rollback.commit if w.rollback else None,
+                    "hooks": [{"name": s.hook.name, "kind": s.hook.kind, "run": s.run, "why": s.why,
+                               "timeout": s.hook.timeout, "image": s.hook.image, "spec_hash": s.hook.spec_hash,
+                               "ignored": list(s.hook.ignored), "job": s.hook.job} for s in w.hooks]}
         case Resolve():
             out |= {"deploy_id": d.pending.deploy_id, "commit": d.pending.commit, "deployed": d.deployed,
                     "rollback": d.rollback.commit if d.rollback else None}

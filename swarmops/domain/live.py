@@ -8,16 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from swarmops.domain.render import APP_LABEL, COMMIT_LABEL, SPEC_LABEL
+from swarmops.domain.render import APP_LABEL, COMMIT_LABEL, HOOKS_LABEL, SPEC_LABEL, parse_hooks_label
+from swarmops.domain.traefikrule import HTTP_HOST_MATCHERS, parse_rule
 
 _FRACTION = re.compile(r"\.(\d+)")
 _HOST_RULE = re.compile(r"Host\(`([^`]+)`\)")
 # Traefik's labels, read as the policy reads them (keys lower-cased): an HTTP router's attribute, a chain
 _ROUTER_LABEL = re.compile(r"^traefik\.http\.routers\.(?P<name>[^.]+)\.(?P<attr>rule|middlewares)$")
 _CHAIN_LABEL = re.compile(r"^traefik\.http\.middlewares\.(?P<name>[^.]+)\.chain\.middlewares$")
-# the arguments of Host() and HostHeader() (v3 takes one, v2 several), backquoted or double-quoted
-_HOST_MATCHER = re.compile(r"(?<![A-Za-z0-9])host(?:header)?\s*\((?P<args>[^)]*)\)", re.IGNORECASE)
-_QUOTED = re.compile(r"`([^`]*)`|\"((?:[^\"\\]|\\.)*)\"")
 LABEL_PROVIDERS = ("", "swarm", "docker")   # how a router names a middleware defined in service labels
 
 
@@ -71,13 +69,19 @@ class LiveService:
     labels: dict[str, str]
     image: str             # as written in the stack (tag, no digest)
     version: int
-    replicas: int | None   # None for global services
+    replicas: int | None   # None for global services (and global jobs); a replicated job's completions
     update_state: str | None
     update_started: datetime | None
     update_message: str
     task_image: str
     force_update: int
     spec: dict[str, Any] = field(default_factory=dict, compare=False)
+    mode: str = "replicated"   # replicated, global, replicated-job, global-job
+
+    @property
+    def job(self) -> bool:
+        """A job's tasks run to completion: they are done when complete, not when running."""
+        return self.mode.endswith("-job")
 
     @property
     def commit(self) -> str | None:
@@ -111,6 +115,14 @@ class LiveStack:
         """The commit most managed services carry; None when nothing of the app runs."""
         commits = Counter(s.commit for s in self.services.values() if s.managed and s.commit)
         return commits.most_common(1)[0][0] if commits else None
+
+    def hook_specs(self) -> dict[str, str]:
+        """The spec hash of each hook of the deployed commit, from its services' labels."""
+        commit = self.deployed_commit()
+        for svc in self.services.values():
+            if svc.commit == commit and HOOKS_LABEL in svc.labels:
+                return parse_hooks_label(svc.labels[HOOKS_LABEL])
+        return {}
 
     def public_hosts(self) -> list[str]:
         """Hosts the proxy routes to this app, from its services' `Host(`...`)` router rules."""
@@ -156,8 +168,13 @@ def sso_routes(stack: LiveStack, middleware: str) -> SsoRoutes:
 
 
 def rule_hosts(rule: str) -> list[str]:
-    """The hosts a router rule's Host() and HostHeader() matchers name."""
-    return [q[0] or q[1] for m in _HOST_MATCHER.finditer(rule) for q in _QUOTED.findall(m["args"])]
+    """The hosts a router rule's Host() and HostHeader() matchers name (not under a `!`), read by the policy's
+    own reader (domain/traefikrule.py): `Host(` inside another matcher's quoted argument is text, and a rule
+    that reader cannot read names no host (Polise then knows none, and refuses)."""
+    try:
+        return parse_rule(rule).hosts(HTTP_HOST_MATCHERS, negated=False)
+    except ValueError:
+        return []
 
 
 def _names(value: str) -> list[str]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.emit import dump, object_doc, service_doc
+from swarmops.domain.compose.hooks import IGNORED_DEPLOY_KEYS, IGNORED_KEYS, hooks_of, ignored_keys
 from swarmops.domain.compose.model import Constraint, ObjectRef, Service, Stack, TopObject, Version
+from swarmops.domain.hooks import RenderedHook, job_name, job_spec
 from swarmops.errors import StackError
 
 LABEL_PREFIX = "io.swarmops."
@@ -22,6 +24,8 @@ APP_LABEL = "io.swarmops.app"
 COMMIT_LABEL = "io.swarmops.commit"
 SPEC_LABEL = "io.swarmops.spec"
 FINGERPRINT_LABEL = "io.swarmops.fingerprint"
+HOOK_LABEL = "io.swarmops.hook"          # on a hook's job: the hook's service key
+HOOKS_LABEL = "io.swarmops.hooks"        # on the services: name:spec-hash of each hook of the deployed commit
 STACK_NAMESPACE = "com.docker.stack.namespace"
 NAME_LIMIT = 64
 
@@ -56,6 +60,15 @@ class Rendered:
     files: dict[str, str] = field(default_factory=dict)   # repo-relative source -> absolute copy
     doc: dict[str, Any] = field(default_factory=dict)     # the rendered stack as plain data, unescaped
     version: Version = (3, 8)
+    hooks: dict[str, RenderedHook] = field(default_factory=dict)   # run as jobs, not in the file for the CLI
+
+    @property
+    def policy_doc(self) -> dict[str, Any]:
+        """What the policy judges: the file for the CLI, with each hook beside the services as it will run."""
+        if not self.hooks:
+            return self.doc
+        return {**self.doc, "services": {**self.doc.get("services", {}),
+                                         **{name: h.doc for name, h in self.hooks.items()}}}
 
 
 def referenced_files(stack: Stack) -> list[str]:
@@ -77,14 +90,17 @@ def versioned_name(app: str, key: str, digest: str) -> str:
 
 def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
     renames, objects = _objects(stack, req)
-    services = {name: _service(stack, svc, req, renames) for name, svc in stack.services.items()}
+    hook_services = hooks_of(stack)
+    services = {name: _service(stack, svc, req, renames) for name, svc in stack.services.items()
+                if name not in hook_services}
     version = _version(stack, req)
+    hooks = {name: _hook(stack, svc, req, renames, version) for name, svc in hook_services.items()}
     docs = {name: service_doc(svc, version) for name, svc in services.items()}
     rendered: dict[str, RenderedService] = {}
     for name, svc in services.items():
         spec = copy.deepcopy(docs[name])
         spec_hash = _spec_hash(spec)
-        docs[name].setdefault("deploy", {}).setdefault("labels", {}).update(_tracking(name, req, spec_hash))
+        docs[name].setdefault("deploy", {}).setdefault("labels", {}).update(_tracking(name, req, spec_hash, hooks))
         rendered[name] = RenderedService(name, str(svc.image), spec_hash, spec)
     doc: dict[str, Any] = {"services": docs}
     for section, entries in objects.items():
@@ -99,7 +115,8 @@ def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
     header = f"rendered by swarmops from {stack.filename} at {req.commit[:12]}"
     if version is None:
         header += f"; the file has no version: {_text(final)} is the lowest that has every key it uses"
-    return Rendered(text=dump(doc, final, header), services=rendered, files=files, doc=doc, version=final)
+    return Rendered(text=dump(doc, final, header), services=rendered, files=files, doc=doc, version=final,
+                    hooks=hooks)
 
 
 def _version(stack: Stack, req: RenderRequest) -> Version | None:
@@ -194,11 +211,54 @@ def _placed(svc: Service, req: RenderRequest) -> Any:
     return placement.model_copy(update={"constraints": (*placement.constraints, added)})
 
 
-def _tracking(name: str, req: RenderRequest, spec_hash: str) -> dict[str, str]:
+def _tracking(name: str, req: RenderRequest, spec_hash: str, hooks: Mapping[str, RenderedHook]) -> dict[str, str]:
     labels = {APP_LABEL: req.app, COMMIT_LABEL: req.commit, SPEC_LABEL: spec_hash}
     if name in req.fingerprints:
         labels[FINGERPRINT_LABEL] = req.fingerprints[name]
+    if hooks:   # a service label: the next commit tells whether a hook's own spec changed, without local state
+        labels[HOOKS_LABEL] = hooks_label(hooks)
     return labels
+
+
+def hooks_label(hooks: Mapping[str, RenderedHook]) -> str:
+    return ",".join(f"{name}:{h.spec_hash}" for name, h in sorted(hooks.items()))
+
+
+def parse_hooks_label(text: str) -> dict[str, str]:
+    """HOOKS_LABEL's value: hook -> spec hash."""
+    return dict(item.partition(":")[::2] for item in text.split(",") if ":" in item)
+
+
+def _hook(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tuple[str, str], str],
+          version: Version | None) -> RenderedHook:
+    """A hook service rendered like a service (image, role constraint, Swarm names of its secrets and
+    objects), without what a one-off job has no use for, into its job."""
+    assert svc.hook is not None
+    bare = svc.model_copy(update={
+        "ports": (), "rest": {k: v for k, v in svc.rest.items() if k not in IGNORED_KEYS},
+        "deploy": svc.deploy.model_copy(update={
+            "mode": None, "replicas": None,
+            "rest": {k: v for k, v in svc.deploy.rest.items() if k not in IGNORED_DEPLOY_KEYS}})})
+    model = _service(stack, bare, req, renames)
+    doc = service_doc(model, version)
+    spec_hash = _spec_hash({**doc, "x-swarmops": svc.hook.model_dump()})
+    labels = {**model.deploy.labels, APP_LABEL: req.app, COMMIT_LABEL: req.commit, HOOK_LABEL: svc.name,
+              SPEC_LABEL: spec_hash}
+    doc["deploy"] = {**doc.get("deploy", {}), "mode": "replicated-job", "restart_policy": {"condition": "none"},
+                     "labels": dict(sorted(labels.items()))}
+    name = job_name(req.app, svc.name)
+    if len(name) > NAME_LIMIT - 1:
+        raise StackError(f"{stack.where('services', svc.name)}: the job of hook {svc.name!r} would be named {name!r}, "
+                         f"longer than Swarm's 63 characters; use a shorter service key")
+
+    def fail(path: tuple[str, ...], message: str) -> StackError:
+        return StackError(f"{stack.where('services', svc.name, *path)}: services.{svc.name}.{'.'.join(path)}: "
+                          f"{message}")
+    volumes = {key: obj.name or f"{req.app}_{key}" for key, obj in stack.volumes.items()}
+    volumes |= {str(obj.name): str(obj.name) for obj in stack.volumes.values() if obj.external}
+    return RenderedHook(name=svc.name, kind=svc.hook.kind, timeout=svc.hook.timeout, image=str(model.image),
+                        spec_hash=spec_hash, doc=doc, job=job_spec(model, name, labels, volumes, fail),
+                        ignored=ignored_keys(svc))
 
 
 def _spec_hash(doc: dict[str, Any]) -> str:

@@ -86,7 +86,8 @@ def summarize_compose(app: str, service: dict[str, Any], top: dict[str, Any]) ->
     return {
         "image": str(service.get("image", "")).split("@", 1)[0],   # a reused image is written pinned
         "env": _env(service.get("environment")),
-        "replicas": "global" if mode == "global" else int(deploy.get("replicas", 1)),
+        "replicas": mode if mode in ("global", "global-job") else f"replicated-job x{deploy.get('replicas', 1)}"
+        if mode == "replicated-job" else int(deploy.get("replicas", 1)),
         "constraints": sorted(str(c) for c in (deploy.get("placement") or {}).get("constraints") or []),
         "labels": _labels(deploy.get("labels")),
         "container_labels": _labels(service.get("labels")),
@@ -115,7 +116,7 @@ def summarize_live(spec: dict[str, Any], network_names: dict[str, str]) -> Summa
     return {
         "image": str(container.get("Image", "")).split("@", 1)[0],
         "env": _env(container.get("Env")),
-        "replicas": "global" if "Global" in mode else int((mode.get("Replicated") or {}).get("Replicas", 0)),
+        "replicas": _replicas(mode),
         "constraints": sorted((template.get("Placement") or {}).get("Constraints") or []),
         "labels": _labels(spec.get("Labels")),
         "container_labels": _labels(container.get("Labels")),
@@ -125,6 +126,17 @@ def summarize_live(spec: dict[str, Any], network_names: dict[str, str]) -> Summa
         "configs": sorted(str(c.get("ConfigName")) for c in container.get("Configs") or []),
         "networks": sorted(network_names.get(n.get("Target", ""), n.get("Target", "")) for n in nets),
     }
+
+
+def _replicas(mode: dict[str, Any]) -> int | str:
+    """Replicas as the stack file says them; a job by its mode (ruling 33: not taken for global)."""
+    if "Global" in mode:
+        return "global"
+    if "GlobalJob" in mode:
+        return "global-job"
+    if "ReplicatedJob" in mode:
+        return f"replicated-job x{(mode.get('ReplicatedJob') or {}).get('TotalCompletions', 1)}"
+    return int((mode.get("Replicated") or {}).get("Replicas", 0))
 
 
 def diff_summaries(want: Summary, have: Summary) -> list[tuple[str, Any, Any]]:

@@ -61,7 +61,7 @@ def service_statuses(live: LiveStack) -> list[ServiceStatus]:
     for name, svc in sorted(live.services.items()):
         tasks = live.tasks_of(svc)
         running = [t for t in tasks if t.desired == "running" and t.state == "running"]
-        desired = desired_tasks(live, svc)
+        desired = None if svc.job else desired_tasks(live, svc)   # a job's tasks end: none is missing
         troubled = sorted((t for t in tasks if t.state not in ("running", "shutdown", "complete")
                            or t.error), key=lambda t: t.timestamp.timestamp() if t.timestamp else 0.0)
         out.append(ServiceStatus(

@@ -29,6 +29,9 @@ class EscapedJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
+SSO_RETRY_AFTER = 5   # seconds: the daemon's first read of the Swarm is a few API calls away
+
+
 class ActionResult(BaseModel):
     app: str
     accepted: bool
@@ -79,10 +82,15 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
                 "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name),
                 "forge_repo": entry.forge_repo, "sso": bool(ctx.statuses.sso(entry.name))}
 
-    @api.get("/api/v1/sso")
+    @api.get("/api/v1/sso", responses={503: {"description": "the live state has not been read yet (Retry-After)"}})
     def sso(_: Annotated[str | None, Depends(reader)]) -> list[SsoApp]:
         """Every app whose live routers name the shared SSO middleware (`sso.middleware` of the config),
-        from the status cache's last read of the Swarm; groups and contact from the app's entry."""
+        from the status cache's last read of the Swarm; groups and contact from the app's entry. 503 until
+        the cache has read the Swarm once (a daemon just started knows of no app yet: an empty list would
+        tell Polise that none is behind sign-on)."""
+        if not ctx.statuses.ready:
+            raise HTTPException(503, "the live state has not been read yet; ask again shortly",
+                                headers={"Retry-After": str(SSO_RETRY_AFTER)})
         found = []
         for name, routes in ctx.statuses.sso_apps():
             entry = ctx.config.app(name)

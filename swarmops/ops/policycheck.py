@@ -59,7 +59,7 @@ def offline_policy_check(config: Config, app: AppConfig, stack: Stack, profile: 
     ctx = policy_context(config, app, {})
     if profile:
         ctx = type(ctx)(**{**ctx.__dict__, "profile": profile})
-    return check(rendered.doc, ctx, where=lambda path: stack.where(*path))
+    return check(rendered.policy_doc, ctx, where=lambda path: stack.where(*path))   # hooks too
 
 
 def check_stack_text(config: Config, app: AppConfig, text: str, filename: str, profile: str | None,

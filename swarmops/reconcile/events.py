@@ -8,6 +8,7 @@ from typing import Literal
 
 from swarmops.domain.decide import Decision
 from swarmops.domain.drift import Drift
+from swarmops.domain.hooks import HookRun
 from swarmops.domain.plan import Plan
 
 Result = Literal["noop", "deployed", "healed", "drift", "skipped", "planned", "rolled_back", "failed"]
@@ -29,6 +30,7 @@ class Outcome:
     rolled_back_to: str = ""      # the commit a failed deploy was rolled back to
     attempted: bool = False       # a deploy of the commit was started (a history entry exists for it)
     decision: Decision | None = None
+    hooks: tuple[HookRun, ...] = ()   # the deploy hooks that ran, with their results
 
     @property
     def ok(self) -> bool:

@@ -16,11 +16,12 @@ from swarmops.adapters.store import FAILED, INTERRUPTED, SUCCEEDED
 from swarmops.config.models import AppConfig
 from swarmops.domain.decide import Decision, Deploy, DeployWork, InSync, Refuse, Resolve, RollBack, Skip
 from swarmops.domain.drift import applied_record
+from swarmops.domain.hooks import HookRun, runs_to_json
 from swarmops.domain.render import FINGERPRINT_LABEL
-from swarmops.errors import Interrupted, SwarmopsError
+from swarmops.errors import HookError, Interrupted, SwarmopsError
 from swarmops.reconcile.events import Outcome
 from swarmops.reconcile.gather import FILE_LIMIT
-from swarmops.reconcile.ports import Builder, HistoryCopy, Ledger, Secrets, Source, Store, SwarmReader
+from swarmops.reconcile.ports import Builder, HistoryCopy, Jobs, Ledger, Secrets, Source, Store, SwarmReader
 from swarmops.reconcile.rollout import Rollout, write_deploy_dir
 
 log = logging.getLogger("swarmops.reconcile")
@@ -30,8 +31,10 @@ Emit = Callable[..., None]
 class Executor:
     def __init__(self, store: Store, reader: SwarmReader, rollout: Rollout, builder: Builder, secrets: Secrets,
                  ledger: Ledger, sources: Callable[[AppConfig], Source], history: HistoryCopy,
-                 build_slots: threading.Semaphore, progress: Callable[[str], None], emit: Emit) -> None:
+                 build_slots: threading.Semaphore, progress: Callable[[str], None], emit: Emit,
+                 jobs: Jobs) -> None:
         self.store = store
+        self.jobs = jobs
         self.reader = reader
         self.rollout = rollout
         self.builder = builder
@@ -109,6 +112,7 @@ class Executor:
                                                                   else "") for b in w.builds)
         self.emit("on_deploy", app.name, w.commit, w.trigger)
         deployed = False
+        runs: list[HookRun] = []
         try:
             t0 = time.monotonic()
             self._build(app, w)
@@ -119,18 +123,20 @@ class Executor:
             src = self.sources(app)
             write_deploy_dir(Path(w.deploy_dir), w.rendered.text,
                              ((rel, src.read(w.commit, rel, FILE_LIMIT)) for rel in w.rendered.files))
+            self._hooks(app, w, "pre-deploy", deploy_id, runs)
             self.rollout.await_replicas(app, w.watch)
             self.progress(f"{app.name}: docker stack deploy ({w.plan.summary()})")
             deployed = True
             t0 = time.monotonic()
             self.rollout.apply(app, Path(w.deploy_dir) / "stack.yml", w.watch)
             self.emit("on_phase", app.name, "convergence", time.monotonic() - t0)
+            self._hooks(app, w, "post-deploy", deploy_id, runs)
         except Interrupted as e:
             self.store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
             self.store.set_app(app.name, pending_check=deploy_id)   # the next start finishes the watch
             self.history.save(app.name)
             return Outcome(app.name, "failed", w.commit, str(e), w.plan, error_kind=e.kind, attempted=True,
-                           decision=d)
+                           decision=d, hooks=tuple(runs))
         except Exception as e:   # a bug after the entry was written fails this deploy like any other fault
             if not isinstance(e, SwarmopsError):
                 log.exception("deploy of %s crashed", app.name)
@@ -144,7 +150,7 @@ class Executor:
             self.store.set_app(app.name, last_error=error, last_error_kind=kind, last_error_at=time.time())
             self.history.save(app.name)
             return Outcome(app.name, "failed", w.commit, error, w.plan, error_kind=kind, transient=transient,
-                           rolled_back_to=rolled_back_to, attempted=True, decision=d)
+                           rolled_back_to=rolled_back_to, attempted=True, decision=d, hooks=tuple(runs))
         self.store.finish_deploy(deploy_id, SUCCEEDED, builds=builds, restarted=",".join(w.plan.restarts))
         self.store.set_app(app.name, failed_commit="", last_error="", **({"drift": ""} if d.heal else {}))
         self.history.save(app.name)
@@ -152,7 +158,29 @@ class Executor:
         if d.heal:
             return Outcome(app.name, "healed", w.commit, "healed drift: " + "; ".join(str(x) for x in d.heal),
                            w.plan, drift=d.heal, attempted=True, decision=d)
-        return Outcome(app.name, "deployed", w.commit, w.plan.summary(), w.plan, attempted=True, decision=d)
+        ran = "".join(f"; {r.kind} hook {r.name} passed in {r.result.seconds:.1f}s" for r in runs)
+        return Outcome(app.name, "deployed", w.commit, w.plan.summary() + ran, w.plan, attempted=True, decision=d,
+                       hooks=tuple(runs))
+
+    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, deploy_id: int, runs: list[HookRun]) -> None:
+        """Run the decision's hooks of `kind` in order; the first that does not succeed fails the deploy
+        (a pre-deploy hook before anything is deployed, a post-deploy one before the deploy is called good)."""
+        for step in w.hooks:
+            if step.hook.kind != kind:
+                continue
+            if not step.run:
+                self.progress(f"{app.name}: {kind} hook {step.hook.name} does not run: {step.why}")
+                continue
+            hook = step.hook
+            self.progress(f"{app.name}: running {kind} hook {hook.name} ({step.why}), at most {hook.timeout:g}s")
+            result = self.jobs.run(app.name, hook.job, hook.timeout, self.rollout.cancel)
+            run = HookRun(hook.name, hook.kind, w.commit, result)
+            runs.append(run)
+            self.store.record_hooks(deploy_id, runs_to_json(runs))
+            if not result.ok:
+                raise HookError(run.failure(deployed_before=bool(w.before)), hook=hook.name, kind=kind,
+                                exit_code=result.exit_code, state=result.state, log_tail=list(result.log_tail))
+            self.progress(f"{app.name}: {kind} hook {hook.name} passed in {result.seconds:.1f}s")
 
     def _prune_secrets(self, app: AppConfig) -> None:
         try:

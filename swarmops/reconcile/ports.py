@@ -14,7 +14,9 @@ from swarmops.adapters.git import CommitInfo
 from swarmops.adapters.store import AppState, Deploy
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose.schema import Version
+from swarmops.domain.hooks import JobResult
 from swarmops.domain.live import LiveStack
+from swarmops.errors import DeployError
 
 
 class Source(Protocol):
@@ -73,6 +75,22 @@ class Deployer(Protocol):
     def schema_versions(self) -> tuple[Version, ...]: ...
 
 
+class Jobs(Protocol):
+    """One-off Swarm jobs (deploy hooks), made through the Engine API from a ready ServiceSpec."""
+
+    def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
+        """Create the job, wait for its task to end (at most `timeout` seconds; `cancel` raises Interrupted),
+        keep its log tail, and remove it, whatever happened. Engine faults raise EngineError."""
+        ...
+
+
+class NoJobs:
+    """Wiring without a job runner (tests that have no hooks): a hook asks for one and fails clearly."""
+
+    def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
+        raise DeployError(f"{app}: this swarmops was wired without a job runner; hooks cannot run")
+
+
 class Secrets(Protocol):
     def ensure(self, app: str, name: str, data: bytes) -> bool: ...
 
@@ -99,6 +117,8 @@ class Store(Protocol):
 
     def finish_deploy(self, deploy_id: int, result: str, error: str = "", rollback_to: str = "",
                       builds: str = "", restarted: str = "") -> None: ...
+
+    def record_hooks(self, deploy_id: int, hooks: str) -> None: ...
 
     def history(self, app: str, limit: int = 50) -> list[Deploy]: ...
 

@@ -38,8 +38,10 @@ from swarmops.reconcile.ports import (
     Clock,
     Deployer,
     HistoryCopy,
+    Jobs,
     Ledger,
     NoHistoryCopy,
+    NoJobs,
     Registry,
     Secrets,
     Source,
@@ -66,6 +68,7 @@ class Adapters:
     ledger: Ledger
     sources: Callable[[AppConfig], Source]
     history: HistoryCopy = NoHistoryCopy()   # noqa: RUF009 (a stateless default)
+    jobs: Jobs = NoJobs()                    # noqa: RUF009 (a stateless default)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class Reconciler:
                           clock)
         self.execute = Executor(adapters.store, adapters.reader, rollout, adapters.builder, adapters.secrets,
                                 adapters.ledger, adapters.sources, adapters.history,
-                                threading.Semaphore(config.build.concurrency), self.progress, self._emit)
+                                threading.Semaphore(config.build.concurrency), self.progress, self._emit,
+                                adapters.jobs)
         self.reader = adapters.reader
         self.attempts: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}

@@ -35,6 +35,9 @@ from tests.integration.conftest import LAB_DOMAIN, ROOT, OfficeCert, free_port, 
 PROXY = ROOT / "stacks" / "proxy"
 APP = f"app1.{LAB_DOMAIN}"        # behind sso@file
 OPEN = f"open.{LAB_DOMAIN}"       # a public app: no sso middleware
+LEAK = f"leak.{LAB_DOMAIN}"       # a router that names api@internal, Traefik's own API
+# what Traefik logs of the leak router when its API is off
+NO_API = re.compile(r' ERR error="api is not enabled" .*routerName=leak@file$')
 IDENTITY = ("X-Auth-User", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups")
 ANA = {"X-Auth-User": "ana", "X-Auth-Email": "ana@example.go.id", "X-Auth-Name": "Ana Lestari",
        "X-Auth-Groups": "staff,finance"}
@@ -164,25 +167,28 @@ def traefik_binary(directory: Path) -> Path:
     return binary
 
 
-def entrypoint_http_flags() -> list[str]:
-    """The stack's own flags for what the entrypoints do to every request (aliasHeadersStrategy, sso-strip)."""
+def stack_flags() -> list[str]:
+    """The stack's own flags for what the entrypoints do to every request (aliasHeadersStrategy, sso-strip),
+    and any of Traefik's API (`--api.*`: naming one turns the API on)."""
     stack = YAML(typ="safe").load((PROXY / "stack.yml").read_text())
-    flags = [str(f) for f in stack["services"]["traefik"]["command"]
-             if re.match(r"--entrypoints\.\w+\.http\.", str(f))]
+    command = [str(f) for f in stack["services"]["traefik"]["command"]]
+    flags = [f for f in command if re.match(r"--entrypoints\.\w+\.http\.", f)]
     assert flags, "stacks/proxy/stack.yml gives its entrypoints no http options"
-    return flags
+    return flags + [f for f in command if re.match(r"--api(\.|=|$)", f)]
 
 
 def app_routes(echo_url: str) -> str:
     """What an app's Swarm labels make, as a file: app1 behind sso@file on both entrypoints (tls=true on
-    websecure) with a long rule (its priority is the rule's length), and a public app with no middleware."""
+    websecure) with a long rule (its priority is the rule's length), a public app with no middleware, and a
+    router naming Traefik's own API (a privileged stack's, or a label the policy missed)."""
     long_rule = f"Host(`{APP}`) && (PathPrefix(`/`) || PathPrefix(`/{'a' * 3000}`))"
     return json.dumps({"http": {
         "routers": {
             "app1": {"rule": long_rule, "entryPoints": ["web"], "middlewares": ["sso@file"], "service": "echo"},
             "app1-tls": {"rule": long_rule, "entryPoints": ["websecure"], "middlewares": ["sso@file"],
                          "tls": {}, "service": "echo"},
-            "open": {"rule": f"Host(`{OPEN}`)", "entryPoints": ["web"], "service": "echo"}},
+            "open": {"rule": f"Host(`{OPEN}`)", "entryPoints": ["web"], "service": "echo"},
+            "leak": {"rule": f"Host(`{LEAK}`)", "entryPoints": ["web"], "service": "api@internal"}},
         "services": {"echo": {"loadBalancer": {"servers": [{"url": echo_url}]}}}}})   # JSON is YAML
 
 
@@ -200,9 +206,9 @@ class Proxy:
         self._context = ssl.create_default_context(cafile=str(self.cert.ca_file))   # trusts the test CA only
 
     def get(self, host: str, path: str, headers: Sequence[tuple[str, str]] = (), tls: bool = False) -> Response:
-        """One request to the entrypoint as a browser at `host` sends it (over TLS with SNI `host`); redirects
-        are not followed."""
-        conn = (_TLSConnection(self.websecure, host.partition(":")[0], self._context) if tls
+        """One request to the entrypoint as a browser at `host` sends it (over TLS with SNI `host`, less a
+        trailing dot, which SNI never has); redirects are not followed."""
+        conn = (_TLSConnection(self.websecure, host.partition(":")[0].rstrip("."), self._context) if tls
                 else http.client.HTTPConnection("127.0.0.1", self.web, timeout=5))
         try:
             conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
@@ -256,7 +262,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         proc = subprocess.Popen(
             [str(binary), "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=WARN",
              "--log.noColor=true", f"--entrypoints.web.address=127.0.0.1:{web}",
-             f"--entrypoints.websecure.address=127.0.0.1:{websecure}", *entrypoint_http_flags(), "--ping=true",
+             f"--entrypoints.websecure.address=127.0.0.1:{websecure}", *stack_flags(), "--ping=true",
              f"--entrypoints.traefik.address=127.0.0.1:{ping}", f"--providers.file.directory={dynamic}",
              "--providers.file.watch=false"],
             env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -328,17 +334,37 @@ def test_a_public_app_without_the_sso_middleware_gets_no_forged_identity_and_ask
 
 
 def test_sso_paths_on_every_host_of_the_domain_go_to_polise_even_past_an_apps_long_rule(proxy: Proxy) -> None:
-    for host in (APP, f"App1.APPS.example.go.id:{proxy.web}", f"nowhere.{LAB_DOMAIN}", f"a.b.{LAB_DOMAIN}"):
+    # a trailing dot too, which an app's Host() matches (found in review: /_sso/ on b.<domain>. went to the app)
+    for host in (APP, f"App1.APPS.example.go.id:{proxy.web}", f"nowhere.{LAB_DOMAIN}", f"a.b.{LAB_DOMAIN}",
+                 f"{APP}.", f"{APP}.:{proxy.web}", f"b.{LAB_DOMAIN}."):
         got = proxy.get(host, "/_sso/callback?code=xyz", FORGED)
         assert got.status == 200 and got.json() == {"polise_stand_in": True, "host": host,
                                                     "path": "/_sso/callback?code=xyz"}, host
         assert identity_headers(proxy.polise.seen[-1].headers) == []
     assert "/_sso/callback?code=xyz" not in proxy.app.paths()
     # not a look-alike outside the domain, nor the domain itself
-    for host in (f"evil{LAB_DOMAIN}", f"{APP}.evil.example.org", LAB_DOMAIN):
+    for host in (f"evil{LAB_DOMAIN}", f"{APP}.evil.example.org", LAB_DOMAIN, f"{LAB_DOMAIN}.", f"{APP}..",
+                 f"{APP}.x"):
         assert proxy.get(host, "/_sso/callback?code=xyz").status == 404, host
     # the app keeps everything else, /_sso without its slash too
     assert proxy.get(APP, "/_sso", [("Cookie", "session=ana")]).json()["path"] == "/_sso"
+
+
+def test_the_trailing_dot_host_an_apps_router_matches_has_its_sso_paths_sent_to_polise(proxy: Proxy) -> None:
+    assert proxy.get(f"{APP}.", "/me", [("Cookie", "session=ana")]).json()["app"]   # Host() takes it
+    for tls in (False, True):
+        got = proxy.get(f"{APP}.", "/_sso/callback?code=dot", [("Cookie", "session=ana")], tls=tls)
+        assert got.json() == {"polise_stand_in": True, "host": f"{APP}.", "path": "/_sso/callback?code=dot"}, tls
+    assert "/_sso/callback?code=dot" not in proxy.app.paths()
+
+
+def test_traefiks_api_is_off_so_a_router_naming_api_at_internal_shows_no_routing_config(proxy: Proxy) -> None:
+    """Any `--api.*` flag (`--api.dashboard=false` included) turns Traefik's API on, and /api/rawdata then
+    shows every router, middleware and service of the office to whoever reaches a router naming api@internal."""
+    for path in ("/api/rawdata", "/api/http/routers", "/api/overview", "/api/version", "/dashboard/"):
+        got = proxy.get(LEAK, path)
+        assert got.status == 404 and b"sso-polise" not in got.body and b"routers" not in got.body, path
+    assert NO_API.search(proxy.log.read_text(errors="replace")), "Traefik did not say api@internal is missing"
 
 
 def test_https_serves_the_offices_certificate_for_tls_routers_and_the_sso_paths(proxy: Proxy) -> None:
@@ -357,4 +383,5 @@ def test_traefik_takes_the_stacks_config_without_an_error_or_a_warning(proxy: Pr
     lines = proxy.log.read_text(errors="replace").splitlines()
     # the one Traefik gives every v3.7 start whatever its configuration (its encoded-characters defaults)
     ignored = "Traefik can reject some encoded characters in the request path"
-    assert [line for line in lines if re.search(r" (WRN|ERR|FTL) ", line) and ignored not in line] == []
+    assert [line for line in lines if re.search(r" (WRN|ERR|FTL) ", line) and ignored not in line
+            and not NO_API.search(line)] == []   # the test's own leak router, which names the API that is off

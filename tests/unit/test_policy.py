@@ -46,7 +46,7 @@ def test_every_hostile_stack_is_refused_with_its_rule(path: Path) -> None:
 
 
 def test_the_corpus_covers_every_rule() -> None:
-    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 32) if n not in (17, 29)}
+    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 33) if n not in (17, 29)}
 
 
 @pytest.mark.parametrize("label", [
@@ -279,3 +279,107 @@ def test_an_app_that_brings_its_own_forward_auth_is_told_of_the_sso_middleware()
     doc = labelled("traefik.http.middlewares.shop-auth.forwardauth.address=http://198.18.0.1/auth")
     [v] = [v for v in check(doc, SSO_CTX) if v.severity == "deny"]
     assert v.rule == "SO131" and "sso@file" in v.fix
+
+
+def test_the_sso_door_rule_reader_is_the_one_the_live_state_reads_hosts_with() -> None:
+    """A matcher's name inside another's quoted argument is text to both (tests/unit/test_http_sso.py)."""
+    from swarmops.domain.live import rule_hosts
+    from swarmops.domain.policy.traefik import rule_problem
+    poison = 'Host(`shop.example.go.id`) && Header(`X-Note`, "Host(`victim.example.go.id`)")'
+    assert rule_problem(poison, CTX) is None
+    assert rule_hosts(poison) == ["shop.example.go.id"]
+
+
+# --- TCP and UDP: around the HTTP routers, single sign-on included (SO132) ---------------------------------
+
+OWN_SNI = "traefik.tcp.routers.shop.rule=HostSNI(`shop.example.go.id`)"
+PASSTHROUGH = "traefik.tcp.routers.shop.tls.passthrough=true"
+
+
+@pytest.mark.parametrize("labels", [
+    # the review's finding: TLS of the app's own host terminated with the office's wildcard certificate, h2
+    # offered, and browsers coalescing every other host's requests (their cookies) onto the connection
+    (OWN_SNI, "traefik.tcp.routers.shop.entrypoints=websecure", "traefik.tcp.routers.shop.tls=true",
+     "traefik.tcp.routers.shop.service=shop", "traefik.tcp.services.shop.loadbalancer.server.port=8080"),
+    (OWN_SNI, "traefik.tcp.routers.shop.tls.certresolver=le"),
+    (OWN_SNI, "traefik.tcp.routers.shop.tls.options=default"),
+    (OWN_SNI,),
+    ("traefik.tcp.routers.shop.entrypoints=websecure",),
+    (OWN_SNI, "traefik.tcp.routers.shop.tls.passthrough=false"),
+    (OWN_SNI, "traefik.tcp.routers.shop.tls.passthrough=yes"),
+    (OWN_SNI, "traefik.tcp.routers.shop.tls.passthrough= true"),
+    (OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.tls=false"),
+    (OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.tls.options=default"),
+    (OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.middlewares=shop-ip"),
+    (OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.priority=100"),
+    # the passthrough is another router's if Traefik tells names apart by case
+    ("traefik.tcp.routers.Shop.rule=HostSNI(`shop.example.go.id`)", PASSTHROUGH),
+    ("Traefik.TCP.Routers.shop.rule=HostSNI(`shop.example.go.id`)",),
+    ("traefik.tcp.middlewares.shop-ip.ipallowlist.sourcerange=10.0.0.0/8",),
+    ("traefik.tcp.serverstransports.shop.tls.insecureskipverify=true",),
+    ("traefik.tcp.routers=shop",),
+    ("traefik.udp.routers.shop.entrypoints=dns",),
+    ("traefik.udp.routers.shop.service=shop",),
+    ("traefik.udp.services.shop.loadbalancer.server.port=53",),
+    ("TRAEFIK.UDP.services.shop.loadbalancer.server.port=53",),
+])
+def test_tcp_and_udp_routes_are_refused_unless_the_router_passes_tls_through(labels: tuple[str, ...]) -> None:
+    found = [v for v in check(labelled(*labels), CTX) if v.severity == "deny"]
+    assert "SO132" in {v.rule for v in found}
+    assert all("ask the ops team (privileged profile)" in v.fix for v in found if v.rule == "SO132")
+
+
+def test_a_tcp_router_without_passthrough_is_refused_on_its_first_key_and_told_of_passthrough() -> None:
+    [v] = [v for v in check(labelled(OWN_SNI, "traefik.tcp.routers.shop.tls=true"), CTX) if v.severity == "deny"]
+    assert v.rule == "SO132" and v.key == "services.web.deploy.labels.traefik.tcp.routers.shop.rule"
+    assert "office's wildcard certificate" in v.message and "tls.passthrough=true" in v.fix
+
+
+@pytest.mark.parametrize("labels", [
+    (OWN_SNI, PASSTHROUGH),
+    (OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.tls=true", "traefik.tcp.routers.shop.entrypoints=websecure",
+     "traefik.tcp.routers.shop.service=shop@swarm", "traefik.tcp.services.shop.loadbalancer.server.port=8443"),
+    (OWN_SNI, "traefik.tcp.routers.shop.tls.passthrough=True"),
+    ("traefik.tcp.services.shop.loadbalancer.server.port=8443",),   # a service no router of the labels names
+])
+def test_a_tcp_router_that_passes_its_own_hosts_tls_through_to_the_app_is_allowed(labels: tuple[str, ...]) -> None:
+    """The app then presents its own certificate (never the office's), so no browser coalesces another host's
+    requests onto the connection."""
+    assert denied(labelled(*labels), CTX) == set()
+
+
+@pytest.mark.parametrize(("labels", "rule"), [
+    (("traefik.tcp.routers.shop.rule=HostSNI(`*`)", PASSTHROUGH), "SO121"),
+    (("traefik.tcp.routers.shop.rule=HostSNI(`victim.example.go.id`)", PASSTHROUGH), "SO121"),
+    (("traefik.tcp.routers.shop.rule=HostSNI(`shop.example.go.id`) || ClientIP(`0.0.0.0/0`)", PASSTHROUGH), "SO121"),
+    (("traefik.tcp.routers.shop.rule=HostSNIRegexp(`^.+$$`)", PASSTHROUGH), "SO121"),
+    ((OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.service=victim-db"), "SO120"),
+    ((OWN_SNI, PASSTHROUGH, "traefik.tcp.routers.shop.service=shop@file"), "SO120"),
+    (("traefik.tcp.routers.victim.rule=HostSNI(`shop.example.go.id`)",
+      "traefik.tcp.routers.victim.tls.passthrough=true"), "SO120"),
+    ((OWN_SNI, PASSTHROUGH, "traefik.tcp.services.shop.loadbalancer.server.address=198.18.0.1:22"), "SO130"),
+])
+def test_a_passthrough_router_keeps_to_the_apps_own_host_names_and_tasks(labels: tuple[str, ...], rule: str) -> None:
+    assert denied(labelled(*labels), CTX) == {rule}
+
+
+# --- a router's service: the app's own, from its labels' providers ----------------------------------------
+
+@pytest.mark.parametrize(("app", "service", "allowed"), [
+    ("api", "api@internal", False),          # Traefik's API: /api/rawdata shows the whole routing config
+    ("api", "dashboard@internal", False),
+    ("sso", "sso-polise@file", False),       # Polise's door, the proxy's file provider
+    ("shop", "shop@file", False),
+    ("shop", "shop-web@internal", False),
+    ("shop", "shop@Swarm", False),
+    ("shop", "victim-web", False),
+    ("shop", "shop", True),
+    ("shop", "shop@swarm", True),
+    ("shop", "shop-web@docker", True),
+])
+def test_a_router_or_errors_service_must_be_one_of_the_apps_own_labels(app: str, service: str, allowed: bool) -> None:
+    from swarmops.domain.policy.traefik import traefik
+    ctx = PolicyContext(**{**SSO_CTX.__dict__, "app": app, "apps": ("shop", "victim", "sso", "api")})
+    for label in (f"traefik.http.routers.{app}.service", f"traefik.http.middlewares.{app}-e.errors.service"):
+        found = {v.rule for v in traefik("web", {"deploy": {"labels": {label: service}}}, {}, ctx)}
+        assert found == (set() if allowed else {"SO120"}), label

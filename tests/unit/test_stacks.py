@@ -148,3 +148,15 @@ def test_every_proxy_entrypoint_strips_identity_headers_and_dynamic_yml_gets_all
     for var in ("TLS_CERT_FILE", "TLS_KEY_FILE"):   # the certificate and key are the stack's secrets
         secret = svc["environment"][var].removeprefix("/run/secrets/")
         assert secret in svc["secrets"] and doc["secrets"][secret]["file"] == f"secrets/{secret}.age"
+
+
+def test_the_proxy_keeps_traefiks_api_off_and_its_sso_door_on_every_spelling_of_an_app_host() -> None:
+    """Any `--api.*` flag turns Traefik's API on (`--api.dashboard=false` too: /api/rawdata then shows the whole
+    routing config on a router naming api@internal); the door's host pattern takes a trailing dot, as an app's
+    Host() does. tests/integration/test_proxy_sso.py shows both on the real Traefik."""
+    flags = [str(f) for f in YAML(typ="safe").load((STACKS / "proxy" / "stack.yml").read_text())
+             ["services"]["traefik"]["command"]]
+    assert [f for f in flags if re.match(r"--api(\.|=|$)", f)] == []
+    dynamic = (STACKS / "proxy" / "dynamic.yml").read_text()
+    doors = re.findall(r"^ {6}rule: '(.*)'$", dynamic, re.M)
+    assert doors == [r'HostRegexp(`^.+\.{{ env "SSO_DOMAIN" | regexQuoteMeta }}\.?$`) && PathPrefix(`/_sso/`)'] * 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class Deploy:
     render_dir: str
     builds: str
     restarted: str
+    hooks: str = ""    # JSON: the hooks that ran (name, kind, state, exit code, seconds, log tail)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,13 +48,19 @@ CREATE TABLE IF NOT EXISTS deploys (
   app TEXT NOT NULL, commit_sha TEXT NOT NULL, author TEXT NOT NULL DEFAULT '',
   message TEXT NOT NULL DEFAULT '', trigger TEXT NOT NULL, started REAL NOT NULL, ended REAL,
   result TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', rollback_to TEXT NOT NULL DEFAULT '',
-  render_dir TEXT NOT NULL DEFAULT '', builds TEXT NOT NULL DEFAULT '', restarted TEXT NOT NULL DEFAULT ''
+  render_dir TEXT NOT NULL DEFAULT '', builds TEXT NOT NULL DEFAULT '', restarted TEXT NOT NULL DEFAULT '',
+  hooks TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
 CREATE TABLE IF NOT EXISTS deploy_owners (
   deploy_id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, proc_start TEXT NOT NULL
 );
 """
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        super()._migrate(conn)
+        if "hooks" not in {row[1] for row in conn.execute("PRAGMA table_info(deploys)")}:
+            conn.execute("ALTER TABLE deploys ADD COLUMN hooks TEXT NOT NULL DEFAULT ''")
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
                      render_dir: str) -> int:
@@ -86,6 +94,11 @@ CREATE TABLE IF NOT EXISTS deploy_owners (
         with self._tx() as c:
             c.execute("UPDATE deploys SET ended=?, result=?, error=?, rollback_to=?, builds=?, restarted=?"
                       " WHERE id=?", (time.time(), result, error, rollback_to, builds, restarted, deploy_id))
+
+    def record_hooks(self, deploy_id: int, hooks: str) -> None:
+        """The hooks a deploy ran so far (JSON), kept beside its result."""
+        with self._tx() as c:
+            c.execute("UPDATE deploys SET hooks=? WHERE id=?", (hooks, deploy_id))
 
     def import_history(self, app: str, records: list[dict[str, Any]]) -> int:
         """Entries read back from elsewhere (newest first) that this database lacks, appended oldest first;

@@ -15,6 +15,18 @@ from swarmops.domain.render import STACK_NAMESPACE
 from swarmops.errors import EngineError
 
 STACK_IMAGE = "com.docker.stack.image"
+# the Engine's service modes (ruling 33: a job is neither replicated nor global)
+MODES = {"Replicated": "replicated", "Global": "global", "ReplicatedJob": "replicated-job", "GlobalJob": "global-job"}
+
+
+def _mode(mode: dict[str, Any]) -> tuple[str, int | None]:
+    """The service's mode and its replica count (a replicated job's completions; None when per node)."""
+    kind = next((MODES[k] for k in MODES if k in mode), "replicated")
+    if kind == "replicated":
+        return kind, int((mode.get("Replicated") or {}).get("Replicas", 0))
+    if kind == "replicated-job":
+        return kind, int((mode.get("ReplicatedJob") or {}).get("TotalCompletions", 1) or 1)
+    return kind, None
 
 
 def _service(raw: dict[str, Any], app: str) -> LiveService:
@@ -27,13 +39,13 @@ def _service(raw: dict[str, Any], app: str) -> LiveService:
     name = str(spec.get("Name", ""))
     # a reused image is written pinned (tag@digest): compared and shown by its tag
     image = strip_digest(str(labels.get(STACK_IMAGE) or container.get("Image", "")))
+    kind, replicas = _mode(mode)
     return LiveService(
         id=raw["ID"], name=name, short=name.removeprefix(f"{app}_"), labels=dict(labels),
-        image=image, version=int((raw.get("Version") or {}).get("Index", 0)),
-        replicas=int((mode.get("Replicated") or {}).get("Replicas", 0)) if "Replicated" in mode else None,
+        image=image, version=int((raw.get("Version") or {}).get("Index", 0)), replicas=replicas,
         update_state=update.get("State"), update_started=parse_time(update.get("StartedAt")),
         update_message=str(update.get("Message", "")), task_image=str(container.get("Image", "")),
-        force_update=int(template.get("ForceUpdate", 0)), spec=spec)
+        force_update=int(template.get("ForceUpdate", 0)), spec=spec, mode=kind)
 
 
 def _task(raw: dict[str, Any]) -> LiveTask:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from swarmops.config.duration import Duration
 
 Version = tuple[int, int]
 
@@ -84,6 +86,31 @@ class Build(Model):
     target: str | None = None
 
 
+HookKind = Literal["pre-deploy", "post-deploy"]
+DEFAULT_HOOK_TIMEOUT = 300.0
+
+
+class Extension(Model):
+    """A service's `x-swarmops:` as written: what swarmops itself does with the service. A service with a
+    `hook:` is not deployed with the stack: swarmops runs it once as a Swarm job (see domain/hooks.py)."""
+
+    hook: HookKind | None = None
+    timeout: Duration | None = None      # how long the job may take; 5m when not given
+
+    @model_validator(mode="after")
+    def _timeout_needs_hook(self) -> Extension:
+        if self.timeout is not None and self.hook is None:
+            raise ValueError("timeout applies to a hook: add hook: pre-deploy or post-deploy, or remove timeout")
+        if self.timeout is not None and not 0 < self.timeout <= 24 * 3600:
+            raise ValueError("timeout must be more than 0s and at most 24h")
+        return self
+
+
+class Hook(Model):
+    kind: HookKind
+    timeout: float = DEFAULT_HOOK_TIMEOUT   # seconds
+
+
 class Service(Model):
     name: str
     image: str | None = None
@@ -98,6 +125,7 @@ class Service(Model):
     networks: tuple[NetworkRef, ...] | None = None               # None: the stack's default network
     deploy: Deploy = Field(default_factory=Deploy)
     rest: dict[str, Any] = Field(default_factory=dict)           # every other key Docker reads
+    hook: Hook | None = None                                      # x-swarmops.hook: run as a job, not deployed
 
 
 class TopObject(Model):

@@ -7,11 +7,17 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
+from pydantic import ValidationError
+
+from swarmops.domain.compose.hooks import check_hooks
 from swarmops.domain.compose.load import Loaded
 from swarmops.domain.compose.model import (
+    DEFAULT_HOOK_TIMEOUT,
     Build,
     Constraint,
     Deploy,
+    Extension,
+    Hook,
     NetworkRef,
     ObjectRef,
     Placement,
@@ -44,6 +50,7 @@ class Normalizer(Reader):
         stack = Stack(filename=self.loaded.filename, version=version, services=built,
                       lines={".".join(str(p) for p in k): v for k, v in self.loaded.lines.items()}, **objects)
         self.check_references(stack)
+        check_hooks(stack, self.fail, allow_empty)
         return stack
 
     # -- services -----------------------------------------------------------------------------------
@@ -69,7 +76,26 @@ class Normalizer(Reader):
             configs=self.refs(spec.get("configs"), (*path, "configs")),
             networks=self.networks(spec.get("networks"), (*path, "networks")),
             deploy=self.deploy(spec.get("deploy"), (*path, "deploy")),
-            rest=rest)
+            rest=rest,
+            hook=self.hook(spec.get("x-swarmops"), (*path, "x-swarmops")))
+
+    def hook(self, raw: Any, path: tuple[str | int, ...]) -> Hook | None:
+        """`x-swarmops:` of a service, validated by its pydantic model; errors name file, line and key."""
+        if raw is None:
+            return None
+        try:
+            ext = Extension.model_validate(self.mapping(raw, path))
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = tuple(p for p in first["loc"] if isinstance(p, str | int))
+            allowed = ", ".join(Extension.model_fields)
+            message = (f"is not a key of x-swarmops (it has {allowed})" if first["type"] == "extra_forbidden"
+                       else "must be pre-deploy or post-deploy" if loc == ("hook",)
+                       else str(first["msg"]).removeprefix("Value error, "))
+            raise self.fail((*path, *loc), message) from None
+        if ext.hook is None:
+            return None
+        return Hook(kind=ext.hook, timeout=DEFAULT_HOOK_TIMEOUT if ext.timeout is None else ext.timeout)
 
     def build(self, raw: Any, path: tuple[str | int, ...]) -> Build | None:
         if raw is None:

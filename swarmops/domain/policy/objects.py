@@ -9,7 +9,8 @@ from typing import Any
 from swarmops.domain.policy.context import PolicyContext, Violation, owns, reserved
 
 RESERVED_LABELS = ("io.swarmops.", "com.docker.")
-TRACKING = frozenset({"io.swarmops.app", "io.swarmops.commit", "io.swarmops.spec", "io.swarmops.fingerprint"})
+TRACKING = frozenset({"io.swarmops.app", "io.swarmops.commit", "io.swarmops.spec", "io.swarmops.fingerprint",
+                      "io.swarmops.hook", "io.swarmops.hooks"})
 OBJECT_KEYS = {
     "networks": frozenset({"external", "name", "driver", "driver_opts", "labels", "attachable", "internal"}),
     "volumes": frozenset({"external", "name", "driver", "driver_opts", "labels"}),

@@ -4,20 +4,27 @@ A service only says which port of the app's own tasks to reach (never a URL: Tra
 app's requests anywhere its networks reach, the Docker socket proxy included); a middleware is of a
 kind that makes no request of its own (no forwardAuth, no plugin, no file read from Traefik's disk).
 Single sign-on is the one shared forwardAuth middleware of the config (`sso.middleware`), which any app's
-router may name; a look-alike from the labels' providers is another app's."""
+router may name; a look-alike from the labels' providers is another app's. A router's service is one of the
+app's own labels (never `api@internal` or a file provider's). TCP and UDP routes go around all of that (SO132):
+the one TCP router allowed passes the TLS of the app's own host through to the app untouched."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from swarmops.domain.policy.context import PolicyContext, Violation, owns
+from swarmops.domain.traefikrule import HOST_MATCHERS, REGEX_MATCHERS, parse_rule
 
 _NAMED = re.compile(r"^traefik\.(?P<proto>http|tcp|udp)\.(?P<kind>[A-Za-z]+)\.(?P<name>[^.]+)\.(?P<attr>.+)$")
-_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|,|`[^`]*`|\"(?:[^\"\\]|\\.)*\"|[A-Za-z][A-Za-z0-9]*)")
-HOST_MATCHERS = ("host", "hostheader", "hostsni")
+LABEL_PROVIDERS = ("", "swarm", "docker")   # how a router names a service or middleware of service labels
+# a TCP router may only hand the app's own host's TLS connections to the app as they come (passthrough): one
+# that terminates TLS would do it with the office's wildcard certificate and offer HTTP/2, and browsers send
+# the requests of every host that certificate covers down such a connection (connection coalescing), with
+# their cookies, past sso-strip, the /_sso/ door and forwardAuth
+_TCP_ROUTER_ATTRS = frozenset({"rule", "entrypoints", "service", "tls", "tls.passthrough"})
+_TRUE = ("true", "True", "TRUE")   # what Go's strconv.ParseBool reads as true, less 1, t and T
+_LAYER4_FIX = "ask the ops team (privileged profile)"
 # what a service of the app may set (Traefik's own attribute names, lower-cased): the port, scheme and
 # behaviour of the load balancer over the app's own tasks; never server.url, a servers transport, or a
 # weighted, mirroring or failover service that names other services
@@ -31,17 +38,53 @@ _MIDDLEWARE_KINDS = frozenset({
     "errors", "grpcweb", "headers", "inflightreq", "ipallowlist", "ipwhitelist", "passtlsclientcert", "ratelimit",
     "redirectregex", "redirectscheme", "replacepath", "replacepathregex", "retry", "stripprefix",
     "stripprefixregex", "inflightconn"})
-REGEX_MATCHERS = ("hostregexp", "hostsniregexp")
 
 
 def traefik(svc: str, s: dict[str, Any], _doc: dict[str, Any], ctx: PolicyContext) -> list[Violation]:
     out: list[Violation] = []
     for where, labels in (("labels", s.get("labels")), ("deploy.labels", (s.get("deploy") or {}).get("labels"))):
+        tcp_routers: dict[str, str] = {}   # each TCP router of this label set (as written) -> its first key
+        passthrough: set[str] = set()
         for label, value in (labels or {}).items():
-            m = _NAMED.match(str(label).lower())
+            key, lowered = f"{where}.{label}", str(label).lower()
+            m = _NAMED.match(lowered)
+            if lowered.startswith(("traefik.tcp.", "traefik.udp.")):
+                problem = _layer4(m, str(value))
+                if problem:
+                    out.append(_v("SO132", svc, key, problem, _LAYER4_FIX))
+                    continue
+                if m and m.group("kind") == "routers":
+                    router = str(label).split(".", 4)[3]
+                    tcp_routers.setdefault(router, key)
+                    if m.group("attr") == "tls.passthrough":
+                        passthrough.add(router)
             if m:
-                out += _named(svc, f"{where}.{label}", m, str(value), ctx)
+                out += _named(svc, key, m, str(value), ctx)
+        out += [_terminating(svc, first, router) for router, first in tcp_routers.items() if router not in passthrough]
     return out
+
+
+def _terminating(svc: str, key: str, router: str) -> Violation:
+    return _v("SO132", svc, key, f"TCP router {router!r} would terminate TLS with the office's wildcard certificate: "
+              "browsers send other hosts' requests, with their cookies and Polise's session, down such a "
+              "connection (HTTP/2 connection coalescing), past sso-strip, the /_sso/ door and single sign-on",
+              f"{_LAYER4_FIX}, or pass TLS through to the app: traefik.tcp.routers.{router}.tls.passthrough=true")
+
+
+def _layer4(m: re.Match[str] | None, value: str) -> str | None:
+    """Why a `traefik.tcp.*` or `traefik.udp.*` label is refused; None for a TCP router that passes TLS
+    through to the app (whose certificate is then its own) and for the port of a TCP service of the app."""
+    if m is None or m.group("proto") != "tcp":
+        return "UDP and TCP routes go around the HTTP routers, single sign-on and its checks included"
+    kind, attr = m.group("kind"), m.group("attr")
+    if kind == "services":
+        return None   # SO130 keeps it to the app's own tasks
+    if kind != "routers" or attr not in _TCP_ROUTER_ATTRS:
+        return (f"TCP {kind} attribute {attr!r} is not one of a TLS-passthrough router's "
+                f"({', '.join(sorted(_TCP_ROUTER_ATTRS))})")
+    if attr.startswith("tls") and value not in _TRUE:
+        return f"a TCP router's {attr} must be true: only a TLS-passthrough router is allowed"
+    return None
 
 
 def _v(rule: str, svc: str, key: str, message: str, fix: str) -> Violation:
@@ -66,12 +109,14 @@ def _named(svc: str, key: str, m: re.Match[str], value: str, ctx: PolicyContext)
         return [_v("SO122", svc, key, "a router priority can take another app's requests", "remove it")]
     if attr == "rule":
         problem = rule_problem(value, ctx)
-        return [_v("SO121", svc, key, problem, f"match Host(`{_own_host(ctx)}`) or a host in policy.allowed_hosts")
-                ] if problem else []
+        matcher = "HostSNI" if m.group("proto") == "tcp" else "Host"
+        return [_v("SO121", svc, key, problem, f"match {matcher}(`{_own_host(ctx)}`) or a host in "
+                   "policy.allowed_hosts")] if problem else []
     if attr == "middlewares":
         return _foreign_middlewares(svc, key, value, ctx)
-    if attr == "service" and not owns(ctx, value.split("@")[0], "-_"):
-        return [_v("SO120", svc, key, f"router service {value!r} is not this app's", f"use {ctx.app}-...")]
+    if attr == "service" and not _own_service(value, ctx):
+        return [_v("SO120", svc, key, f"router service {value!r} is not this app's (its own, from its labels)",
+                   f"use {ctx.app}-... (no @provider, or @swarm)")]
     return []
 
 
@@ -83,8 +128,9 @@ def _middleware(svc: str, key: str, name: str, attr: str, value: str, ctx: Polic
                f"for single sign-on, name the shared {ctx.sso_middleware} in the router's middlewares instead")
         return [_v("SO131", svc, key, f"middleware {name!r}: {attr!r} makes Traefik send requests or read files "
                    "of its own (forwardAuth, plugins, usersFile)", fix)]
-    if kind == "errors" and rest == "service" and not owns(ctx, value.split("@")[0], "-_"):
-        return [_v("SO120", svc, key, f"errors service {value!r} is not this app's", f"use {ctx.app}-...")]
+    if kind == "errors" and rest == "service" and not _own_service(value, ctx):
+        return [_v("SO120", svc, key, f"errors service {value!r} is not this app's (its own, from its labels)",
+                   f"use {ctx.app}-... (no @provider, or @swarm)")]
     if kind == "chain" and rest == "middlewares":
         return _foreign_middlewares(svc, key, value, ctx)
     return []
@@ -111,8 +157,15 @@ def _own_middleware(value: str, ctx: PolicyContext) -> bool:
     """The app's own (its labels, no provider or the label providers), the SSO door, or one the ops team
     shares. The SSO middleware is matched exactly: `sso@swarm` or a bare `sso` would be labels an app wrote."""
     name, _, provider = value.partition("@")
-    return ((owns(ctx, name, "-_") and provider in ("", "swarm", "docker")) or value in ctx.allowed_middlewares
+    return ((owns(ctx, name, "-_") and provider in LABEL_PROVIDERS) or value in ctx.allowed_middlewares
             or value == ctx.sso_middleware)
+
+
+def _own_service(value: str, ctx: PolicyContext) -> bool:
+    """A service of the app's own labels: `api@internal`, `sso-polise@file` or `<app>@file` are Traefik's
+    or the ops team's, whatever the name says."""
+    name, _, provider = value.partition("@")
+    return owns(ctx, name, "-_") and provider in LABEL_PROVIDERS
 
 
 def host_allowed(host: str, ctx: PolicyContext) -> bool:
@@ -124,103 +177,18 @@ def host_allowed(host: str, ctx: PolicyContext) -> bool:
     return host.startswith(f"{ctx.app}.") and host.count(".") >= 2
 
 
-@dataclass
-class _Parser:
-    tokens: list[str]
-    pos: int = 0
-
-    def peek(self) -> str:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
-
-    def take(self, expected: str | None = None) -> str:
-        token = self.peek()
-        if expected is not None and token != expected:
-            raise ValueError(f"expected {expected!r}")
-        self.pos += 1
-        return token
-
-
 def rule_problem(rule: str, ctx: PolicyContext) -> str | None:
     """None when every request the rule matches names one of the app's hosts; else why not."""
-    tokens = _tokens(rule)
-    if tokens is None:
-        return f"rule {rule!r} cannot be read"
-    parser = _Parser(tokens)
     try:
-        bounded, hosts = _expr(parser)
-        if parser.peek():
-            raise ValueError("trailing text")
+        read = parse_rule(rule)
     except ValueError as e:
         return f"rule {rule!r} cannot be read ({e})"
-    foreign = [h for h in hosts if not host_allowed(h, ctx)]
+    pattern = next((m.name for m in read.matchers if m.kind in REGEX_MATCHERS), None)
+    if pattern:
+        return f"rule {rule!r} cannot be read ({pattern} matches hosts by pattern, which may be another app's)"
+    foreign = [h for h in read.hosts(HOST_MATCHERS) if not host_allowed(h, ctx)]
     if foreign:
         return f"rule {rule!r} names host {foreign[0]!r}, which is not this app's"
-    if not bounded:
+    if not read.bounded:
         return f"rule {rule!r} matches requests for other hosts (every alternative needs a Host() of this app)"
     return None
-
-
-def _tokens(rule: str) -> list[str] | None:
-    out, pos = [], 0
-    while pos < len(rule):
-        if rule[pos:].strip() == "":
-            break
-        m = _TOKEN.match(rule, pos)
-        if not m:
-            return None
-        out.append(m.group(1))
-        pos = m.end()
-    return out
-
-
-def _expr(p: _Parser) -> tuple[bool, list[str]]:
-    """An alternative matches only the app's hosts when both sides do; a conjunction when either does."""
-    return _chain(p, "||", _term, lambda left, right: left and right)
-
-
-def _term(p: _Parser) -> tuple[bool, list[str]]:
-    return _chain(p, "&&", _factor, lambda left, right: left or right)
-
-
-def _chain(p: _Parser, op: str, operand: Callable[[_Parser], tuple[bool, list[str]]],
-           combine: Callable[[bool, bool], bool]) -> tuple[bool, list[str]]:
-    bounded, hosts = operand(p)
-    while p.peek() == op:
-        p.take()
-        right, more = operand(p)
-        bounded, hosts = combine(bounded, right), hosts + more
-    return bounded, hosts
-
-
-def _factor(p: _Parser) -> tuple[bool, list[str]]:
-    token = p.take()
-    if token == "!":
-        _, hosts = _factor(p)
-        return False, hosts
-    if token == "(":
-        found = _expr(p)
-        p.take(")")
-        return found
-    if not token[:1].isalpha():
-        raise ValueError(f"unexpected {token!r}")
-    args = _args(p)
-    matcher = token.lower()
-    if matcher in REGEX_MATCHERS:
-        raise ValueError(f"{token} matches hosts by pattern, which may be another app's")
-    if matcher in HOST_MATCHERS:
-        return bool(args), args
-    return False, []
-
-
-def _args(p: _Parser) -> list[str]:
-    p.take("(")
-    args: list[str] = []
-    while p.peek() != ")":
-        token = p.take()
-        if token == ",":
-            continue
-        if token[:1] not in ("`", '"'):
-            raise ValueError(f"unexpected {token!r}")
-        args.append(token[1:-1])
-    p.take(")")
-    return args

@@ -1,0 +1,96 @@
+"""What a hook service (`x-swarmops: {hook: ...}`) may ask for. A hook is run once as a Swarm job through the
+Engine API before or after the stack deploy, so it can use only what exists without the stack: external
+networks and configs, external or age-encrypted secrets (swarmops creates those first), plain or external
+volumes, bind and tmpfs mounts. Keys that only make sense for a long-running service are left out of the
+job (and said so); anything else is refused here, with file, line and key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from swarmops.domain.compose.model import Service, Stack
+from swarmops.errors import StackError
+
+Fail = Callable[[tuple[str | int, ...], str], StackError]
+
+# service keys (besides those the model reads itself) that the job is made with
+JOB_KEYS = frozenset({"command", "entrypoint", "user", "working_dir", "init", "read_only", "hostname",
+                      "extra_hosts", "cap_add", "cap_drop", "logging", "stop_grace_period", "privileged"})
+# keys of a long-running service that a one-off job has no use for: left out of the job
+IGNORED_KEYS = frozenset({"healthcheck", "stop_signal", "depends_on", "restart", "container_name", "expose"})
+IGNORED_DEPLOY_KEYS = frozenset({"mode", "replicas", "update_config", "rollback_config", "restart_policy",
+                                 "endpoint_mode"})
+SUPPORTED = ("image, build, command, entrypoint, environment, env_file, labels, secrets, configs, networks, "
+             "volumes, user, working_dir, init, read_only, hostname, extra_hosts, cap_add, cap_drop, logging, "
+             "stop_grace_period, deploy.labels, deploy.placement, deploy.resources")
+JOB_PREFIX = "hook-"
+
+
+def hooks_of(stack: Stack) -> dict[str, Service]:
+    return {name: svc for name, svc in stack.services.items() if svc.hook is not None}
+
+
+def ignored_keys(svc: Service) -> tuple[str, ...]:
+    """The keys of a hook service the job leaves out, as the operator wrote them."""
+    keys = [k for k in sorted(svc.rest) if k in IGNORED_KEYS]
+    if svc.ports:
+        keys.append("ports")
+    keys += [f"deploy.{k}" for k in ("mode", "replicas") if getattr(svc.deploy, k) is not None]
+    keys += [f"deploy.{k}" for k in sorted(svc.deploy.rest) if k in IGNORED_DEPLOY_KEYS]
+    return tuple(keys)
+
+
+def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
+    hooks = hooks_of(stack)
+    if not hooks:
+        return
+    if len(hooks) == len(stack.services) and not allow_empty:
+        raise fail(("services",), "every service is a hook: the stack deploy would have nothing to run and would "
+                   "remove every running service (set allow_empty: true on the app if that is really wanted)")
+    for name, svc in hooks.items():
+        _check(stack, name, svc, fail)
+
+
+def _check(stack: Stack, name: str, svc: Service, fail: Fail) -> None:
+    path: tuple[str | int, ...] = ("services", name)
+    if f"{JOB_PREFIX}{name}" in stack.services:
+        raise fail(path, f"the job of hook {name!r} would take the name of service {JOB_PREFIX}{name!r}; rename one")
+    for key in sorted(svc.rest):
+        if key not in JOB_KEYS and key not in IGNORED_KEYS:
+            raise fail((*path, key), f"a hook does not take {key}: it runs once as a Swarm job; remove it "
+                       f"(a hook takes {SUPPORTED})")
+    for key in sorted(svc.deploy.rest):
+        if key not in IGNORED_DEPLOY_KEYS and key != "resources":
+            raise fail((*path, "deploy", key), f"a hook does not take deploy.{key}; remove it")
+    for net in svc.networks or ():
+        top = stack.networks.get(net.key)
+        if top is None or not top.external:
+            raise fail((*path, "networks"), f"network {net.key!r} is the stack's own, and a hook runs before "
+                       "the stack deploy creates it (on the first deploy it does not exist yet); attach the hook "
+                       "to an external network (external: true) or remove it")
+        if net.options:
+            raise fail((*path, "networks"), f"network {net.key!r}: a hook's network takes aliases only")
+    for i, ref in enumerate(svc.secrets):
+        secret = stack.secrets[ref.source]
+        if not (secret.external or secret.encrypted):
+            raise fail((*path, "secrets", i), f"secret {ref.source!r} is made by the stack deploy, which a "
+                       "hook runs outside of (a pre-deploy hook before it); give a hook age-encrypted secrets "
+                       "(file: secrets/NAME.age, which swarmops creates first) or external ones")
+    for i, ref in enumerate(svc.configs):
+        if not stack.configs[ref.source].external:
+            raise fail((*path, "configs", i), f"config {ref.source!r} is made by the stack deploy, which a "
+                       "hook runs outside of (a pre-deploy hook before it); give a hook external configs only, or "
+                       "put the data in its image")
+    for i, mount in enumerate(svc.volumes):
+        _check_mount(stack, (*path, "volumes", i), mount.type, mount.source, fail)
+
+
+def _check_mount(stack: Stack, path: tuple[str | int, ...], kind: str, source: str | None, fail: Fail) -> None:
+    if kind not in ("volume", "bind", "tmpfs"):
+        raise fail(path, f"a hook takes volume, bind and tmpfs mounts, not {kind}")
+    if kind != "volume" or not source:
+        return
+    top = stack.volumes[source]
+    if not top.external and (top.driver not in (None, "local") or top.driver_opts):
+        raise fail(path, f"volume {source!r} has a driver or driver_opts, which only the stack deploy sets up; "
+                   "give a hook a plain or an external volume")
