@@ -4,6 +4,7 @@
   python -m bench scale --apps N      no-change cycle over N apps against the ls-remote floor and a fetch loop
   python -m bench commit [--runs N]   one commit to running: swarmops against the same steps by hand
   python -m bench webhook --apps N    webhook to reconcile start and to synced, one push and N at once, vs a poll
+  python -m bench restart --apps N    the daemon started again over N synced apps, vs the no-change cycle
   python -m bench fuzz --minutes N    garbled configs, stack files and webhooks for N minutes: no crash (no lab)
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import commit, docs_commit, scale, webhook
+from bench import commit, docs_commit, restart, scale, webhook
 
 
 def main() -> int:
@@ -28,6 +29,9 @@ def main() -> int:
     w.add_argument("--apps", type=int, default=100)
     w.add_argument("--polled", type=int, default=10, help="apps whose commit is left to the poll")
     w.add_argument("--interval", type=float, default=30.0, help="poll interval (s) of the poll case")
+    r = sub.add_parser("restart", help="the daemon started again over N synced apps: first check, Engine calls")
+    r.add_argument("--apps", type=int, default=50)
+    r.add_argument("--rounds", type=int, default=restart.ROUNDS)
     f = sub.add_parser("fuzz", help="the unit suite's fuzz cases for N minutes (no lab)")
     f.add_argument("--minutes", type=float, default=10.0)
     args = p.parse_args()
@@ -39,6 +43,8 @@ def main() -> int:
         docs_commit.report(docs_commit.run(args.runs))
     elif args.case == "commit":
         commit.report(commit.run(args.runs))
+    elif args.case == "restart":
+        restart.report(restart.run(args.apps, args.rounds))
     elif args.case == "webhook":
         webhook.report(webhook.run(args.apps, polled=args.polled, interval=args.interval))
     else:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
+import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 
@@ -100,3 +105,40 @@ def remove_stack(api: docker.APIClient, app: str) -> None:
                 with contextlib.suppress(docker.errors.APIError):
                     api.remove_network(net["Id"])
         time.sleep(0.5)
+
+
+class EngineCalls:
+    """Every request docker-py sends from this process while `counting()`, by method and resource
+    ("GET /services", "POST /configs"): the Engine calls of a piece of work, counted at docker-py's session.
+    The `docker stack deploy` children are other processes and are not counted (a deploy is counted apart)."""
+
+    def __init__(self) -> None:
+        self.by_call: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_call.values())
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[EngineCalls]:
+        own = docker.APIClient.__dict__.get("send")
+        inherited = docker.APIClient.send
+
+        def send(client: docker.APIClient, request: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.by_call[_call_kind(request.method, request.url)] += 1
+            return inherited(client, request, **kwargs)
+        docker.APIClient.send = send
+        try:
+            yield self
+        finally:
+            if own is None:
+                del docker.APIClient.send
+            else:
+                docker.APIClient.send = own
+
+
+def _call_kind(method: str, url: str) -> str:
+    path = re.sub(r"^/v[0-9.]+", "", urlsplit(url).path)
+    return f"{method} /{path.strip('/').split('/')[0]}"

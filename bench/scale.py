@@ -50,17 +50,21 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 
 @contextmanager
-def git_daemon(base: Path) -> Iterator[str]:
-    """`git daemon` in the registry node's network namespace, serving `base`."""
+def git_daemon(base: Path, port: int = GIT_PORT) -> Iterator[str]:
+    """`git daemon` in the registry node's network namespace, serving `base` on `port` (a bench that may run
+    beside another one picks its own port)."""
     proc = subprocess.Popen(["ip", "netns", "exec", "lab-registry", "git", "daemon", "--export-all", "--reuseaddr",
-                             f"--base-path={base}", f"--listen={GIT_HOST}", f"--port={GIT_PORT}", str(base)],
+                             f"--base-path={base}", f"--listen={GIT_HOST}", f"--port={port}", str(base)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        url = f"git://{GIT_HOST}:{GIT_PORT}"
+        url = f"git://{GIT_HOST}:{port}"
         for _ in range(100):
             if subprocess.run(["git", "ls-remote", f"{url}/app0.git"], capture_output=True).returncode == 0:
                 break
             time.sleep(0.1)
+        time.sleep(0.2)
+        if proc.poll() is not None:   # it could not listen: what answered is another bench's daemon
+            raise SystemExit(f"bench: git daemon could not listen on {GIT_HOST}:{port} (taken?)")
         yield url
     finally:
         proc.terminate()

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
@@ -21,6 +22,7 @@ from swarmops.config.models import Config
 from swarmops.daemon.scheduler import AppScheduler
 from swarmops.daemon.statuscache import REFRESH_SECONDS, StatusCache
 from swarmops.daemon.systemd import notify, watchdog_interval
+from swarmops.domain.live import LiveStack
 from swarmops.errors import SwarmopsError
 from swarmops.http.server import HttpServer
 from swarmops.reconcile.events import Outcome
@@ -55,15 +57,43 @@ def resolve_interrupted(store: StateStore, history: HistoryCopy) -> None:
         history.save(d.app)
 
 
-def handle_removed_apps(adapters: Adapters, loaded: LoadedConfig) -> list[str]:
-    """Stacks swarmops deployed for apps no longer in the config: reported, and removed only when the
-    config says prune_removed_apps and every apps.d file loaded (a broken file is not a removal)."""
-    known = {a.name for a in loaded.config.apps}
+def read_every_app(adapters: Adapters) -> dict[str, LiveStack] | None:
+    """Every stack's live state in one read (a fixed number of Engine calls); None when it cannot be read."""
     try:
-        stacks = adapters.reader.read_all()
+        return adapters.reader.read_all()
     except SwarmopsError as e:
-        log.error("cannot look for removed apps: %s", e)
-        return []
+        log.error("cannot read the live state of the apps: %s", e)
+        return None
+
+
+class StartSnapshot:
+    """Every configured app's live stack from the one read `daemon --once` makes at start (the removed-apps
+    check reads the same), each handed out once: an app's first check reads it instead of the Engine (ruling
+    36), so a restart over N synced apps costs a fixed number of Engine calls, not one per app. A second read
+    within the same reconcile (after it resolved an interrupted deploy) goes to the Engine: it may have changed."""
+
+    def __init__(self, apps: Iterable[str], stacks: dict[str, LiveStack]) -> None:
+        # an app with no service is not in the read: its first check sees it empty, as its own read would
+        self._stacks = {app: stacks.get(app) or LiveStack(app, {}, [], {}) for app in apps}
+        self._lock = threading.Lock()
+
+    def take(self, app: str) -> LiveStack | None:
+        with self._lock:
+            return self._stacks.pop(app, None)
+
+
+def handle_removed_apps(adapters: Adapters, loaded: LoadedConfig,
+                        stacks: dict[str, LiveStack] | None = None) -> list[str]:
+    """Stacks swarmops deployed for apps no longer in the config: reported, and removed only when the
+    config says prune_removed_apps and every apps.d file loaded (a broken file is not a removal).
+    `stacks`: every app's live state when the caller read it already."""
+    known = {a.name for a in loaded.config.apps}
+    if stacks is None:
+        try:
+            stacks = adapters.reader.read_all()
+        except SwarmopsError as e:
+            log.error("cannot look for removed apps: %s", e)
+            return []
     removed = sorted(app for app, live in stacks.items()
                      if app not in known and any(s.managed for s in live.services.values()))
     prune = loaded.config.prune_removed_apps and not loaded.app_errors
@@ -93,15 +123,23 @@ def add_notifier(reconciler: Reconciler, store: StateStore, config: Config) -> N
     return notifier
 
 
-def run_once(loaded: LoadedConfig) -> list[Outcome]:
-    store = open_store(loaded.config)
-    adapters = make_adapters(loaded.config, store)
+def run_once(loaded: LoadedConfig, store: StateStore | None = None, adapters: Adapters | None = None
+             ) -> list[Outcome]:
+    """Every app reconciled once. The Engine calls are a fixed number plus each deploy's own: the history
+    copy is read in one call, every app's live state in one read shared by every app's first check."""
+    store = open_store(loaded.config) if store is None else store
+    adapters = make_adapters(loaded.config, store) if adapters is None else adapters
     restore_history(adapters, loaded.config)
-    reconciler = make_reconciler(loaded.config, adapters)
-    notifier = add_notifier(reconciler, store, loaded.config)
     _report_config_errors(loaded)
     resolve_interrupted(store, adapters.history)
-    handle_removed_apps(adapters, loaded)
+    stacks = read_every_app(adapters)
+    if stacks is not None:
+        handle_removed_apps(adapters, loaded, stacks)
+    # a failed read shares nothing: each check reads its own app (an empty snapshot would look undeployed)
+    snapshot = StartSnapshot((a.name for a in loaded.config.apps), stacks).take if stacks is not None \
+        else lambda _app: None
+    reconciler = make_reconciler(loaded.config, adapters, snapshot=snapshot)
+    notifier = add_notifier(reconciler, store, loaded.config)
     # as the daemon does: apps in parallel, builds and git operations bounded by their own limits
     with ThreadPoolExecutor(max_workers=max(1, min(ONCE_WORKERS, len(loaded.config.apps)))) as pool:
         outcomes = list(pool.map(lambda app: reconciler.reconcile(app, trigger="poll"), loaded.config.apps))

@@ -33,3 +33,15 @@ def test_webhook_bench_measures_pushes_against_a_poll(lab: docker.APIClient) -> 
     assert result["burst_synced_p99_over_by_hand_p99"] > 0
     for case in ("one_push", "3_pushes_at_once", "found_by_poll"):
         assert 0 <= result[case]["to_start"]["p50"] <= result[case]["to_synced"]["p50"]
+
+
+def test_restart_bench_restarts_the_daemon_over_synced_apps_with_no_deploy(lab: docker.APIClient) -> None:
+    from bench import restart
+
+    result = restart.run(n=5, rounds=1)
+    assert result["restart_deploys"] == 0 and result["daemon_deploys"] == 0 and result["new_manager_deploys"] == 0
+    assert result["restart_results"] == {"noop": 5} and result["new_manager_history_restored"] == 5
+    assert result["no_change_cycle_s"] > 0 and result["restart_first_check_s"] > 0 and result["restart_over_cycle"] > 0
+    for case in ("restart", "daemon", "new_manager"):   # counted, and a fixed number: not one per app
+        assert 0 < result[f"{case}_engine_calls"] < 5 * 5, result[f"{case}_engine_calls_by_call"]
+        assert result[f"{case}_engine_calls_by_call"].get("GET /services") == 1
