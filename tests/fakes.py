@@ -351,6 +351,11 @@ class FakeJobs:
         self.runs: list[tuple[str, dict[str, Any], int]] = []   # (hook, spec, stack deploys before it)
         self.left: dict[str, dict[str, Any]] = {}                # job services still in the Swarm
 
+    def check(self, app: str, spec: Mapping[str, Any]) -> None:
+        for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []:
+            if ref["SecretName"] not in self.swarm.secrets.get(app, set()):
+                raise DependencyError(f"the hook needs secret {ref['SecretName']}, which does not exist in the Swarm")
+
     def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
         labels = spec["Labels"]
         assert labels[APP_LABEL] == app and STACK_NAMESPACE not in labels, labels

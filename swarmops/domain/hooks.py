@@ -163,7 +163,11 @@ def job_spec(svc: Service, name: str, labels: Mapping[str, str], volume_names: M
     if rest.get("extra_hosts"):
         container["Hosts"] = _hosts(rest["extra_hosts"], fail)
     if rest.get("stop_grace_period") is not None:
-        container["StopGracePeriod"] = go_duration_ns(str(rest["stop_grace_period"]), ("stop_grace_period",), fail)
+        grace = go_duration_ns(str(rest["stop_grace_period"]), ("stop_grace_period",), fail)
+        if grace > MAX_STOP_GRACE_NS:   # the container of a removed job lives on for its grace period
+            raise fail(("stop_grace_period",), "a hook must stop within 30s once its timeout passes; set "
+                       "stop_grace_period to 30s or less")
+        container["StopGracePeriod"] = grace
     if svc.volumes:
         container["Mounts"] = [_mount(m, volume_names, ("volumes", str(i)), fail) for i, m in enumerate(svc.volumes)]
     if svc.secrets:
@@ -258,6 +262,7 @@ def _resources(raw: dict[str, Any], fail: Fail) -> dict[str, Any]:
 
 _RAM = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+MAX_STOP_GRACE_NS = 30 * 10**9
 _GO_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 

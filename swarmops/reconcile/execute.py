@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from swarmops.reconcile.events import Outcome
 from swarmops.reconcile.gather import FILE_LIMIT
 from swarmops.reconcile.ports import Builder, HistoryCopy, Jobs, Ledger, Secrets, Source, Store, SwarmReader
 from swarmops.reconcile.rollout import Rollout, write_deploy_dir
+from swarmops.util.redact import redact
 
 log = logging.getLogger("swarmops.reconcile")
 Emit = Callable[..., None]
@@ -123,14 +125,17 @@ class Executor:
             src = self.sources(app)
             write_deploy_dir(Path(w.deploy_dir), w.rendered.text,
                              ((rel, src.read(w.commit, rel, FILE_LIMIT)) for rel in w.rendered.files))
-            self._hooks(app, w, "pre-deploy", deploy_id, runs)
+            for step in w.hooks:   # every hook's secrets and configs exist before the first hook runs
+                if step.run:
+                    self.jobs.check(app.name, step.hook.job)
+            self._hooks(app, w, "pre-deploy", deploy_id, runs, values)
             self.rollout.await_replicas(app, w.watch)
             self.progress(f"{app.name}: docker stack deploy ({w.plan.summary()})")
             deployed = True
             t0 = time.monotonic()
             self.rollout.apply(app, Path(w.deploy_dir) / "stack.yml", w.watch)
             self.emit("on_phase", app.name, "convergence", time.monotonic() - t0)
-            self._hooks(app, w, "post-deploy", deploy_id, runs)
+            self._hooks(app, w, "post-deploy", deploy_id, runs, values)
         except Interrupted as e:
             self.store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
             self.store.set_app(app.name, pending_check=deploy_id)   # the next start finishes the watch
@@ -162,9 +167,13 @@ class Executor:
         return Outcome(app.name, "deployed", w.commit, w.plan.summary() + ran, w.plan, attempted=True, decision=d,
                        hooks=tuple(runs))
 
-    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, deploy_id: int, runs: list[HookRun]) -> None:
+    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, deploy_id: int, runs: list[HookRun],
+               values: dict[str, bytes]) -> None:
         """Run the decision's hooks of `kind` in order; the first that does not succeed fails the deploy
-        (a pre-deploy hook before anything is deployed, a post-deploy one before the deploy is called good)."""
+        (a pre-deploy hook before anything is deployed, a post-deploy one before the deploy is called good).
+        What a hook printed is kept without URL credentials and without the app's secret values: it reaches
+        history, status and the API (`values`: the plaintexts, in memory only)."""
+        hidden = tuple(v for v in (b.decode(errors="ignore").strip() for b in values.values()) if len(v) >= 4)
         for step in w.hooks:
             if step.hook.kind != kind:
                 continue
@@ -174,6 +183,8 @@ class Executor:
             hook = step.hook
             self.progress(f"{app.name}: running {kind} hook {hook.name} ({step.why}), at most {hook.timeout:g}s")
             result = self.jobs.run(app.name, hook.job, hook.timeout, self.rollout.cancel)
+            result = replace(result, log_tail=tuple(redact(line, hidden) for line in result.log_tail),
+                             message=redact(result.message, hidden))
             run = HookRun(hook.name, hook.kind, w.commit, result)
             runs.append(run)
             self.store.record_hooks(deploy_id, runs_to_json(runs))

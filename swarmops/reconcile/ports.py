@@ -83,11 +83,19 @@ class Jobs(Protocol):
         keep its log tail, and remove it, whatever happened. Engine faults raise EngineError."""
         ...
 
+    def check(self, app: str, spec: Mapping[str, Any]) -> None:
+        """Raise DependencyError if a secret or config the job names is not in the Swarm (asked of every
+        hook before the first runs: a missing one then fails the deploy before anything ran)."""
+        ...
+
 
 class NoJobs:
     """Wiring without a job runner (tests that have no hooks): a hook asks for one and fails clearly."""
 
     def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
+        raise DeployError(f"{app}: this swarmops was wired without a job runner; hooks cannot run")
+
+    def check(self, app: str, spec: Mapping[str, Any]) -> None:
         raise DeployError(f"{app}: this swarmops was wired without a job runner; hooks cannot run")
 
 

@@ -30,14 +30,31 @@ from tests.integration.conftest import (
 )
 
 
-def with_hook(files: dict[str, str | None], name: str, kind: str, script: str) -> dict[str, str | None]:
-    """`files` (an app of conftest) with a hook service built from the web image, running `script` in sh."""
+def with_hook(files: dict[str, str | None], name: str, kind: str, script: str, network: str) -> dict[str, str | None]:
+    """`files` (an app of conftest) with a hook service built from the web image, running `script` in sh, on
+    the external overlay `network` (a hook runs outside the stack deploy: never on the stack's own networks,
+    never on none, where Docker would put it on the node's bridge)."""
     hook = f"""  {name}:
     build: ./web
     command: ["sh", "-c", {json.dumps(script)}]
     x-swarmops: {{hook: {kind}, timeout: 1m}}
+    networks: [jobs]
+networks:
+  jobs: {{external: true, name: {network}}}
 """
     return {**files, "stack.yml": str(files["stack.yml"]) + hook}
+
+
+@pytest.fixture
+def jobs_network(lab: docker.APIClient, swarmops: Swarmops) -> Iterator[str]:
+    """An overlay network outside the apps' stacks, as the db or proxy networks are."""
+    name = f"hooks-{swarmops.run_id}"
+    made = lab.create_network(name, driver="overlay", attachable=True)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            lab.remove_network(made["Id"])
 
 
 def hook_jobs(lab: docker.APIClient, app: str) -> list[dict[str, Any]]:
@@ -72,12 +89,14 @@ def served(lab: docker.APIClient, app: str, port: int) -> str:
 
 
 def test_a_pre_deploy_hook_gates_the_deploy_and_a_failing_one_leaves_the_previous_version_serving(
-        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path, no_jobs_left: None) -> None:
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, tmp_path: Path, no_jobs_left: None,
+        jobs_network: str) -> None:
+    net = jobs_network
     port = free_node_port()
     repo: GitRepo = repo_factory()
     good = repo.commit("v1 with its migration", with_hook(served_app("v1", port), "migrate", "pre-deploy",
-                                                        "sleep 3; echo migrating v1; echo schema at 1"))
-    app = swarmops.add_app(swarmops.name("hookpre"), repo.url)
+                                                        "sleep 3; echo migrating v1; echo schema at 1", net))
+    app = swarmops.add_app(swarmops.name("hookpre"), repo.url, policy={"allowed_external": [net]})
 
     # the job while it runs: a replicated job with swarmops' labels and no stack namespace
     seen: list[dict[str, Any]] = []
@@ -106,7 +125,7 @@ def test_a_pre_deploy_hook_gates_the_deploy_and_a_failing_one_leaves_the_previou
     with Prober(lab, app, port) as prober:
         bad = repo.commit("v2 with a migration that fails", with_hook(
             served_app("v2", port), "migrate", "pre-deploy", "echo migrating v2; echo 'ERROR: column email exists'; "
-                                                             "exit 3"))
+                                                             "exit 3", net))
         res = swarmops.run("sync", app, check=False)
         assert res.returncode != 0 and "exit code 3" in res.stdout
     assert prober.failed == 0, prober.failures[:5]
@@ -122,7 +141,7 @@ def test_a_pre_deploy_hook_gates_the_deploy_and_a_failing_one_leaves_the_previou
     assert hook_jobs(lab, app) == []
 
     fixed = repo.commit("v3 with the fixed migration", with_hook(served_app("v3", port), "migrate", "pre-deploy",
-                                                                 "echo migrating v3"))
+                                                                 "echo migrating v3", net))
     swarmops.run("sync", app)
     assert stack_image(services(lab, app)["web"]).endswith(f":{fixed[:12]}") and served(lab, app, port) == "v3"
     assert hooks_of(history(swarmops, app)[0])[0]["exit_code"] == 0
@@ -130,12 +149,14 @@ def test_a_pre_deploy_hook_gates_the_deploy_and_a_failing_one_leaves_the_previou
 
 
 def test_a_failing_post_deploy_hook_rolls_the_stack_back_and_a_relabel_runs_no_hook(
-        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, no_jobs_left: None) -> None:
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, no_jobs_left: None,
+        jobs_network: str) -> None:
+    net = jobs_network
     port = free_node_port()
     repo: GitRepo = repo_factory()
     good = repo.commit("v1 with a smoke test", with_hook(served_app("v1", port), "smoke", "post-deploy",
-                                                       "echo smoke ok"))
-    app = swarmops.add_app(swarmops.name("hookpost"), repo.url)
+                                                       "echo smoke ok", net))
+    app = swarmops.add_app(swarmops.name("hookpost"), repo.url, policy={"allowed_external": [net]})
     swarmops.run("sync", app)
     assert [r["name"] for r in hooks_of(history(swarmops, app)[0])] == ["smoke"]
 
@@ -145,7 +166,7 @@ def test_a_failing_post_deploy_hook_rolls_the_stack_back_and_a_relabel_runs_no_h
     assert "relabel" in out
 
     bad = repo.commit("v2 whose smoke test fails", with_hook(served_app("v2", port), "smoke", "post-deploy",
-                                                            "echo 'smoke: GET / gave 500'; exit 1"))
+                                                            "echo 'smoke: GET / gave 500'; exit 1", net))
     res = swarmops.run("sync", app, check=False)
     assert res.returncode != 0
     last = history(swarmops, app)[0]

@@ -38,15 +38,20 @@ STACK = f"""services:
     environment: {{STEP: "1"}}
     deploy: {{resources: {LIMITS}}}
     x-swarmops: {{hook: pre-deploy, timeout: 1m}}
+    networks: [proxy]
   smoke:
     image: reg:5000/base/busybox:1
     command: ["wget", "-q", "-O-", "http://web:8080/"]
     deploy: {{resources: {LIMITS}}}
     x-swarmops: {{hook: post-deploy}}
+    networks: [proxy]
+networks:
+  proxy: {{external: true}}
 """
+TOP = "networks:\n  proxy: {external: true}\n"   # the end of STACK: a service's extra keys go before it
 FILES = {"stack.yml": STACK, "web/Dockerfile": "FROM reg:5000/base/busybox:1\n", "web/index.html": "v1\n"}
 CTX = PolicyContext(app="shop", profile="restricted", registry="reg:5000", role_label="role", allowed_roles=("app",),
-                    apps=("shop", "billing"))
+                    apps=("shop", "billing"), allowed_external=("proxy",))
 
 
 def rendered(text: str) -> Any:
@@ -70,8 +75,8 @@ def ran(w: HookWorld) -> list[str]:
 
 def test_a_hook_is_left_out_of_the_file_for_the_cli_and_rendered_as_a_one_off_job() -> None:
     r = rendered(STACK.replace("    environment: {STEP: \"1\"}\n", "    environment: {STEP: \"1\"}\n"
-                               "    secrets: [dbpass]\n    networks: [office]\n") +
-                 "secrets:\n  dbpass: {file: secrets/dbpass.age}\nnetworks:\n  office: {external: true}\n")
+                               "    secrets: [dbpass]\n") +
+                 "secrets:\n  dbpass: {file: secrets/dbpass.age}\n")
     doc = yaml.safe_load(r.text)
     assert set(doc["services"]) == {"web"} and "shop_hook-migrate" not in r.text
     assert doc["services"]["web"]["deploy"]["labels"][HOOKS_LABEL] == \
@@ -84,7 +89,7 @@ def test_a_hook_is_left_out_of_the_file_for_the_cli_and_rendered_as_a_one_off_jo
     template = job["TaskTemplate"]
     assert template["RestartPolicy"]["Condition"] == "none"
     assert template["Placement"]["Constraints"] == ["node.labels.role == app"]
-    assert template["Networks"] == [{"Target": "office"}]
+    assert template["Networks"] == [{"Target": "proxy"}]
     assert template["Resources"]["Limits"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 64 * 1024 * 1024}
     container = template["ContainerSpec"]
     assert container["Image"] == "reg:5000/shop/migrate:aaaaaaaaaaaa"
@@ -116,17 +121,46 @@ def test_a_wrong_x_swarmops_is_refused_with_file_line_and_key(extension: str, wh
     assert str(e.value).startswith(f"stack.yml:10: {where}: ") and words in str(e.value)
 
 
-@pytest.mark.parametrize(("extra", "key", "words"), [
-    ("    networks: [back]\nnetworks:\n  back: {}\n", "services.smoke.networks", "attach the hook to an external"),
-    ("    secrets: [pw]\nsecrets:\n  pw: {file: pw.txt}\n", "services.smoke.secrets.0", "age-encrypted secrets"),
-    ("    configs: [conf]\nconfigs:\n  conf: {file: pw.txt}\n", "services.smoke.configs.0", "external configs only"),
-    ("    tmpfs: /tmp\n", "services.smoke.tmpfs", "a hook does not take tmpfs"),
+@pytest.mark.parametrize(("extra", "top", "key", "words"), [
+    ("    networks: [back]\n", "  back: {}\n", "services.smoke.networks", "attach the hook to an external"),
+    ("    secrets: [pw]\n", "secrets:\n  pw: {file: pw.txt}\n", "services.smoke.secrets.0", "age-encrypted secrets"),
+    ("    configs: [conf]\n", "configs:\n  conf: {file: pw.txt}\n", "services.smoke.configs.0",
+     "external configs only"),
+    ("    tmpfs: /tmp\n", "", "services.smoke.tmpfs", "a hook does not take tmpfs"),
+    ("", "", "services.smoke.networks", "default bridge network"),   # no network at all
 ])
 def test_a_hook_asking_for_what_exists_only_after_the_stack_deploy_is_refused_naming_the_key(
-        extra: str, key: str, words: str) -> None:
+        extra: str, top: str, key: str, words: str) -> None:
+    smoke = "    x-swarmops: {hook: post-deploy}\n    networks: [proxy]\n"
+    # a network of its own instead of the external one; any other key beside the external one
+    keep = "" if extra.startswith("    networks") or not extra else "    networks: [proxy]\n"
+    text = STACK.replace(smoke, "    x-swarmops: {hook: post-deploy}\n" + keep + extra)
+    text = text + top if top.startswith(("secrets", "configs")) else text.replace(TOP, TOP + top)
     with pytest.raises(StackError) as e:
-        stack_of(STACK + extra, files={"pw.txt": b"x"})
+        stack_of(text, files={"pw.txt": b"x"})
     assert f": {key}: " in str(e.value) and words in str(e.value)
+
+
+def test_a_hook_named_like_a_service_in_another_letter_case_is_refused() -> None:
+    text = STACK.replace("  migrate:\n", "  Migrate:\n").replace("  web:\n", "  hook-migrate:\n")
+    with pytest.raises(StackError, match="would take the name of service"):
+        stack_of(text)
+
+
+def test_a_hooks_stop_grace_period_is_at_most_30_seconds() -> None:
+    with pytest.raises(StackError, match="stop within 30s"):
+        rendered(STACK.replace("    x-swarmops: {hook: post-deploy}\n",
+                               "    x-swarmops: {hook: post-deploy}\n    stop_grace_period: 2000h\n"))
+    r = rendered(STACK.replace("    x-swarmops: {hook: post-deploy}\n",
+                               "    x-swarmops: {hook: post-deploy}\n    stop_grace_period: 20s\n"))
+    assert r.hooks["smoke"].job["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] == 20 * 10**9
+
+
+def test_a_stack_may_have_at_most_ten_hooks() -> None:
+    many = "".join(f"  h{i}:\n    image: reg:5000/base/busybox:1\n    x-swarmops: {{hook: pre-deploy}}\n"
+                   f"    networks: [proxy]\n" for i in range(11))
+    with pytest.raises(StackError, match="at most 10"):
+        stack_of(STACK.replace(TOP, "") + many.replace("services:", "") + TOP)
 
 
 def test_a_stack_of_hooks_only_is_refused_as_an_empty_stack() -> None:
@@ -152,7 +186,7 @@ def test_the_offline_policy_check_judges_the_hooks_too(tmp_path: Path) -> None:
     text = STACK.replace("    x-swarmops: {hook: post-deploy}\n",
                          "    x-swarmops: {hook: post-deploy}\n    privileged: true\n")
     found = offline_policy_check(w.config, w.app, stack_of(text), None)
-    assert [(v.rule, v.service, v.where) for v in found if v.severity == "deny"] == [("SO101", "smoke", "stack.yml:16")]
+    assert [(v.rule, v.service, v.where) for v in found if v.severity == "deny"] == [("SO101", "smoke", "stack.yml:17")]
 
 
 def test_a_hostile_hook_refuses_the_commit_before_anything_runs(tmp_path: Path) -> None:
@@ -231,6 +265,18 @@ def test_the_pre_deploy_hook_runs_before_the_stack_deploy_and_the_post_deploy_ho
                                                                        ("smoke", 0, "complete")]
 
 
+def test_what_a_hook_printed_is_kept_without_url_credentials(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    w.source.commit("migration that fails", {"web/index.html": "v2\n"})
+    w.jobs.results["migrate"] = JobResult("failed", 1, 0.4, ("connecting to postgres://shop:S3cr3tPass@db:5432/shop",
+                                                             "FATAL: password authentication failed"))
+    out = w.poll()
+    entry = w.store.history("shop")[0]
+    assert out.result == "failed" and "S3cr3tPass" not in out.message + entry.error + entry.hooks
+    assert "postgres://***@db:5432/shop" in entry.hooks
+
+
 def test_a_failing_pre_deploy_hook_deploys_nothing_and_the_app_is_failed_with_its_exit_code_and_log(
         tmp_path: Path) -> None:
     w = world(tmp_path)
@@ -292,6 +338,8 @@ def test_a_hook_whose_secret_is_missing_fails_as_a_passing_fault(tmp_path: Path)
         + "secrets:\n  token: {external: true, name: shop_token}\n"})
     out = w.sync()
     assert out.result == "failed" and out.transient and "shop_token" in out.message
+    # checked before anything ran: no hook, no stack deploy and no rollback on each retry
+    assert w.jobs.runs == [] and w.swarm.deploys == []
 
 
 # ---- live state: job modes (ruling 33)

@@ -46,7 +46,20 @@ def test_every_hostile_stack_is_refused_with_its_rule(path: Path) -> None:
 
 
 def test_the_corpus_covers_every_rule() -> None:
-    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 33) if n not in (17, 29)}
+    assert {p.stem.split("-")[0] for p in HOSTILE} == {f"SO1{n:02d}" for n in range(1, 34) if n not in (17, 29)}
+
+
+def test_a_swarm_template_in_a_bind_under_an_allowed_root_is_refused_before_it_names_the_docker_socket() -> None:
+    """Swarm expands `{{...}}` in mount sources on the node, after the policy read the text: this source
+    is under the allowed root as written and /var/run/docker.sock once expanded."""
+    ctx = PolicyContext(**{**CTX.__dict__, "allowed_bind_mounts": ("/srv/shop",)})
+    source = "/srv/shop/{{printf \"%c%c/%c%c/%c%c/var/run/docker.sock\" 46 46 46 46 46 46}}"
+    text = ("services:\n  web:\n    image: registry.local:5000/shop/web:abc\n    deploy:\n"
+            "      resources: {limits: {cpus: '0.5', memory: 64M}}\n"
+            f"    volumes:\n      - {{type: bind, source: '{source}', target: /data}}\n")
+    assert denied(rendered(text)[1].doc, ctx) == {"SO133"}
+    plain = text.replace(source, "/srv/shop/data")
+    assert denied(rendered(plain)[1].doc, ctx) == set()   # the same mount written out is allowed
 
 
 @pytest.mark.parametrize("label", [

@@ -30,13 +30,21 @@ class SwarmJobs:
         self.api = api
         self.clock = clock
 
-    def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
-        spec = copy.deepcopy(dict(spec))
-        container = spec["TaskTemplate"]["ContainerSpec"]
+    def check(self, app: str, spec: Mapping[str, Any]) -> None:
+        self._resolved(spec)
+
+    def _resolved(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The spec with the ids of the secrets and configs it names (DependencyError for a missing one)."""
+        resolved = copy.deepcopy(dict(spec))
+        container = resolved["TaskTemplate"]["ContainerSpec"]
         for ref in container.get("Secrets") or []:
             ref["SecretID"] = self._id("secret", ref["SecretName"], self.api.secrets)
         for ref in container.get("Configs") or []:
             ref["ConfigID"] = self._id("config", ref["ConfigName"], self.api.configs)
+        return resolved
+
+    def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
+        spec = self._resolved(spec)
         self._remove_leftovers(app, spec["Labels"].get(HOOK_LABEL, ""))
         started = self.clock()
         try:

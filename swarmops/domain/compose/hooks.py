@@ -24,6 +24,7 @@ SUPPORTED = ("image, build, command, entrypoint, environment, env_file, labels, 
              "volumes, user, working_dir, init, read_only, hostname, extra_hosts, cap_add, cap_drop, logging, "
              "stop_grace_period, deploy.labels, deploy.placement, deploy.resources")
 JOB_PREFIX = "hook-"
+MAX_HOOKS = 10              # per stack: each may run up to its timeout while the deploy holds the app
 
 
 def hooks_of(stack: Stack) -> dict[str, Service]:
@@ -44,6 +45,9 @@ def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
     hooks = hooks_of(stack)
     if not hooks:
         return
+    if len(hooks) > MAX_HOOKS:
+        raise fail(("services",), f"{len(hooks)} hooks: a stack may have at most {MAX_HOOKS} (each runs up to its "
+                   "timeout while the deploy waits); merge them into fewer")
     if len(hooks) == len(stack.services) and not allow_empty:
         raise fail(("services",), "every service is a hook: the stack deploy would have nothing to run and would "
                    "remove every running service (set allow_empty: true on the app if that is really wanted)")
@@ -53,8 +57,13 @@ def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
 
 def _check(stack: Stack, name: str, svc: Service, fail: Fail) -> None:
     path: tuple[str | int, ...] = ("services", name)
-    if f"{JOB_PREFIX}{name}" in stack.services:
+    # Swarm compares service names without letter case: hook Migrate's job is service hook-migrate too
+    if f"{JOB_PREFIX}{name}".lower() in {other.lower() for other in stack.services}:
         raise fail(path, f"the job of hook {name!r} would take the name of service {JOB_PREFIX}{name!r}; rename one")
+    if not svc.networks:
+        raise fail((*path, "networks"), "a hook without networks would run on the node's default bridge network, "
+                   "beside containers outside the Swarm; attach it to an external network (external: true)")
+
     for key in sorted(svc.rest):
         if key not in JOB_KEYS and key not in IGNORED_KEYS:
             raise fail((*path, key), f"a hook does not take {key}: it runs once as a Swarm job; remove it "
@@ -94,3 +103,4 @@ def _check_mount(stack: Stack, path: tuple[str | int, ...], kind: str, source: s
     if not top.external and (top.driver not in (None, "local") or top.driver_opts):
         raise fail(path, f"volume {source!r} has a driver or driver_opts, which only the stack deploy sets up; "
                    "give a hook a plain or an external volume")
+

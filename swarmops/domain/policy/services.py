@@ -243,5 +243,30 @@ def attachments(svc: str, s: dict[str, Any], doc: dict[str, Any], ctx: PolicyCon
     return out
 
 
-RESTRICTED_RULES = (allow_list, host_modes, caps, mounts, placement, image, ports, mode, limits, attachments)
+def _strings(value: Any, key: str) -> list[tuple[str, str]]:
+    """(key path, text) of every string in a value (lists and mappings walked, keys and values)."""
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in [(f"{key}.{k}", str(k)), *_strings(v, f"{key}.{k}")]]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value) for found in _strings(v, f"{key}.{i}")]
+    return []
+
+
+# the fields swarmkit expands as Go templates on the node (template/expand.go), after the policy read them
+TEMPLATED = ("environment", "hostname", "volumes", "tmpfs", "networks")
+
+
+def templates(svc: str, s: dict[str, Any], _doc: dict[str, Any], ctx: PolicyContext) -> list[Violation]:
+    """`{{...}}` in a field Swarm expands: `/srv/app/{{printf "%c%c" 46 46}}/...` passes a path check as
+    written and names another path on the node (the Docker socket), so the policy would judge text that is
+    not what Docker runs."""
+    return [_v("SO133", svc, key, f"{{{{ in {key} is a Swarm template, expanded on the node after this check",
+               "write the value itself (no {{ }})") for field in TEMPLATED if field in s
+            for key, text in _strings(s[field], field) if "{{" in text]
+
+
+RESTRICTED_RULES = (allow_list, host_modes, caps, mounts, placement, image, ports, mode, limits, attachments,
+                    templates)
 PRIVILEGED_RULES = (ports,)
