@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.integration.conftest import free_port, wait_for
 
@@ -30,6 +31,19 @@ def chromium(*args: str) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def goto(page: Page, url: str, tries: int = 3) -> None:
+    """page.goto, again when Chromium gave up because the machine's network changed under it: the lab's
+    engines add and remove interfaces all the time (a task starts, a network is made), and Chromium aborts
+    a navigation in flight with ERR_NETWORK_CHANGED when they do."""
+    for attempt in range(tries):
+        try:
+            page.goto(url)
+            return
+        except PlaywrightError as e:
+            if "ERR_NETWORK_CHANGED" not in str(e) or attempt == tries - 1:
+                raise
 
 
 @contextmanager

@@ -40,7 +40,7 @@ from playwright.sync_api import BrowserContext, expect
 from ruamel.yaml import YAML
 
 from bench.lab import remove_stack
-from tests.integration.browser import chromium
+from tests.integration.browser import chromium, goto
 from tests.integration.conftest import (
     MANAGER_IP,
     REGISTRY,
@@ -294,7 +294,7 @@ def route_polise(lab: docker.APIClient, rid: str, host: str, port: int) -> str:
 def sign_in(context: BrowserContext, door: Door, role: str, user: str, path: str = "/path?x=1") -> Any:
     """Opens an app: Polise sends the browser to the provider, whose form it fills; back on the app."""
     page = context.new_page()
-    page.goto(door.url(role, path))
+    goto(page, door.url(role, path))
     expect(page.locator("input[name=user]")).to_be_visible()   # LemonLDAP::NG's own form
     assert page.url.startswith(f"http://127.0.0.1:{OIDC_PORT}/")
     page.fill("input[name=user]", user)
@@ -326,7 +326,7 @@ def test_an_sso_app_signs_in_through_polise_a_second_one_needs_no_new_sign_in_an
         assert {"ops", "staff"} <= set(seen["HTTP_X_AUTH_GROUPS"].split(","))
         # the second and third apps: no form; the php and go templates' own pages greet the user
         for role in ("kiosk", "board"):
-            page.goto(door.url(role))
+            goto(page, door.url(role))
             expect(page.locator("body")).to_contain_text("Signed in as Doctor Who")
             assert not page.url.startswith("http://127.0.0.1")
         cookies = {c["domain"]: c for c in context.cookies() if c["name"] == "__Host-polise_sso"}
@@ -335,7 +335,7 @@ def test_an_sso_app_signs_in_through_polise_a_second_one_needs_no_new_sign_in_an
         assert [c["domain"] for c in polise_cookies] == [urllib.parse.urlsplit(door.polise).hostname]   # its host only
         echo_cookie, kiosk_cookie = app_cookie(context, door, "echo"), app_cookie(context, door, "kiosk")
         # sign-out at Polise: both hosts' cookies are refused from then on, even replayed
-        page.goto(f"{door.polise}/logout")
+        goto(page, f"{door.polise}/logout")
         page.click("main form[action='/logout'] button")   # asked first: a GET signs nobody out
         expect(page).to_have_url(f"{door.polise}/")
         for role, cookie in (("echo", echo_cookie), ("kiosk", kiosk_cookie)):
@@ -401,7 +401,7 @@ def test_a_user_outside_the_apps_groups_gets_polises_403_page_and_one_inside_get
 def sign_in_refused(context: BrowserContext, door: Door, role: str, user: str) -> Any:
     page = context.new_page()
     with page.expect_response(lambda r: r.url == door.url(role) and r.status == 403, timeout=30_000):
-        page.goto(door.url(role))
+        goto(page, door.url(role))
         page.fill("input[name=user]", user)
         page.fill("input[name=password]", user)
         page.keyboard.press("Enter")
