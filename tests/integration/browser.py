@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,16 +35,20 @@ def chromium(*args: str) -> Iterator[Browser]:
 
 
 def goto(page: Page, url: str, tries: int = 3) -> None:
-    """page.goto, again when Chromium gave up because the machine's network changed under it: the lab's
-    engines add and remove interfaces all the time (a task starts, a network is made), and Chromium aborts
-    a navigation in flight with ERR_NETWORK_CHANGED when they do."""
+    """page.goto, again (up to `tries` times, a second apart) when Chromium gave up at the network level:
+    the lab's engines add and remove interfaces all the time (a task starts, a network is made), and
+    Chromium aborts a navigation in flight when they do (ERR_NETWORK_CHANGED, or its own error page
+    replacing the navigation). An answer of any HTTP status is not retried, and a fault that lasts still
+    fails the test."""
     for attempt in range(tries):
         try:
             page.goto(url)
             return
         except PlaywrightError as e:
-            if "ERR_NETWORK_CHANGED" not in str(e) or attempt == tries - 1:
+            network = "net::ERR_" in str(e) or "chrome-error://" in str(e)
+            if not network or attempt == tries - 1:
                 raise
+            time.sleep(1)
 
 
 @contextmanager
