@@ -362,7 +362,7 @@ class Prober:
         if time.monotonic() - fetched > 1.0 or not addrs:
             with contextlib.suppress(Exception):   # the manager's API may be away in a drill: keep the last list
                 tasks = self.lab.tasks(filters={"service": f"{self.app}_web", "desired-state": "running"})
-                current = [self.lab.inspect_node(t["NodeID"])["Status"]["Addr"] for t in tasks
+                current = [node_address(self.lab.inspect_node(t["NodeID"])) for t in tasks
                            if t["Status"]["State"] == "running"]
                 addrs = current + [a for a in addrs if a not in current]
                 self._addrs = (time.monotonic(), addrs)
@@ -384,6 +384,16 @@ class Prober:
             else:
                 self.failed += 1
                 self.failures.append(f"{time.strftime('%H:%M:%S')} no answer from {addrs}")
+
+
+def node_address(node: dict[str, Any]) -> str:
+    """A node's address. Swarm may report a promoted manager's Status.Addr as 0.0.0.0 (seen on the lab in
+    the failover drill); its ManagerStatus.Addr (host:port) then holds the address it advertises."""
+    addr = str(node["Status"].get("Addr", ""))
+    manager = node.get("ManagerStatus") or {}
+    if addr in ("", "0.0.0.0") and manager.get("Addr"):
+        return str(manager["Addr"]).rsplit(":", 1)[0]
+    return addr
 
 
 def free_node_port(base: int = 31000) -> int:
