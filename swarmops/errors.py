@@ -98,6 +98,11 @@ class HookError(DeployError):
     state, log_tail; the caller reads them, never the message."""
 
 
+class BackupError(DeployError):
+    """A snapshot, listing or restore job of the backup store failed. `fields`: action, state, exit_code,
+    log_tail. A snapshot that fails stops the deploy before its migration runs."""
+
+
 class Interrupted(DeployError):
     """The daemon is shutting down and the grace period is over."""
 

@@ -12,6 +12,7 @@ from swarmops.adapters.images.builder import ImageBuilder
 from swarmops.adapters.images.ledger import ImageLedger
 from swarmops.adapters.images.registry import Registry
 from swarmops.adapters.store import StateStore
+from swarmops.adapters.swarm.backups import VolumeBackups
 from swarmops.adapters.swarm.deploy import StackDeployer
 from swarmops.adapters.swarm.history import KEPT, SwarmHistory
 from swarmops.adapters.swarm.jobs import SwarmJobs
@@ -73,6 +74,7 @@ def history_copy(config: Config, store: StateStore) -> HistoryCopy:
 
 def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
     store = store or open_store(config)
+    jobs = SwarmJobs(api_client(config.docker_host, config.docker_timeout))
     return Adapters(
         store=store,
         reader=SwarmReader(api_client(config.docker_host, config.docker_timeout)),
@@ -83,7 +85,8 @@ def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
         ledger=ImageLedger(config.state_dir / "images.json"),
         sources=partial(git_source, config, slots=threading.Semaphore(config.git.concurrency)),
         history=history_copy(config, store),
-        jobs=SwarmJobs(api_client(config.docker_host, config.docker_timeout)),
+        jobs=jobs,
+        backups=VolumeBackups(jobs, config.registry, config.role_label),
     )
 
 

@@ -20,11 +20,13 @@ from swarmops.adapters.git import CommitInfo
 from swarmops.adapters.images.registry import SOURCE_TAG_LABEL
 from swarmops.adapters.store import StateStore
 from swarmops.config.models import AppConfig, Config
+from swarmops.domain.backups import SnapshotFile
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.schema import Version
 from swarmops.domain.hooks import JobResult
 from swarmops.domain.live import LiveNode, LiveService, LiveStack, LiveTask
+from swarmops.domain.migrations import Database
 from swarmops.domain.render import APP_LABEL, HOOK_LABEL, STACK_NAMESPACE
 from swarmops.errors import DependencyError, DeployError, Interrupted, SourceError
 from swarmops.reconcile.reconciler import Adapters, Reconciler
@@ -379,11 +381,52 @@ class FakeJobs:
             self.left.pop(spec["Name"], None)
 
 
+class FakeBackups:
+    """The backup store: a snapshot copies the fake database's rows (`rows`, by database name) into the store
+    and a restore copies them back; `fail` makes an action end as a failed job. As the real store's jobs do,
+    it needs the password secret in the Swarm. Each snapshot notes how many hooks ran and how many stack
+    deploys the Swarm had seen before it."""
+
+    def __init__(self, swarm: FakeSwarm, jobs: FakeJobs) -> None:
+        self.swarm = swarm
+        self.jobs = jobs
+        self.rows: dict[str, list[str]] = {}
+        self.kept: dict[tuple[str, str], tuple[Database, list[str]]] = {}
+        self.taken: list[tuple[str, Database, int, int]] = []   # (id, database, hooks before, deploys before)
+        self.fail: dict[str, JobResult] = {}
+
+    def where(self, app: str, snapshot: str) -> str:
+        return f"volume swarmops-backups on the db node, {app}/{snapshot}.sql.gz"
+
+    def snapshot(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        self._needs(app, db)
+        self.taken.append((snapshot, db, len(self.jobs.runs), len(self.swarm.deploys)))
+        if "snapshot" in self.fail:
+            return self.fail["snapshot"]
+        self.kept[(app, snapshot)] = (db, list(self.rows.get(db.name, [])))
+        return JobResult("complete", 0, 1.0, (f"snapshot {snapshot}: 100 bytes",))
+
+    def restore(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        self._needs(app, db)
+        if (app, snapshot) not in self.kept:
+            return JobResult("failed", 2, 0.1, (f"no snapshot {snapshot} of {app} in the store",))
+        self.rows[db.name] = list(self.kept[(app, snapshot)][1])
+        return JobResult("complete", 0, 1.0, (f"restored {snapshot}",))
+
+    def list(self, app: str, cancel: threading.Event) -> list[SnapshotFile]:
+        return [SnapshotFile(sid, 100, 1.0) for (owner, sid) in sorted(self.kept, reverse=True) if owner == app]
+
+    def _needs(self, app: str, db: Database) -> None:
+        if db.secret not in self.swarm.secrets.get(app, set()):
+            raise DependencyError(f"the job needs secret {db.secret}, which does not exist in the Swarm")
+
+
 class HookWorld(World):
-    """A World whose reconciler runs deploy hooks on FakeJobs."""
+    """A World whose reconciler runs deploy hooks on FakeJobs, and migrations' snapshots on FakeBackups."""
 
     def __init__(self, tmp: Path, app: dict[str, Any] | None = None, **config: Any) -> None:
         super().__init__(tmp, app, **config)
         self.jobs = FakeJobs(self.swarm, self.clock)
-        self.adapters = replace(self.adapters, jobs=self.jobs)
+        self.backups = FakeBackups(self.swarm, self.jobs)
+        self.adapters = replace(self.adapters, jobs=self.jobs, backups=self.backups)
         self.reconciler = Reconciler(self.config, self.adapters, progress=self.said.append, clock=self.clock)

@@ -17,6 +17,7 @@ from swarmops.domain.compose.schema import Version
 from swarmops.domain.drift import Drift, find_drift
 from swarmops.domain.hooks import HookStep, plan_hooks
 from swarmops.domain.live import LiveStack
+from swarmops.domain.migrations import Migrated, RollbackGuard, guard_rollback
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.policy import PolicyContext, check
 from swarmops.domain.render import Rendered, RenderRequest, render_stack
@@ -67,6 +68,7 @@ class GoodDeploy:
     stack_file: str
     on_disk: bool   # the rendered stack is still in this manager's state_dir
 
+    deploy_id: int = 0   # its history entry (0: not in the history)
 
 @dataclass(frozen=True)
 class Pending:
@@ -89,6 +91,7 @@ class Stored:
     applied: Mapping[str, Any] = field(default_factory=dict)
     good: tuple[GoodDeploy, ...] = ()   # successful deploys, newest first
 
+    migrations: tuple[Migrated, ...] = ()   # migrations that succeeded, in any deploy, newest first
 
 @dataclass(frozen=True)
 class RollbackTarget:
@@ -178,6 +181,7 @@ class DeployWork:
     notes: tuple[str, ...] = ()      # policy warnings and what reading the commit found
     hooks: tuple[HookStep, ...] = ()  # in the stack file's order, pre- and post-deploy
 
+    guard: RollbackGuard = field(default_factory=RollbackGuard)   # what a rollback must respect (migrations)
 
 @dataclass(frozen=True)
 class Deploy:
@@ -260,7 +264,15 @@ def _deploy(f: Facts, heal: tuple[Drift, ...]) -> Decision | Need:
         builds=builds, specs=c.specs, secrets=tuple(sorted(set(c.secret_names.values()))), watch=watch,
         rollback=rollback, before=tuple(f.live.services),
         notes=c.notes + tuple(f"policy warning: {v}" for v in found if v.severity != "deny") + ignored,
-        hooks=hooks), heal)
+        hooks=hooks, guard=guard_rollback(target_deploy(f.stored.good, rollback), f.stored.migrations, hooks,
+                                          rendered.hooks)), heal)
+
+
+def target_deploy(good: tuple[GoodDeploy, ...], rollback: RollbackTarget | None) -> int | None:
+    """The history id of the rollback target's last good deploy; 0 when the history lacks it."""
+    if rollback is None:
+        return None
+    return next((g.deploy_id for g in good if g.commit == rollback.commit), 0)
 
 
 def _resolve(f: Facts, p: Pending) -> Resolve:

@@ -34,6 +34,8 @@ class RenderedHook:
     doc: dict[str, Any]           # the hook as a rendered service, plain data: what the policy judges
     job: dict[str, Any]           # the Engine API ServiceSpec the jobs adapter creates
     ignored: tuple[str, ...] = ()  # keys of a long-running service the job leaves out
+    migrates: str | None = None   # a migration: the database it changes (a snapshot is taken before it runs)
+    down: str | None = None       # the down hook that undoes the migration before a rollback across it
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ def plan_hooks(hooks: Mapping[str, RenderedHook], plan: Plan, live: LiveStack, h
     before = live.hook_specs()
     steps = []
     for name, h in hooks.items():
+        if h.kind == "down":
+            steps.append(HookStep(h, False, "a down hook runs only before a rollback across its migration"))
+            continue
         if changed:
             why = f"the commit changes {', '.join(changed)}"
         elif before.get(name) != h.spec_hash:

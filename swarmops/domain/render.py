@@ -241,7 +241,7 @@ def _hook(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tuple
             "rest": {k: v for k, v in svc.deploy.rest.items() if k not in IGNORED_DEPLOY_KEYS}})})
     model = _service(stack, bare, req, renames)
     doc = service_doc(model, version)
-    spec_hash = _spec_hash({**doc, "x-swarmops": svc.hook.model_dump()})
+    spec_hash = _spec_hash({**doc, "x-swarmops": svc.hook.model_dump(exclude_none=True)})
     labels = {**model.deploy.labels, APP_LABEL: req.app, COMMIT_LABEL: req.commit, HOOK_LABEL: svc.name,
               SPEC_LABEL: spec_hash}
     doc["deploy"] = {**doc.get("deploy", {}), "mode": "replicated-job", "restart_policy": {"condition": "none"},
@@ -258,7 +258,7 @@ def _hook(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tuple
     volumes |= {str(obj.name): str(obj.name) for obj in stack.volumes.values() if obj.external}
     return RenderedHook(name=svc.name, kind=svc.hook.kind, timeout=svc.hook.timeout, image=str(model.image),
                         spec_hash=spec_hash, doc=doc, job=job_spec(model, name, labels, volumes, fail),
-                        ignored=ignored_keys(svc))
+                        ignored=ignored_keys(svc), migrates=svc.hook.migrates, down=svc.hook.down)
 
 
 def _spec_hash(doc: dict[str, Any]) -> str:

@@ -17,12 +17,13 @@ from swarmops.adapters.store import FAILED, INTERRUPTED, SUCCEEDED
 from swarmops.config.models import AppConfig
 from swarmops.domain.decide import Decision, Deploy, DeployWork, InSync, Refuse, Resolve, RollBack, Skip
 from swarmops.domain.drift import applied_record
-from swarmops.domain.hooks import HookRun, runs_to_json
+from swarmops.domain.hooks import HookRun, RenderedHook, runs_to_json
+from swarmops.domain.migrations import Migrated, Snapshot, before_rollback, database_of, snapshot_id, snapshots_to_json
 from swarmops.domain.render import FINGERPRINT_LABEL
-from swarmops.errors import HookError, Interrupted, SwarmopsError
+from swarmops.errors import BackupError, HookError, Interrupted, SwarmopsError
 from swarmops.reconcile.events import Outcome
 from swarmops.reconcile.gather import FILE_LIMIT
-from swarmops.reconcile.ports import Builder, HistoryCopy, Jobs, Ledger, Secrets, Source, Store, SwarmReader
+from swarmops.reconcile.ports import Backups, Builder, HistoryCopy, Jobs, Ledger, Secrets, Source, Store, SwarmReader
 from swarmops.reconcile.rollout import Rollout, write_deploy_dir
 from swarmops.util.redact import redact
 
@@ -34,9 +35,10 @@ class Executor:
     def __init__(self, store: Store, reader: SwarmReader, rollout: Rollout, builder: Builder, secrets: Secrets,
                  ledger: Ledger, sources: Callable[[AppConfig], Source], history: HistoryCopy,
                  build_slots: threading.Semaphore, progress: Callable[[str], None], emit: Emit,
-                 jobs: Jobs) -> None:
+                 jobs: Jobs, backups: Backups) -> None:
         self.store = store
         self.jobs = jobs
+        self.backups = backups
         self.reader = reader
         self.rollout = rollout
         self.builder = builder
@@ -115,6 +117,8 @@ class Executor:
         self.emit("on_deploy", app.name, w.commit, w.trigger)
         deployed = False
         runs: list[HookRun] = []
+        snaps: list[Snapshot] = []
+        hooks = _HookRunner(deploy_id, runs, snaps, values)
         try:
             t0 = time.monotonic()
             self._build(app, w)
@@ -128,14 +132,14 @@ class Executor:
             for step in w.hooks:   # every hook's secrets and configs exist before the first hook runs
                 if step.run:
                     self.jobs.check(app.name, step.hook.job)
-            self._hooks(app, w, "pre-deploy", deploy_id, runs, values)
+            self._hooks(app, w, "pre-deploy", hooks)
             self.rollout.await_replicas(app, w.watch)
             self.progress(f"{app.name}: docker stack deploy ({w.plan.summary()})")
             deployed = True
             t0 = time.monotonic()
             self.rollout.apply(app, Path(w.deploy_dir) / "stack.yml", w.watch)
             self.emit("on_phase", app.name, "convergence", time.monotonic() - t0)
-            self._hooks(app, w, "post-deploy", deploy_id, runs, values)
+            self._hooks(app, w, "post-deploy", hooks)
         except Interrupted as e:
             self.store.finish_deploy(deploy_id, INTERRUPTED, str(e), builds=builds)
             self.store.set_app(app.name, pending_check=deploy_id)   # the next start finishes the watch
@@ -147,8 +151,10 @@ class Executor:
                 log.exception("deploy of %s crashed", app.name)
             kind = e.kind if isinstance(e, SwarmopsError) else "InternalError"
             transient = isinstance(e, SwarmopsError) and e.transient
-            rolled_back_to, note = self.rollout.roll_back(app, w.rollback, w.before) if deployed else ("", "")
+            rolled_back_to, note, stop = self._roll_back_guarded(app, w, hooks) if deployed else ("", "", "")
             error = f"{e}{note}" if isinstance(e, SwarmopsError) else f"internal error: {type(e).__name__}: {e}{note}"
+            if stop:   # the new version keeps running: the operator restores the snapshot, or fixes forward
+                error = f"{stop}; {error}"
             self.store.finish_deploy(deploy_id, FAILED, error, rollback_to=rolled_back_to, builds=builds)
             if not transient:
                 self.store.set_app(app.name, failed_commit=w.commit)
@@ -167,31 +173,73 @@ class Executor:
         return Outcome(app.name, "deployed", w.commit, w.plan.summary() + ran, w.plan, attempted=True, decision=d,
                        hooks=tuple(runs))
 
-    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, deploy_id: int, runs: list[HookRun],
-               values: dict[str, bytes]) -> None:
+    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, hooks: _HookRunner) -> None:
         """Run the decision's hooks of `kind` in order; the first that does not succeed fails the deploy
         (a pre-deploy hook before anything is deployed, a post-deploy one before the deploy is called good).
-        What a hook printed is kept without URL credentials and without the app's secret values: it reaches
-        history, status and the API (`values`: the plaintexts, in memory only)."""
-        hidden = tuple(v for v in (b.decode(errors="ignore").strip() for b in values.values()) if len(v) >= 4)
+        A migration's snapshot is taken just before it; one that fails stops the deploy there."""
         for step in w.hooks:
             if step.hook.kind != kind:
                 continue
             if not step.run:
                 self.progress(f"{app.name}: {kind} hook {step.hook.name} does not run: {step.why}")
                 continue
-            hook = step.hook
-            self.progress(f"{app.name}: running {kind} hook {hook.name} ({step.why}), at most {hook.timeout:g}s")
-            result = self.jobs.run(app.name, hook.job, hook.timeout, self.rollout.cancel)
-            result = replace(result, log_tail=tuple(redact(line, hidden) for line in result.log_tail),
-                             message=redact(result.message, hidden))
-            run = HookRun(hook.name, hook.kind, w.commit, result)
-            runs.append(run)
-            self.store.record_hooks(deploy_id, runs_to_json(runs))
-            if not result.ok:
-                raise HookError(run.failure(deployed_before=bool(w.before)), hook=hook.name, kind=kind,
-                                exit_code=result.exit_code, state=result.state, log_tail=list(result.log_tail))
-            self.progress(f"{app.name}: {kind} hook {hook.name} passed in {result.seconds:.1f}s")
+            if step.hook.migrates:
+                self._snapshot(app, w, step.hook, hooks)
+            run = self._run_hook(app, w, step.hook, step.why, hooks)
+            if not run.result.ok:
+                r = run.result
+                raise HookError(run.failure(deployed_before=bool(w.before)), hook=run.name, kind=kind,
+                                exit_code=r.exit_code, state=r.state, log_tail=list(r.log_tail))
+            if step.hook.migrates:
+                hooks.snaps[-1] = replace(hooks.snaps[-1], migrated=True)
+                self.store.record_snapshots(hooks.deploy_id, snapshots_to_json(hooks.snaps))
+
+    def _run_hook(self, app: AppConfig, w: DeployWork, hook: RenderedHook, why: str, hooks: _HookRunner) -> HookRun:
+        """One hook's job, its result kept in the history at once. What it printed is kept without URL
+        credentials and without the app's secret values: it reaches history, status and the API."""
+        self.progress(f"{app.name}: running {hook.kind} hook {hook.name} ({why}), at most {hook.timeout:g}s")
+        result = self.jobs.run(app.name, hook.job, hook.timeout, self.rollout.cancel)
+        result = replace(result, log_tail=tuple(redact(line, hooks.hidden) for line in result.log_tail),
+                         message=redact(result.message, hooks.hidden))
+        run = HookRun(hook.name, hook.kind, w.commit, result)
+        hooks.runs.append(run)
+        self.store.record_hooks(hooks.deploy_id, runs_to_json(hooks.runs))
+        if result.ok:
+            self.progress(f"{app.name}: {hook.kind} hook {hook.name} passed in {result.seconds:.1f}s")
+        return run
+
+    def _snapshot(self, app: AppConfig, w: DeployWork, hook: RenderedHook, hooks: _HookRunner) -> None:
+        """The migration's database, dumped into the backup store and recorded before the hook runs."""
+        db = database_of(hook)
+        sid = snapshot_id(self.rollout.clock.now(), w.commit)
+        where = self.backups.where(app.name, sid)
+        self.progress(f"{app.name}: snapshot {sid} of database {db.name} before migration {hook.name} ({where})")
+        result = self.backups.snapshot(app.name, db, sid, self.rollout.cancel)
+        if not result.ok:
+            shown = " | ".join(redact(line, hooks.hidden) for line in result.log_tail[-5:] if line.strip())
+            raise BackupError(f"the snapshot of database {db.name} before migration {hook.name} failed "
+                              f"({result.state}, exit code {result.exit_code}); nothing of {w.commit[:12]} was "
+                              f"deployed and the migration did not run; last log lines: {shown or result.message}",
+                              action="snapshot", state=result.state, exit_code=result.exit_code)
+        hooks.snaps.append(Snapshot(sid, w.commit, hook.name, db, where))
+        self.store.record_snapshots(hooks.deploy_id, snapshots_to_json(hooks.snaps))
+
+    def _roll_back_guarded(self, app: AppConfig, w: DeployWork, hooks: _HookRunner) -> tuple[str, str, str]:
+        """The rollback of a failed deploy, unless it would cross a migration: (rolled back to, note for the
+        error, the sentence it stopped with). Down hooks the decision named run first."""
+        migrated = [Migrated(s.commit, s.hook, s.id, hooks.deploy_id) for s in hooks.snaps if s.migrated]
+        first = before_rollback(w.guard, migrated) if w.rollback is not None else None
+        if first is not None and first.stop:
+            self.progress(f"{app.name}: not rolling back: {first.stop}")
+            return "", "", first.stop
+        for down in first.down if first is not None else ():
+            self.jobs.check(app.name, down.job)
+            run = self._run_hook(app, w, down, "undoing its migration before the rollback", hooks)
+            if not run.result.ok:
+                assert first is not None
+                return "", f"; {run.failure(deployed_before=True)}", first.if_down_fails
+        rolled_back_to, note = self.rollout.roll_back(app, w.rollback, w.before)
+        return rolled_back_to, note, ""
 
     def _prune_secrets(self, app: AppConfig) -> None:
         try:
@@ -243,3 +291,14 @@ class Executor:
         return Outcome(app.name, "rolled_back", target.commit,
                        f"running {target.commit[:12]}; auto-sync suspended until `swarmops resume {app.name}`",
                        decision=d)
+
+
+class _HookRunner:
+    """What the hooks of one deploy share: its history entry, what ran, the snapshots taken, and the app's
+    secret values to keep out of what a hook printed (in memory only)."""
+
+    def __init__(self, deploy_id: int, runs: list[HookRun], snaps: list[Snapshot], values: dict[str, bytes]) -> None:
+        self.deploy_id = deploy_id
+        self.runs = runs
+        self.snaps = snaps
+        self.hidden = tuple(v for v in (b.decode(errors="ignore").strip() for b in values.values()) if len(v) >= 4)

@@ -31,6 +31,7 @@ from swarmops.domain.decide import (
 )
 from swarmops.domain.fingerprint import fingerprint
 from swarmops.domain.live import LiveStack
+from swarmops.domain.migrations import Migrated, snapshots_from_json
 from swarmops.domain.policy import published_ports
 from swarmops.domain.policyctx import policy_context
 from swarmops.domain.render import FINGERPRINT_LABEL, age_secrets, referenced_files
@@ -132,7 +133,9 @@ class Gatherer:
 
     def _with_history(self, facts: Facts, restore: bool = True) -> Facts:
         good, _ = self._good(facts.app.name, GOOD_KEPT, restore)
-        return replace(facts, stored=replace(facts.stored, good=good))
+        migrations = tuple(Migrated(s.commit, s.hook, s.id, d.id) for d in self.store.history(facts.app.name, GOOD_KEPT)
+                           for s in snapshots_from_json(d.snapshots) if s.migrated)
+        return replace(facts, stored=replace(facts.stored, good=good, migrations=migrations))
 
     def _good(self, app: str, limit: int, restore: bool = True
               ) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]]]:
@@ -142,7 +145,7 @@ class Gatherer:
             self.history.restore(app)
         entries = [d for d in self.store.history(app, limit) if d.result == SUCCEEDED]
         good = tuple(GoodDeploy(d.commit_sha, str(Path(d.render_dir) / "stack.yml"),
-                                (Path(d.render_dir) / "stack.yml").is_file()) for d in entries)
+                                (Path(d.render_dir) / "stack.yml").is_file(), d.id) for d in entries)
         return good, {d.commit_sha: (d.author, d.message) for d in reversed(entries)}
 
     def rollback_facts(self, app: AppConfig) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]], LiveStack]:

@@ -12,10 +12,12 @@ from typing import Any, Protocol
 
 from swarmops.adapters.git import CommitInfo
 from swarmops.adapters.store import AppState, Deploy
+from swarmops.domain.backups import SnapshotFile
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose.schema import Version
 from swarmops.domain.hooks import JobResult
 from swarmops.domain.live import LiveStack
+from swarmops.domain.migrations import Database
 from swarmops.errors import DeployError
 
 
@@ -99,6 +101,39 @@ class NoJobs:
         raise DeployError(f"{app}: this swarmops was wired without a job runner; hooks cannot run")
 
 
+class Backups(Protocol):
+    """The backup store (a volume on the db node today; S3 later): snapshots of an app's databases taken,
+    listed and restored by one-off jobs. Results come back as JobResult; Engine faults raise EngineError."""
+
+    def where(self, app: str, snapshot: str) -> str:
+        """Where the snapshot is kept, in the operator's words."""
+        ...
+
+    def snapshot(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult: ...
+
+    def restore(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult: ...
+
+    def list(self, app: str, cancel: threading.Event) -> list[SnapshotFile]:
+        """The app's snapshots in the store, newest first."""
+        ...
+
+
+class NoBackups:
+    """Wiring without a backup store: a migration asks for one and fails clearly."""
+
+    def where(self, app: str, snapshot: str) -> str:
+        return "nowhere"
+
+    def snapshot(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        raise DeployError(f"{app}: this swarmops was wired without a backup store; a migration cannot run")
+
+    def restore(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        raise DeployError(f"{app}: this swarmops was wired without a backup store")
+
+    def list(self, app: str, cancel: threading.Event) -> list[SnapshotFile]:
+        raise DeployError(f"{app}: this swarmops was wired without a backup store")
+
+
 class Secrets(Protocol):
     def ensure(self, app: str, name: str, data: bytes) -> bool: ...
 
@@ -127,6 +162,8 @@ class Store(Protocol):
                       builds: str = "", restarted: str = "") -> None: ...
 
     def record_hooks(self, deploy_id: int, hooks: str) -> None: ...
+
+    def record_snapshots(self, deploy_id: int, snapshots: str) -> None: ...
 
     def history(self, app: str, limit: int = 50) -> list[Deploy]: ...
 

@@ -34,12 +34,14 @@ from swarmops.reconcile.events import Observer, Outcome
 from swarmops.reconcile.execute import Executor
 from swarmops.reconcile.gather import Gatherer
 from swarmops.reconcile.ports import (
+    Backups,
     Builder,
     Clock,
     Deployer,
     HistoryCopy,
     Jobs,
     Ledger,
+    NoBackups,
     NoHistoryCopy,
     NoJobs,
     Registry,
@@ -69,6 +71,7 @@ class Adapters:
     sources: Callable[[AppConfig], Source]
     history: HistoryCopy = NoHistoryCopy()   # noqa: RUF009 (a stateless default)
     jobs: Jobs = NoJobs()                    # noqa: RUF009 (a stateless default)
+    backups: Backups = NoBackups()           # noqa: RUF009 (a stateless default)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Reconciler:
         self.execute = Executor(adapters.store, adapters.reader, rollout, adapters.builder, adapters.secrets,
                                 adapters.ledger, adapters.sources, adapters.history,
                                 threading.Semaphore(config.build.concurrency), self.progress, self._emit,
-                                adapters.jobs)
+                                adapters.jobs, adapters.backups)
         self.reader = adapters.reader
         self.attempts: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}

@@ -109,7 +109,7 @@ def test_keys_a_one_off_job_has_no_use_for_are_left_out_and_said() -> None:
 
 
 @pytest.mark.parametrize(("extension", "where", "words"), [
-    ("{hook: predeploy}", "services.migrate.x-swarmops.hook", "must be pre-deploy or post-deploy"),
+    ("{hook: predeploy}", "services.migrate.x-swarmops.hook", "must be pre-deploy, post-deploy or down"),
     ("{hook: pre-deploy, timeout: soon}", "services.migrate.x-swarmops.timeout", "is not a duration"),
     ("{hook: pre-deploy, migrate: db}", "services.migrate.x-swarmops.migrate", "is not a key of x-swarmops"),
     ("{timeout: 5m}", "services.migrate.x-swarmops", "timeout applies to a hook"),
@@ -361,7 +361,7 @@ def test_the_live_reader_knows_job_modes_and_a_completed_job_converges() -> None
     assert service_statuses(stack([seed], done))[0].desired is None   # not Degraded for having no running task
 
 
-def test_an_older_state_database_gains_the_hooks_column(tmp_path: Path) -> None:
+def test_an_older_state_database_gains_the_hooks_and_snapshots_columns(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE deploys (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, commit_sha TEXT "
@@ -372,7 +372,9 @@ def test_an_older_state_database_gains_the_hooks_column(tmp_path: Path) -> None:
         conn.execute("INSERT INTO deploys(app, commit_sha, trigger, started, result) "
                      "VALUES ('a','c','poll',1,'failed')")
     store = StateStore(path)
-    assert store.history("a")[0].hooks == ""
+    assert store.history("a")[0].hooks == "" and store.history("a")[0].snapshots == ""
+    store.record_snapshots(1, '[{"id": "s1"}]')
+    assert store.history("a")[0].snapshots == '[{"id": "s1"}]'
     store.record_hooks(1, json.dumps([{"name": "migrate"}]))
     assert runs_from_json(store.history("a")[0].hooks) == [{"name": "migrate"}]
     assert runs_from_json('[{"name": "migr') == [{"raw": '[{"name": "migr'}]   # a copy cut short elsewhere

@@ -36,6 +36,7 @@ class Deploy:
     builds: str
     restarted: str
     hooks: str = ""    # JSON: the hooks that ran (name, kind, state, exit code, seconds, log tail)
+    snapshots: str = ""   # JSON: the snapshots taken before its migrations (id, hook, database, migrated)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS deploys (
   message TEXT NOT NULL DEFAULT '', trigger TEXT NOT NULL, started REAL NOT NULL, ended REAL,
   result TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', rollback_to TEXT NOT NULL DEFAULT '',
   render_dir TEXT NOT NULL DEFAULT '', builds TEXT NOT NULL DEFAULT '', restarted TEXT NOT NULL DEFAULT '',
-  hooks TEXT NOT NULL DEFAULT ''
+  hooks TEXT NOT NULL DEFAULT '', snapshots TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
 CREATE TABLE IF NOT EXISTS deploy_owners (
@@ -59,8 +60,10 @@ CREATE TABLE IF NOT EXISTS deploy_owners (
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         super()._migrate(conn)
-        if "hooks" not in {row[1] for row in conn.execute("PRAGMA table_info(deploys)")}:
-            conn.execute("ALTER TABLE deploys ADD COLUMN hooks TEXT NOT NULL DEFAULT ''")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(deploys)")}
+        for column in ("hooks", "snapshots"):
+            if column not in columns:
+                conn.execute(f"ALTER TABLE deploys ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
                      render_dir: str) -> int:
@@ -99,6 +102,11 @@ CREATE TABLE IF NOT EXISTS deploy_owners (
         """The hooks a deploy ran so far (JSON), kept beside its result."""
         with self._tx() as c:
             c.execute("UPDATE deploys SET hooks=? WHERE id=?", (hooks, deploy_id))
+
+    def record_snapshots(self, deploy_id: int, snapshots: str) -> None:
+        """The snapshots a deploy took so far (JSON), kept beside its hooks."""
+        with self._tx() as c:
+            c.execute("UPDATE deploys SET snapshots=? WHERE id=?", (snapshots, deploy_id))
 
     def import_history(self, app: str, records: list[dict[str, Any]]) -> int:
         """Entries read back from elsewhere (newest first) that this database lacks, appended oldest first;

@@ -53,6 +53,7 @@ def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
                    "remove every running service (set allow_empty: true on the app if that is really wanted)")
     for name, svc in hooks.items():
         _check(stack, name, svc, fail)
+    _check_migrations(hooks, fail)
 
 
 def _check(stack: Stack, name: str, svc: Service, fail: Fail) -> None:
@@ -104,3 +105,62 @@ def _check_mount(stack: Stack, path: tuple[str | int, ...], kind: str, source: s
         raise fail(path, f"volume {source!r} has a driver or driver_opts, which only the stack deploy sets up; "
                    "give a hook a plain or an external volume")
 
+
+
+# how a migration hook reaches its database: the variables the templates give an app's web service
+DB_WIRING = ("DB_DRIVER", "DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD_FILE")
+ENGINES = ("postgres", "mysql")
+
+
+def _check_migrations(hooks: dict[str, Service], fail: Fail) -> None:
+    named: dict[str, str] = {}   # down hook -> the migration that names it
+    for name, svc in hooks.items():
+        assert svc.hook is not None
+        if svc.hook.migrates is not None:
+            _check_wiring(name, svc, svc.hook.migrates, fail)
+        down = svc.hook.down
+        if down is None:
+            continue
+        target = hooks.get(down)
+        if target is None or target.hook is None or target.hook.kind != "down":
+            raise fail(("services", name, "x-swarmops", "down"), f"{down!r} is not a service of this stack marked "
+                       "x-swarmops: {hook: down}; add it, or remove down")
+        if down in named:
+            raise fail(("services", name, "x-swarmops", "down"), f"down hook {down!r} already undoes migration "
+                       f"{named[down]!r}; give each migration its own")
+        named[down] = name
+    for name, svc in hooks.items():
+        assert svc.hook is not None
+        if svc.hook.kind == "down" and name not in named:
+            raise fail(("services", name, "x-swarmops", "hook"), "a down hook runs only before a rollback across "
+                       "the migration that names it; add down: " + name + " to that migration hook, or remove it")
+
+
+def _check_wiring(name: str, svc: Service, database: str, fail: Fail) -> None:
+    """The snapshot job reaches the database as the hook does: its DB_* variables and password secret."""
+    path: tuple[str | int, ...] = ("services", name, "environment")
+    env = svc.environment
+    missing = [key for key in DB_WIRING if not env.get(key)]
+    if missing:
+        raise fail(path, f"migration hook {name!r} has no {', '.join(missing)}: swarmops snapshots the database "
+                   f"the hook is wired to, as the templates wire an app ({', '.join(DB_WIRING)}, and DB_PORT)")
+    if env["DB_DRIVER"] not in ENGINES:
+        raise fail((*path, "DB_DRIVER"), f"is {env['DB_DRIVER']!r}: swarmops snapshots postgres or mysql")
+    if env["DB_NAME"] != database:
+        raise fail(("services", name, "x-swarmops", "migrates"), f"is {database!r} but the hook's DB_NAME is "
+                   f"{env['DB_NAME']!r}: name the database the hook migrates")
+    if env.get("DB_PORT") and not env["DB_PORT"].isdigit():
+        raise fail((*path, "DB_PORT"), f"is {env['DB_PORT']!r}, not a port number")
+    if password_secret(svc) is None:
+        raise fail((*path, "DB_PASSWORD_FILE"), f"is {env['DB_PASSWORD_FILE']!r}, not /run/secrets/NAME of one "
+                   "of the hook's secrets: the snapshot job gets the password as the same Swarm secret")
+
+
+def password_secret(svc: Service) -> int | None:
+    """The index of the hook's secret that DB_PASSWORD_FILE names, if any."""
+    wanted = svc.environment.get("DB_PASSWORD_FILE", "")
+    for i, ref in enumerate(svc.secrets):
+        target = ref.target or ref.source
+        if wanted in (target, f"/run/secrets/{target}"):
+            return i
+    return None

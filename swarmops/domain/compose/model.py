@@ -86,7 +86,7 @@ class Build(Model):
     target: str | None = None
 
 
-HookKind = Literal["pre-deploy", "post-deploy"]
+HookKind = Literal["pre-deploy", "post-deploy", "down"]
 DEFAULT_HOOK_TIMEOUT = 300.0
 
 
@@ -96,11 +96,18 @@ class Extension(Model):
 
     hook: HookKind | None = None
     timeout: Duration | None = None      # how long the job may take; 5m when not given
+    # a pre-deploy hook that changes this database's schema: swarmops takes a snapshot of it first
+    migrates: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+    down: str | None = None              # the service (hook: down) that undoes it before a rollback across it
 
     @model_validator(mode="after")
     def _timeout_needs_hook(self) -> Extension:
         if self.timeout is not None and self.hook is None:
             raise ValueError("timeout applies to a hook: add hook: pre-deploy or post-deploy, or remove timeout")
+        if self.migrates is not None and self.hook != "pre-deploy":
+            raise ValueError("migrates applies to a pre-deploy hook: add hook: pre-deploy, or remove migrates")
+        if self.down is not None and self.migrates is None:
+            raise ValueError("down names the hook that undoes a migration: add migrates: DATABASE, or remove down")
         if self.timeout is not None and not 0 < self.timeout <= 24 * 3600:
             raise ValueError("timeout must be more than 0s and at most 24h")
         return self
@@ -109,6 +116,8 @@ class Extension(Model):
 class Hook(Model):
     kind: HookKind
     timeout: float = DEFAULT_HOOK_TIMEOUT   # seconds
+    migrates: str | None = None             # the database a migration changes (a snapshot is taken first)
+    down: str | None = None                 # the down hook that undoes the migration
 
 
 class Service(Model):

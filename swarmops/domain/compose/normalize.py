@@ -90,12 +90,14 @@ class Normalizer(Reader):
             loc = tuple(p for p in first["loc"] if isinstance(p, str | int))
             allowed = ", ".join(Extension.model_fields)
             message = (f"is not a key of x-swarmops (it has {allowed})" if first["type"] == "extra_forbidden"
-                       else "must be pre-deploy or post-deploy" if loc == ("hook",)
+                       else "must be pre-deploy, post-deploy or down" if loc == ("hook",)
+                       else "must be the name of the database (letters, digits and _)" if loc == ("migrates",)
                        else str(first["msg"]).removeprefix("Value error, "))
             raise self.fail((*path, *loc), message) from None
         if ext.hook is None:
             return None
-        return Hook(kind=ext.hook, timeout=DEFAULT_HOOK_TIMEOUT if ext.timeout is None else ext.timeout)
+        return Hook(kind=ext.hook, timeout=DEFAULT_HOOK_TIMEOUT if ext.timeout is None else ext.timeout,
+                    migrates=ext.migrates, down=ext.down)
 
     def build(self, raw: Any, path: tuple[str | int, ...]) -> Build | None:
         if raw is None:

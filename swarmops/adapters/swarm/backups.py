@@ -1,0 +1,52 @@
+"""The backup store on a named volume of the db node (`swarmops-backups`, `<app>/<snapshot-id>.sql.gz`).
+Every action is a one-off Swarm job on that node (domain/backups.py makes its spec), run by the jobs
+adapter: nothing runs on the node outside the Swarm. An S3 store (issue 25, item 3) honours the same port."""
+
+from __future__ import annotations
+
+import threading
+
+from swarmops.adapters.swarm.jobs import SwarmJobs
+from swarmops.domain.backups import Action, SnapshotFile, parse_listing, store_job
+from swarmops.domain.hooks import JobResult
+from swarmops.domain.migrations import Database
+from swarmops.errors import BackupError
+
+VOLUME = "swarmops-backups"
+IMAGES = {"postgres": "base/postgres:15", "mysql": "base/mariadb:10.11"}   # lab/base-images, in the registry
+TIMEOUT = 1800.0   # seconds a dump or a restore may take
+LIST_TIMEOUT = 120.0
+
+
+class VolumeBackups:
+    def __init__(self, jobs: SwarmJobs, registry: str, role_label: str = "role", db_role: str = "db",
+                 volume: str = VOLUME) -> None:
+        self.jobs = jobs
+        self.registry = registry
+        self.constraint = f"node.labels.{role_label} == {db_role}"
+        self.volume = volume
+
+    def where(self, app: str, snapshot: str) -> str:
+        return f"volume {self.volume} on the db node, {app}/{snapshot}.sql.gz"
+
+    def snapshot(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        return self._run("snapshot", app, db, snapshot, cancel)
+
+    def restore(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        return self._run("restore", app, db, snapshot, cancel)
+
+    def list(self, app: str, cancel: threading.Event) -> list[SnapshotFile]:
+        spec = store_job("list", app, self._image("postgres"), self.volume, self.constraint)
+        result = self.jobs.run(app, spec, LIST_TIMEOUT, cancel)
+        if not result.ok:
+            raise BackupError(f"cannot list the snapshots of {app} in volume {self.volume}: job {result.state}, "
+                              f"exit code {result.exit_code}: {' | '.join(result.log_tail[-3:]) or result.message}",
+                              action="list", state=result.state, exit_code=result.exit_code)
+        return parse_listing(result.log_tail)
+
+    def _run(self, action: Action, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        spec = store_job(action, app, self._image(db.engine), self.volume, self.constraint, db, snapshot)
+        return self.jobs.run(app, spec, TIMEOUT, cancel)
+
+    def _image(self, engine: str) -> str:
+        return f"{self.registry}/{IMAGES[engine]}"

@@ -1,0 +1,92 @@
+"""The jobs of the backup store on a volume of the db node, as Engine API specs (pure). A snapshot is
+`pg_dump` (or `mariadb-dump`) gzipped into `<volume>/<app>/<id>.sql.gz`; a restore feeds it back in one
+transaction; a listing prints the app's snapshots. Each runs as a one-off Swarm job on the db node with the
+lab's postgres or mariadb base image; the database password reaches it as the app's own Swarm secret,
+read from its file inside the job: never in the spec, the environment or a command line."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from swarmops.domain.migrations import Database
+from swarmops.domain.render import APP_LABEL, HOOK_LABEL
+
+Action = Literal["snapshot", "restore", "list"]
+SECRET_FILE = "swarmops-db-password"    # under /run/secrets in the job
+MOUNT = "/backups"
+SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{1,40}$")
+LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 lines)
+
+_PASSWORD = f'pw="$(cat /run/secrets/{SECRET_FILE})"'
+_DUMP = {
+    "postgres": f'{_PASSWORD}; PGPASSWORD="$pw" pg_dump --clean --if-exists --no-owner --no-privileges '
+                '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -f "$tmp" "$DB_NAME"',
+    "mysql": f'{_PASSWORD}; printf "[client]\\npassword=%s\\n" "$pw" > /tmp/my.cnf; '
+             'mariadb-dump --defaults-extra-file=/tmp/my.cnf --single-transaction --add-drop-table '
+             '-h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME" > "$tmp"',
+}
+_LOAD = {
+    "postgres": f'{_PASSWORD}; gzip -dc "$f" | PGPASSWORD="$pw" psql -q -v ON_ERROR_STOP=1 --single-transaction '
+                '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME"',
+    "mysql": f'{_PASSWORD}; printf "[client]\\npassword=%s\\n" "$pw" > /tmp/my.cnf; gzip -dc "$f" | '
+             'mariadb --defaults-extra-file=/tmp/my.cnf -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"',
+}
+_SCRIPTS = {
+    # dumped to a hidden file first: a dump cut short never takes the snapshot's name
+    "snapshot": 'set -eu; umask 077; d="/backups/$APP"; mkdir -p "$d"; tmp="$d/.$ID.sql"; '
+                'trap \'rm -f "$tmp" "$tmp.gz"\' EXIT; {dump}; gzip -f "$tmp"; mv "$tmp.gz" "$d/$ID.sql.gz"; '
+                'echo "snapshot $ID: $(wc -c < "$d/$ID.sql.gz") bytes"',
+    "restore": 'set -eu; f="/backups/$APP/$ID.sql.gz"; [ -f "$f" ] || { echo "no snapshot $ID of $APP in the '
+               'store"; exit 2; }; gzip -t "$f"; {load}; echo "restored $ID"',
+    "list": f'cd "/backups/$APP" 2>/dev/null || exit 0; ls -1 | grep "\\.sql\\.gz$" | sort -r | head -n {LISTED} | '
+            'while read -r f; do echo "snapshot $(stat -c "%s %Y" "$f") ${{f%.sql.gz}}"; done',
+}
+
+
+def job_name(app: str, action: Action) -> str:
+    return f"{app}_swarmops-{action}"
+
+
+def store_job(action: Action, app: str, image: str, volume: str, constraint: str, db: Database | None = None,
+              snapshot: str = "") -> dict[str, Any]:
+    """The ServiceSpec of one store job. `constraint`: the db node's placement (node.labels.role == db)."""
+    env = {"APP": app, "ID": snapshot}
+    script = _SCRIPTS[action]
+    container: dict[str, Any] = {"Image": image, "User": "0", "Command": ["sh", "-c"],
+                                 "Mounts": [{"Type": "volume", "Source": volume, "Target": MOUNT,
+                                             "ReadOnly": action == "list"}]}
+    template: dict[str, Any] = {"RestartPolicy": {"Condition": "none", "MaxAttempts": 0},
+                                "Placement": {"Constraints": [constraint]}}
+    if db is not None:
+        env |= {"DB_HOST": db.host, "DB_PORT": str(db.port), "DB_USER": db.user, "DB_NAME": db.name}
+        script = script.replace("{dump}", _DUMP[db.engine]).replace("{load}", _LOAD[db.engine])
+        container["Secrets"] = [{"SecretName": db.secret, "File": {"Name": SECRET_FILE, "UID": "0", "GID": "0",
+                                                                   "Mode": 0o400}}]
+        template["Networks"] = [{"Target": n} for n in db.networks]
+    container["Args"] = [script]
+    container["Env"] = [f"{k}={v}" for k, v in sorted(env.items())]
+    template["ContainerSpec"] = container
+    labels = {APP_LABEL: app, HOOK_LABEL: f"swarmops-{action}"}
+    return {"Name": job_name(app, action), "Labels": labels, "TaskTemplate": template,
+            "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}}
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """A snapshot as the store holds it."""
+
+    id: str
+    size: int          # bytes, gzipped
+    modified: float    # when it was written (epoch seconds)
+
+
+def parse_listing(lines: tuple[str, ...]) -> list[SnapshotFile]:
+    """Each `snapshot SIZE MTIME ID` line of a listing job's log, in the order printed (newest first)."""
+    found = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "snapshot" and parts[1].isdigit() and parts[2].isdigit():
+            found.append(SnapshotFile(parts[3], int(parts[1]), float(parts[2])))
+    return found
