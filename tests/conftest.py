@@ -5,7 +5,14 @@ named keeps its place after these."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+
+TIMELINE = os.environ.get("SWARMOPS_TIMELINE", "")   # scripts/test sets it: test-output/timeline.tsv
 
 SLOWEST_FIRST = (
     "tests/integration/test_polise.py",
@@ -25,3 +32,15 @@ SLOWEST_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))   # stable: the rest as collected
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Each test's worker, start and end (setup to teardown) in $SWARMOPS_TIMELINE, when scripts/test
+    set it: where the parallel phase's workers wait is read from it (`python -m bench.timeline`)."""
+    start = time.time()
+    yield
+    if TIMELINE:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with Path(TIMELINE).open("a") as out:   # one short line per write: the workers' lines do not interleave
+            out.write(f"{worker}\t{start:.1f}\t{time.time():.1f}\t{item.nodeid}\n")
