@@ -1,7 +1,7 @@
 """The suite's order: the slowest lab files first, so that the parallel phase's workers finish together
-(pytest-xdist's `--dist loadfile` hands out files in collection order, and a long file started last keeps
-the phase waiting for it). Measured in CI runs (scripts/test writes test-output/junit-*.xml); a file not
-named keeps its place after these."""
+(pytest-xdist's `--dist loadfile --no-loadscope-reorder` hands out files in collection order, and a long
+file started last keeps the phase waiting for it). Measured in CI runs (scripts/test writes
+test-output/junit-*.xml and timeline.tsv); a file not named keeps its place after these."""
 
 from __future__ import annotations
 
@@ -14,18 +14,23 @@ import pytest
 
 TIMELINE = os.environ.get("SWARMOPS_TIMELINE", "")   # scripts/test sets it: test-output/timeline.tsv
 
-SLOWEST_FIRST = (
-    "tests/integration/test_polise.py",
-    "tests/integration/test_safe_rollouts.py",
-    "tests/integration/test_templates_and_stacks.py",
-    "tests/integration/test_template_data.py",
-    "tests/integration/test_http.py",
-    "tests/integration/test_policy_and_secrets.py",
-    "tests/integration/test_core.py",
-    "tests/integration/test_drills.py",
-    "tests/integration/test_sso.py",
-    "tests/integration/test_hooks.py",
-    "tests/integration/test_faults.py",
+SLOWEST_FIRST = (   # seconds in the CI run of 3438f4b
+    "tests/integration/test_safe_rollouts.py",   # 341
+    "tests/integration/test_polise.py",   # 284
+    "tests/integration/test_drills.py",   # 230
+    "tests/integration/test_template_data.py",   # 222
+    "tests/integration/test_templates_and_stacks.py",   # 213
+    "tests/integration/test_sso.py",   # 209
+    "tests/integration/test_http.py",   # 209
+    "tests/integration/test_policy_and_secrets.py",   # 195
+    "tests/integration/test_core.py",   # 190
+    "tests/integration/test_migrations.py",
+    "tests/integration/test_hooks.py",   # 106
+    "tests/integration/test_no_needless_restarts.py",   # 105
+    "tests/integration/test_faults.py",   # 103
+    "tests/integration/test_bench.py",   # 102
+    "tests/integration/test_isolation.py",   # 99
+    "tests/unit/test_templates.py",   # 91
 )
 
 
