@@ -68,7 +68,7 @@ def two_service_app(version: str) -> dict[str, str]:
 
 def config(state_dir: Path, apps: list[dict[str, Any]], **extra: Any) -> Config:
     base = {"registry": REGISTRY, "registry_insecure": True, "state_dir": str(state_dir), "docker_host": MANAGER,
-            "settle": "1s", "deploy_timeout": "120s"}
+            "settle": "1s", "deploy_timeout": "120s", "lock": {"name": f"bench-lock-{run_id()}"}}
     return Config.model_validate({**base, **extra, "apps": apps})
 
 

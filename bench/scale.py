@@ -184,6 +184,7 @@ def _idle(cfg: Any, tmp: Path, seconds: float) -> dict[str, float]:
     path.write_text(json.dumps({
         "registry": lab.REGISTRY, "registry_insecure": True, "state_dir": str(cfg.state_dir),
         "docker_host": lab.MANAGER, "poll_interval": "60s", "git": {"concurrency": CONCURRENCY},
+        "lock": {"name": f"bench-lock-{lab.run_id()}"},   # not the default one: the demo may run beside it
         "apps": [{"name": a.name, "repo": a.repo} for a in cfg.apps]}))
     proc = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(path), "daemon"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -79,6 +79,7 @@ class Bench:
     def write_config(self, interval: str) -> Path:
         config = {"registry": lab.REGISTRY, "registry_insecure": True, "state_dir": str(self.tmp / "state"),
                   "docker_host": lab.MANAGER, "settle": "0s", "deploy_timeout": "120s", "poll_interval": interval,
+                  "lock": {"name": f"bench-lock-{lab.run_id()}"},
                   "http": {"listen": f"127.0.0.1:{self.port}"},
                   "webhooks": {"secret_file": str(self.tmp / "webhook.secret")},
                   "apps": [{"name": a, "repo": r.url} for a, r in zip(self.apps, self.repos, strict=True)]}

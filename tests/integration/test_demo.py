@@ -1,4 +1,5 @@
-"""The README's demo runs in the suite so that it cannot rot."""
+"""The README's demo runs in the suite so that it cannot rot. It runs beside the other lab tests: its app
+and port are its own, and it is the only user of the default deploy lock (the benches take their own)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import subprocess
 from pathlib import Path
 
 import docker
-import pytest
 
 from tests.integration.conftest import ROOT, remove_stack
-
-pytestmark = pytest.mark.exclusive
 
 
 def test_demo_deploys_rolls_forward_and_reports(lab: docker.APIClient, run_id: str, tmp_path: Path) -> None:
