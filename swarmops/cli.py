@@ -15,6 +15,8 @@ from typing import Any
 from swarmops import __version__
 from swarmops.adapters import age as secrets
 from swarmops.adapters.tokens import TokenStore
+from swarmops.cli_backups import add_parser as add_backup_parser
+from swarmops.cli_backups import cmd_backup
 from swarmops.cli_stacks import app_named, cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.daemon.statuscache import status_from_store
@@ -350,13 +352,15 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check the config (and stack files) without deploying")
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
+    add_backup_parser(sub)
     return p
 
 
 COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
                             "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen,
-                            "new": cmd_new, "nodes": cmd_nodes, "token": cmd_token, "render": cmd_render}
+                            "new": cmd_new, "nodes": cmd_nodes, "token": cmd_token, "render": cmd_render,
+                            "backup": cmd_backup}
 # commands that work without a config file (developers run them in their own checkout or CI)
 OFFLINE: dict[str, Any] = {"secret": cmd_secret, "policy": cmd_policy, "templates": cmd_templates}
 

@@ -19,7 +19,8 @@ MOUNT = "/backups"
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{1,40}$")
 LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 lines)
 
-_PASSWORD = f'pw="$(cat /run/secrets/{SECRET_FILE})"'
+# Debian's postgresql-15 keeps its binaries out of PATH (the base image sets none)
+_PASSWORD = f'PATH="/usr/lib/postgresql/15/bin:$PATH"; pw="$(cat /run/secrets/{SECRET_FILE})"'
 _DUMP = {
     "postgres": f'{_PASSWORD}; PGPASSWORD="$pw" pg_dump --clean --if-exists --no-owner --no-privileges '
                 '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -f "$tmp" "$DB_NAME"',
@@ -41,7 +42,7 @@ _SCRIPTS = {
     "restore": 'set -eu; f="/backups/$APP/$ID.sql.gz"; [ -f "$f" ] || { echo "no snapshot $ID of $APP in the '
                'store"; exit 2; }; gzip -t "$f"; {load}; echo "restored $ID"',
     "list": f'cd "/backups/$APP" 2>/dev/null || exit 0; ls -1 | grep "\\.sql\\.gz$" | sort -r | head -n {LISTED} | '
-            'while read -r f; do echo "snapshot $(stat -c "%s %Y" "$f") ${{f%.sql.gz}}"; done',
+            'while read -r f; do echo "snapshot $(stat -c "%s %Y" "$f") ${f%.sql.gz}"; done',
 }
 
 

@@ -4,14 +4,17 @@ the migration's down hook first or stops with the operator's sentence, the new v
 
 from __future__ import annotations
 
+import gzip
 import json
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from swarmops.adapters import age as age_secrets
 from swarmops.daemon.statuscache import status_from_store
-from swarmops.domain.backups import SECRET_FILE, parse_listing, store_job
+from swarmops.domain.backups import SECRET_FILE, Action, parse_listing, store_job
 from swarmops.domain.hooks import HookStep, JobResult, RenderedHook
 from swarmops.domain.migrations import (
     Database,
@@ -22,7 +25,8 @@ from swarmops.domain.migrations import (
     guard_rollback,
     snapshots_from_json,
 )
-from swarmops.errors import StackError
+from swarmops.errors import BackupError, ConfigError, StackError
+from swarmops.ops import backups
 from tests.fakes import HookWorld
 from tests.unit.fakes import stack_of
 
@@ -253,3 +257,78 @@ def test_a_failing_down_hook_stops_the_rollback_with_the_restore_sentence(tmp_pa
     assert out.rolled_back_to == "" and w.live().deployed_commit() == new
     assert out.message.startswith(f"rolling back would cross migration {new[:12]}")
     assert "down hook migrate-down failed with exit code 4" in out.message and "cannot drop column" in out.message
+
+
+# ---- swarmops backup list | restore
+
+def test_a_restore_brings_the_snapshots_rows_back_pausing_the_app_meanwhile(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.backups.rows["shop"] = ["old row"]
+    w.sync()
+    w.backups.rows["shop"] = ["old row", "row with an email"]   # what the migrated version wrote
+    [listed] = backups.list_snapshots(w.store, w.backups, w.app, threading.Event())
+    assert listed.record is not None and (listed.record.hook, listed.record.database.name) == ("migrate", "shop")
+    paused_during: list[bool] = []
+    restore = w.backups.restore
+
+    def noting(app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
+        paused_during.append(w.store.app_state(app).paused)
+        return restore(app, db, snapshot, cancel)
+    w.backups.restore = noting  # type: ignore[method-assign]
+    said = backups.restore(w.store, w.backups, w.app, listed.file.id, threading.Event())
+    assert w.backups.rows["shop"] == ["old row"] and paused_during == [True]
+    assert not w.store.app_state("shop").paused and "restored snapshot" in said and "auto-sync resumed" in said
+
+
+def test_a_restore_of_an_unknown_or_malformed_snapshot_changes_nothing(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    with pytest.raises(BackupError, match="is not in the history of shop"):
+        backups.restore(w.store, w.backups, w.app, "20990101T000000Z-aaaaaaaaaaaa", threading.Event())
+    with pytest.raises(ConfigError, match="is not a snapshot id"):
+        backups.restore(w.store, w.backups, w.app, "../../etc/passwd", threading.Event())
+    assert not w.store.app_state("shop").paused
+
+
+def test_a_failed_restore_leaves_the_app_paused_and_says_so(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    sid = w.backups.taken[0][0]
+    w.backups.kept.clear()   # the file is gone from the store
+    with pytest.raises(BackupError, match="stays paused") as err:
+        backups.restore(w.store, w.backups, w.app, sid, threading.Event())
+    assert "no snapshot" in str(err.value) and w.store.app_state("shop").paused
+
+
+
+def run_store_script(action: Action, tmp_path: Path, snapshot: str = "") -> subprocess.CompletedProcess[str]:
+    """The job's script run by this machine's sh, with the store under tmp_path and a pg_dump that prints
+    the password it was given: the scripts' own logic, without the Swarm."""
+    spec = store_job(action, "shop", "img", "swarmops-backups", "node.labels.role == db",
+                     DB if action != "list" else None, snapshot)
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    script = container["Args"][0].replace("/backups", str(tmp_path / "store")).replace(
+        "/run/secrets/", str(tmp_path / "secrets") + "/").replace("/usr/lib/postgresql/15/bin", str(tmp_path / "bin"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "pg_dump").write_text('#!/bin/sh\nwhile [ "$1" != -f ]; do shift; done; '
+                                     'echo "-- dump made with $PGPASSWORD" > "$2"\n')
+    (bin_dir / "pg_dump").chmod(0o755)
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    (tmp_path / "secrets" / SECRET_FILE).write_text("hunter2\n")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **dict(e.partition("=")[::2] for e in container["Env"])}
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_the_snapshot_script_dumps_with_the_secrets_password_and_the_listing_finds_it(tmp_path: Path) -> None:
+    for sid in ("20260101T000000Z-aaaaaaaaaaaa", "20260102T000000Z-bbbbbbbbbbbb"):
+        made = run_store_script("snapshot", tmp_path, sid)
+        assert made.returncode == 0, made.stderr
+    dump = gzip.decompress((tmp_path / "store" / "shop" / "20260102T000000Z-bbbbbbbbbbbb.sql.gz").read_bytes())
+    assert dump == b"-- dump made with hunter2\n"
+    assert sorted(p.name for p in (tmp_path / "store" / "shop").iterdir()) == [
+        "20260101T000000Z-aaaaaaaaaaaa.sql.gz", "20260102T000000Z-bbbbbbbbbbbb.sql.gz"]   # no partial file left
+    listed = run_store_script("list", tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [f.id for f in parse_listing(tuple(listed.stdout.splitlines()))] == [
+        "20260102T000000Z-bbbbbbbbbbbb", "20260101T000000Z-aaaaaaaaaaaa"]

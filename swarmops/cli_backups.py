@@ -1,0 +1,64 @@
+"""`swarmops backup list APP` and `swarmops backup restore APP ID [--yes]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from swarmops.cli_stacks import app_named
+from swarmops.config.loader import LoadedConfig
+from swarmops.errors import ConfigError
+from swarmops.ops import backups
+from swarmops.runtime import make_adapters, open_store
+
+
+def add_parser(sub: Any) -> None:
+    b = sub.add_parser("backup", help="an app's database snapshots").add_subparsers(dest="backup_command",
+                                                                                   required=True)
+    bl = b.add_parser("list", help="the snapshots in the backup store, newest first")
+    bl.add_argument("app")
+    bl.add_argument("--json", action="store_true")
+    br = b.add_parser("restore", help="pause the app, restore a snapshot into its database, resume")
+    br.add_argument("app")
+    br.add_argument("id")
+    br.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def cmd_backup(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    app = app_named(loaded, args.app)
+    store = open_store(loaded.config)
+    store_adapter = make_adapters(loaded.config, store).backups
+    cancel = threading.Event()
+    if args.backup_command == "list":
+        found = backups.list_snapshots(store, store_adapter, app, cancel)
+        if args.json:
+            print(json.dumps([{"id": f.file.id, "bytes": f.file.size, "written": f.file.modified,
+                               "hook": f.record.hook if f.record else None,
+                               "commit": f.record.commit if f.record else None,
+                               "database": f.record.database.name if f.record else None} for f in found]))
+            return 0
+        for f in found:
+            about = (f"before migration {f.record.hook} of {f.record.commit[:12]}, database {f.record.database.name}"
+                     if f.record else "not in this history")
+            written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f.file.modified))
+            print(f"{f.file.id}  {written}  {f.file.size} bytes  {about}")
+        if not found:
+            print(f"{app.name}: no snapshots in the backup store")
+        return 0
+    if not args.yes:
+        record = backups.recorded(store, app.name).get(args.id)
+        target = f"database {record.database.name}" if record else "its database"
+        if not sys.stdin.isatty():
+            raise ConfigError(f"restoring {args.id} replaces the tables of {target} of {app.name}; pass --yes to "
+                              "do so without a terminal")
+        answer = input(f"restore snapshot {args.id} into {target} of {app.name}? Its tables are replaced by the "
+                       f"snapshot's, and {app.name} is paused meanwhile. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing restored")
+            return 1
+    print(backups.restore(store, store_adapter, app, args.id, cancel))
+    return 0

@@ -1,0 +1,240 @@
+"""Issue 25, item 2, on the lab with the real PostgreSQL (stacks/postgres): a migration hook is preceded by a
+snapshot job on the db node, a failing one leaves the previous version serving and the schema unchanged,
+and a smoke test failing after a migration stops the rollback with the restore sentence; `swarmops backup
+restore` then brings the old rows back."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from swarmops.adapters import age as age_secrets
+from tests.integration.conftest import (
+    MANAGER,
+    REGISTRY,
+    GitRepo,
+    Prober,
+    Swarmops,
+    free_node_port,
+    lab_images,
+    ops_stacks,
+    running_tasks,
+    served_app,
+    services,
+    stack_image,
+    wait_for,
+)
+
+PG_IMAGE = f"{REGISTRY}/base/postgres:15"
+PSQL = ('PGPASSWORD="$$(cat /run/secrets/db_password)" psql -v ON_ERROR_STOP=1 -h "$$DB_HOST" -U "$$DB_USER" '
+        '-d "$$DB_NAME"')
+
+
+@dataclass(frozen=True)
+class Database:
+    stack: str      # the postgres stack's app name
+    name: str       # the app's database, role and DB_NAME
+    network: str
+    password: bytes
+
+
+@pytest.fixture
+def postgres(lab: docker.APIClient, swarmops: Swarmops, tmp_path: Path) -> Iterator[Database]:
+    """stacks/postgres on the db node under this run's names, with one app database."""
+    lab_images("postgres")
+    rid = uuid.uuid4().hex[:6]   # the run id is the session's: a second test would find the first one's data
+    swarmops.write()
+    swarmops.run("keygen")
+    db = Database(swarmops.name(f"pg{rid}"), f"mig_{rid}", f"db-postgres-{rid}", f"pw-{rid}-x9".encode())
+    (tmp_path / "ops").mkdir()
+    ops = GitRepo(tmp_path / "ops")
+    ops_stacks(ops, swarmops.state_dir, ["postgres"], {"postgres": {
+        "postgres_password": f"root-{rid}".encode(), "polise_db_password": b"unused-here",
+        f"{db.name}_db_password": db.password}}, replace={
+        "name: db-postgres\n": f"name: {db.network}\n",
+        "POSTGRES_APP_DATABASES: polise": f'POSTGRES_APP_DATABASES: "polise {db.name}"',
+        "secrets: [postgres_password, polise_db_password]":
+            f"secrets: [postgres_password, polise_db_password, {db.name}_db_password]",
+        "    file: secrets/polise_db_password.age\n":
+            f"    file: secrets/polise_db_password.age\n  {db.name}_db_password:\n"
+            f"    file: secrets/{db.name}_db_password.age\n"})
+    ops.commit("postgres for this run", {})
+    swarmops.add_app(db.stack, ops.url, stack="stacks/postgres/stack.yml", role="db",
+                     policy={"profile": "privileged"}, deploy_timeout="120s")
+    swarmops.run("sync", db.stack)
+    yield db
+    for job in lab.services(filters={"label": "io.swarmops.hook"}):   # a failed test may leave a job
+        if job["Spec"]["Labels"].get("io.swarmops.app", "") in {a["name"] for a in swarmops.apps}:
+            with contextlib.suppress(docker.errors.APIError):
+                lab.remove_service(job["ID"])
+
+
+def sql(lab: docker.APIClient, db: Database, query: str) -> str:
+    """A query run by the postgres task itself, as the superuser over its local socket."""
+    [task] = running_tasks(lab, db.stack, "postgres")
+    host = lab.inspect_node(task["NodeID"])["Description"]["Hostname"]
+    sock = MANAGER if task["NodeID"] == lab.info()["Swarm"]["NodeID"] else f"unix:///run/swarm-lab/{host}.sock"
+    node = docker.APIClient(base_url=sock, timeout=60)
+    exec_id = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"],
+                               ["psql", "-d", db.name, "-v", "ON_ERROR_STOP=1", "-tAc", query], stderr=True)
+    return str(node.exec_start(exec_id).decode(errors="replace")).strip()
+
+
+def app_files(db: Database, version: str, port: int, migration: str, reads: str,
+              smoke: str | None = None) -> dict[str, str | None]:
+    """served_app (the prober's web) with a `reader` service that reads `reads` from the database every 2 s
+    (and crashes when it cannot), and a migration hook running `migration` in one transaction."""
+    wiring = f"""    environment:
+      DB_DRIVER: postgres
+      DB_HOST: {db.stack}_postgres
+      DB_PORT: "5432"
+      DB_NAME: {db.name}
+      DB_USER: {db.name}
+      DB_PASSWORD_FILE: /run/secrets/db_password
+    secrets: [db_password]
+    networks: [db]
+"""
+    read = f'while true; do {PSQL} -tAc "{reads}" || exit 1; sleep 2; done'
+    migrate = f"echo migrating {version}; {PSQL} --single-transaction -c \"{migration}\""
+    text = str(served_app(version, port)["stack.yml"]) + f"""    networks: [default]
+  reader:
+    image: {PG_IMAGE}
+    command: ["sh", "-c", {json.dumps(read)}]
+    stop_grace_period: 1s
+{wiring}    deploy:
+      update_config: {{monitor: 3s}}
+  migrate:
+    image: {PG_IMAGE}
+    command: ["sh", "-c", {json.dumps(migrate)}]
+{wiring}    x-swarmops: {{hook: pre-deploy, migrates: {db.name}, timeout: 2m}}
+"""
+    if smoke is not None:
+        text += f"""  smoke:
+    image: {PG_IMAGE}
+    command: ["sh", "-c", {json.dumps(smoke)}]
+    networks: [db]
+    x-swarmops: {{hook: post-deploy, timeout: 1m}}
+"""
+    text += f"""networks:
+  default: {{}}
+  db: {{external: true, name: {db.network}}}
+secrets:
+  db_password: {{file: secrets/db_password.age}}
+"""
+    return {**served_app(version, port), "stack.yml": text}
+
+
+def seal_password(swarmops: Swarmops, repo: GitRepo, app: str, db: Database) -> None:
+    """The app's db_password, the value the database stack holds, as `swarmops secret encrypt` writes it."""
+    public = age_secrets.parse_recipient((swarmops.state_dir / age_secrets.PUB_FILE).read_text(), "lab key")
+    (repo.work / "secrets").mkdir()
+    (repo.work / "secrets" / "db_password.age").write_bytes(
+        age_secrets.encrypt(public, age_secrets.seal(app, "db_password", db.password)))
+
+
+def history(swarmops: Swarmops, app: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = swarmops.json("history", app)
+    return entries
+
+
+def reader_log(lab: docker.APIClient, app: str) -> str:
+    return b"".join(lab.service_logs(f"{app}_reader", stdout=True, stderr=True, tail=20)).decode(errors="replace")
+
+
+def test_a_migration_is_snapshotted_first_and_a_failing_one_leaves_the_previous_version_and_schema(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, postgres: Database) -> None:
+    db, port = postgres, free_node_port()
+    repo: GitRepo = repo_factory()
+    app = swarmops.name("migr")
+    seal_password(swarmops, repo, app, db)
+    repo.commit("v1: people", app_files(db, "v1", port, "CREATE TABLE people (name text); "
+                                        "INSERT INTO people VALUES ('ana')", "SELECT name FROM people"))
+    swarmops.add_app(app, repo.url, policy={"allowed_external": [db.network]})
+    swarmops.run("sync", app)
+
+    # (a) the migration adds a column; the new reader reads it
+    v2 = repo.commit("v2: people get an email", app_files(
+        db, "v2", port, "ALTER TABLE people ADD COLUMN email text; UPDATE people SET email = name || '@example.go.id'",
+        "SELECT name || ':' || email FROM people"))
+    swarmops.run("sync", app)
+    entry = history(swarmops, app)[0]
+    [snap] = json.loads(entry["snapshots"])
+    assert (entry["commit_sha"], entry["result"]) == (v2, "succeeded")
+    assert snap["migrated"] and snap["hook"] == "migrate" and snap["id"].endswith(v2[:12])
+    [hook] = json.loads(entry["hooks"])
+    assert (hook["name"], hook["exit_code"], hook["log_tail"][0]) == ("migrate", 0, "migrating v2")
+    wait_for(lambda: "ana:ana@example.go.id" in reader_log(lab, app), 60, "the new reader to read the column")
+    assert stack_image(services(lab, app)["reader"]).startswith(PG_IMAGE)
+    listed = swarmops.json("backup", "list", app)
+    assert snap["id"] in [s["id"] for s in listed] and all(s["bytes"] > 0 for s in listed)
+
+    # (b) a migration that fails: nothing of the commit changes, the schema neither
+    columns = "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns " \
+              "WHERE table_name = 'people'"
+    with Prober(lab, app, port) as prober:
+        bad = repo.commit("v3: a phone, and a typo", app_files(
+            db, "v3", port, "ALTER TABLE people ADD COLUMN phone text; UPDATE people SET phone = no_such_column",
+            "SELECT name || ':' || phone FROM people"))
+        res = swarmops.run("sync", app, check=False)
+        assert res.returncode != 0
+    assert prober.failed == 0, prober.failures[:5]
+    assert sql(lab, db, columns) == "email,name"
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["status"] == "Failed" and "pre-deploy hook migrate failed with exit code" in status["message"]
+    assert 'column "no_such_column" does not exist' in status["message"]
+    assert stack_image(services(lab, app)["web"]).endswith(f":{v2[:12]}")
+    assert history(swarmops, app)[0]["commit_sha"] == bad
+
+    fixed = repo.commit("v4: a phone", app_files(
+        db, "v4", port, "ALTER TABLE people ADD COLUMN phone text; UPDATE people SET phone = '555'",
+        "SELECT name || ':' || phone FROM people"))
+    swarmops.run("sync", app)
+    assert history(swarmops, app)[0]["commit_sha"] == fixed and sql(lab, db, columns) == "email,name,phone"
+    wait_for(lambda: "ana:555" in reader_log(lab, app), 60, "the reader of v4")
+
+
+def test_a_smoke_test_failing_after_a_migration_stops_the_rollback_and_a_restore_brings_the_old_rows_back(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, postgres: Database) -> None:
+    db, port = postgres, free_node_port()
+    repo: GitRepo = repo_factory()
+    app = swarmops.name("migrs")
+    seal_password(swarmops, repo, app, db)
+    repo.commit("v1: people", app_files(db, "v1", port, "CREATE TABLE people (name text); "
+                                        "INSERT INTO people VALUES ('ana'), ('ben')", "SELECT name FROM people"))
+    swarmops.add_app(app, repo.url, policy={"allowed_external": [db.network]})
+    swarmops.run("sync", app)
+
+    new = repo.commit("v2: people become one", app_files(
+        db, "v2", port, "DELETE FROM people; ALTER TABLE people ADD COLUMN email text; "
+                        "INSERT INTO people VALUES ('cem', 'cem@example.go.id')",
+        "SELECT name || ':' || email FROM people", smoke="echo 'smoke: GET / gave 500'; exit 1"))
+    res = swarmops.run("sync", app, check=False)
+    assert res.returncode != 0
+    entry = history(swarmops, app)[0]
+    [snap] = json.loads(entry["snapshots"])
+    sentence = (f"rolling back would cross migration {new[:12]}; restore snapshot {snap['id']} with swarmops "
+                "backup restore")
+    assert (entry["commit_sha"], entry["result"], entry["rollback_to"]) == (new, "failed", "")
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["status"] == "Failed" and status["message"].startswith(sentence), status["message"]
+    assert "post-deploy hook smoke failed with exit code 1" in status["message"]
+    assert stack_image(services(lab, app)["web"]).endswith(f":{new[:12]}")   # the new version keeps running
+    assert sql(lab, db, "SELECT string_agg(name, ',' ORDER BY name) FROM people") == "cem"
+
+    refused = swarmops.run("backup", "restore", app, snap["id"], check=False)   # no terminal, no --yes
+    assert refused.returncode != 0 and "pass --yes" in refused.stderr
+    out = swarmops.run("backup", "restore", app, snap["id"], "--yes").stdout
+    assert f"restored snapshot {snap['id']}" in out
+    assert sql(lab, db, "SELECT string_agg(name, ',' ORDER BY name) FROM people") == "ana,ben"
+    assert sql(lab, db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'people' "
+                        "AND column_name = 'email'") == "0"
+    # resumed (not Suspended); still Failed: the operator now rolls back or pushes a fix
+    assert {s["app"]: s for s in swarmops.json("status")}[app]["status"] == "Failed"
