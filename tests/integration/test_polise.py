@@ -21,7 +21,7 @@ import sys
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from base64 import b64encode
+from base64 import b64encode, urlsafe_b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -30,6 +30,8 @@ from typing import Any
 
 import docker
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from itsdangerous import TimestampSigner
 from playwright.sync_api import expect
 
@@ -53,6 +55,7 @@ from tests.integration.conftest import (
 )
 
 SESSION_SECRET = b"lab-session-secret-for-the-polise-test"
+SSO_KEY = Ed25519PrivateKey.generate()   # the stack's sso_key secret: signs the answers to the proxy
 USER = {"sub": "sub-ana", "name": "Ana", "email": "ana@example.go.id"}
 # what a terminal, a page or a feed must never get raw (tab and newline are text)
 RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -162,7 +165,8 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
                      "polise_db_password": db_password},
         "polise": {"swarmops_read_token": token.encode(), "session_secret": SESSION_SECRET,
                    "db_password": db_password, "oidc_client_secret": b"unused-here",
-                   "forge_token": b"unused-here"}},
+                   "forge_token": b"unused-here", "sso_key": SSO_KEY.private_bytes(
+                       serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())}},
         replace={   # what the office sets for itself; names of its own so that other tests' stacks don't clash
             "name: proxy\n": f"name: proxy-{swarmops.run_id}\n",
             "--providers.swarm.network=proxy\n": f"--providers.swarm.network=proxy-{swarmops.run_id}\n",
@@ -170,6 +174,8 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
             "name: db-postgres\n": f"name: db-postgres-{swarmops.run_id}\n",
             "published: 80,": f"published: {web_port},", "published: 443,": f"published: {tls_port},",
             "http://swarmops.internal:9480": f"http://{MANAGER_IP}:{api_port}",
+            # the proxy's way to Polise's /_sso/, by its task's address (the lab's engines route no service VIP)
+            "SSO_POLISE_URL: http://polise_web:8080": f"SSO_POLISE_URL: http://tasks.{polise}_web:8080",
             "POLISE_DB_HOST: postgres_postgres": f"POLISE_DB_HOST: {postgres}_postgres",
             "https://polise.apps.example.go.id": public_url, "Host(`polise.apps.example.go.id`)": f"Host(`{host}`)",
             # plain HTTP on the lab's web port here (HTTPS and the SSO door: test_sso.py)
@@ -219,6 +225,11 @@ def test_swarmops_deploys_polise_which_lists_the_apps_shows_deployed_news_and_ke
     assert tasks, "Polise runs"
     spec = lab.inspect_service(f"{polise}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert not any("docker.sock" in str(m) for m in spec.get("Mounts", []))
+    # the signing key the stack's secret holds: its public half is what /_sso/keys publishes
+    raw = SSO_KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    code, keys = site.get("/_sso/keys")
+    assert code == 200 and [k["x"] for k in json.loads(keys)["keys"]] == [
+        urlsafe_b64encode(raw).rstrip(b"=").decode()]
 
     # news: a commit appears once deployed, not before
     timetable = next(iter(office.samples))

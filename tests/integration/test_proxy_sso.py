@@ -38,9 +38,10 @@ OPEN = f"open.{LAB_DOMAIN}"       # a public app: no sso middleware
 LEAK = f"leak.{LAB_DOMAIN}"       # a router that names api@internal, Traefik's own API
 # what Traefik logs of the leak router when its API is off
 NO_API = re.compile(r' ERR error="api is not enabled" .*routerName=leak@file$')
-IDENTITY = ("X-Auth-User", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups")
+IDENTITY = ("X-Auth-User", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups", "X-Auth-Token")
 ANA = {"X-Auth-User": "ana", "X-Auth-Email": "ana@example.go.id", "X-Auth-Name": "Ana Lestari",
-       "X-Auth-Groups": "staff,finance"}
+       "X-Auth-Groups": "staff,finance", "X-Auth-Token": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbmEifQ.c2lnbmVk"}
+NOMAIL = ("X-Auth-Email", "X-Auth-Token")   # what the stand-in leaves out for `session=nomail`
 
 
 def cgi_name(header: str) -> str:
@@ -52,7 +53,7 @@ def cgi_name(header: str) -> str:
 
 IDENTITY_VARS = {cgi_name(h) for h in IDENTITY}
 ALIASING = "!#$%&'*+.^_`|~"   # what HTTP allows in a header name besides letters, digits and '-'
-# spellings of the four names a client could forge: any of '-', '_', '.' between the words, or one of the
+# spellings of the five names a client could forge: any of '-', '_', '.' between the words, or one of the
 # other characters in both places; each as written, lower case, capitals and swapped case (X-Auth-User,
 # X_Auth_User, x_auth_user, X-Auth_User, X-AUTH-USER, X.Auth-User, X~Auth~User ...)
 FORGED = [(spelling, "forged")
@@ -123,15 +124,15 @@ def echo(request: Seen) -> Answer:
 
 def polise_stand_in(request: Seen) -> Answer:
     """A stand-in for Polise's /_sso/ endpoints, not Polise. /_sso/check answers by the session cookie: none,
-    a redirect to sign in (where the browser came from in `next`); `session=ana`, 200 with Ana's four X-Auth-*
-    headers; `session=nomail`, 200 without X-Auth-Email. Any other /_sso/ path answers who it is, the host and
-    the path it got."""
+    a redirect to sign in (where the browser came from in `next`); `session=ana`, 200 with Ana's X-Auth-*
+    headers (her token too); `session=nomail`, 200 without X-Auth-Email nor X-Auth-Token. Any other /_sso/
+    path answers who it is, the host and the path it got."""
     if request.path.startswith("/_sso/check"):
         cookie = request.header("Cookie")
         if "session=ana" in cookie:
             return 200, list(ANA.items()), b""
         if "session=nomail" in cookie:
-            return 200, [(k, v) for k, v in ANA.items() if k != "X-Auth-Email"], b""
+            return 200, [(k, v) for k, v in ANA.items() if k not in NOMAIL], b""
         came_from = (f"{request.header('X-Forwarded-Proto')}://{request.header('X-Forwarded-Host')}"
                      f"{request.header('X-Forwarded-Uri')}")
         return 302, [("Location", f"https://polise.{LAB_DOMAIN}/_sso/start?next={urllib.parse.quote(came_from)}")], b""
@@ -321,7 +322,7 @@ def test_the_app_sees_exactly_the_auth_servers_identity_headers_and_no_forged_sp
 
 def test_a_forged_header_the_auth_server_does_not_set_does_not_survive(proxy: Proxy) -> None:
     got = proxy.get(APP, "/me", [("Cookie", "session=nomail"), *FORGED]).json()
-    assert identity_headers(got["headers"]) == sorted((k, v) for k, v in ANA.items() if k != "X-Auth-Email")
+    assert identity_headers(got["headers"]) == sorted((k, v) for k, v in ANA.items() if k not in NOMAIL)
 
 
 def test_a_public_app_without_the_sso_middleware_gets_no_forged_identity_and_asks_no_auth_server(

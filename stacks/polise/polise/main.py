@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
+from joserfc.jwk import OKPKey
 from psycopg.conninfo import make_conninfo
 
-from polise import auth, i18n, reports, sso
+from polise import auth, i18n, reports, sso, ssotoken
 from polise.sessions import MemorySessions
 from polise.store import Store, StoreSessions, StoreUnavailable
 from polise.swarmops_api import SwarmopsClient
@@ -54,6 +55,7 @@ class Settings:
     oidc: auth.OidcSettings | None        # None: nobody can sign in (POLISE_OIDC_DISCOVERY_URL unset)
     forge: reports.ForgeSettings | None   # None: reports stay queued (POLISE_FORGE_KIND unset)
     owners: dict[str, set[str]]           # POLISE_OWNERS="portal=ana@x.go.id,budi@x.go.id;awdi=citra@x.go.id"
+    sso_key: OKPKey                       # POLISE_SSO_KEY_FILE: signs the identity the SSO apps check
     time_zone: str = i18n.OFFICE_ZONE     # POLISE_TIME_ZONE: the office's, for every time shown
     retention: str = ""                   # POLISE_PRIVACY_RETENTION: the privacy page's "for how long"
     ops_webhook: str = ""                 # POLISE_OPS_WEBHOOK_URL: told of a report that can never be filed
@@ -67,7 +69,7 @@ class Settings:
         public = _need(env, "POLISE_PUBLIC_URL").rstrip("/")
         return cls(url, _file(env, "POLISE_SWARMOPS_TOKEN_FILE"), public,
                    _file(env, "POLISE_SESSION_SECRET_FILE").read_text().strip(), _dsn(env), _oidc(env, public),
-                   _forge(env), _owners(env.get("POLISE_OWNERS", "")), _zone(env),
+                   _forge(env), _owners(env.get("POLISE_OWNERS", "")), _sso_key(env), _zone(env),
                    env.get("POLISE_PRIVACY_RETENTION", "").strip(), _webhook(env), _sso_domain(env, public))
 
 
@@ -81,6 +83,13 @@ def _sso_domain(env: Mapping[str, str], public_url: str) -> str:
     if not domain or not sso.host_name(domain) or "." not in domain:
         raise SettingsError(f"POLISE_SSO_DOMAIN={domain!r}: write the apps' domain, like apps.example.go.id")
     return domain
+
+
+def _sso_key(env: Mapping[str, str]) -> OKPKey:
+    try:
+        return ssotoken.load_key(_file(env, "POLISE_SSO_KEY_FILE"))
+    except ssotoken.SsoKeyError as e:
+        raise SettingsError(f"POLISE_SSO_KEY_FILE={e}") from None
 
 
 def _webhook(env: Mapping[str, str]) -> str:
@@ -158,7 +167,7 @@ def build(env: Mapping[str, str]) -> FastAPI:
     # the door asks swarmops with a short deadline: a slow answer must not hold up every app's requests
     door = SwarmopsClient.connect(settings.swarmops_url, settings.swarmops_token_file, timeout=3.0)
     sso.install(app, TEMPLATES, sso.Directory(door), settings.public_url, settings.sso_domain,
-                settings.session_secret)
+                settings.session_secret, ssotoken.Signer(settings.sso_key, settings.public_url))
     stop = threading.Event()
 
     @asynccontextmanager

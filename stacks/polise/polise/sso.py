@@ -1,7 +1,8 @@
 """Single sign-on for the office's apps (issue 24). The proxy's shared middleware (`sso@file`, the proxy
 stack) asks `/_sso/check` for each request to an app behind it. Polise answers 200 with the user's
-identity in headers (the proxy hands them to the app and drops any the client sent), or sends the browser
-to sign in, or answers 403 when the app is for other groups.
+identity in headers (the proxy hands them to the app and drops any the client sent) and the same signed
+for the app (X-Auth-Token, polise.ssotoken), or sends the browser to sign in, or answers 403 when the app
+is for other groups.
 
 No cookie is shared across hosts (ruling 32): the app's own code sees every cookie of its host. Polise's
 session stays on Polise's host; each app host gets its own host-only cookie, made by `/_sso/callback` on
@@ -19,13 +20,14 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, TimestampSigner
 
 from polise.auth import CONTROLS, current_user, local_path
 from polise.i18n import N_, Problem
 from polise.sessions import MAX_CODES, SESSION_TTL, TooManyCodes, User, digest, new_id
+from polise.ssotoken import HEADER, Signer
 from polise.swarmops_api import SsoApp, SwarmopsUnavailable
 
 log = logging.getLogger("polise")
@@ -131,14 +133,23 @@ def header_value(text: str) -> str:
     return CONTROLS.sub("", text).encode().decode("latin-1")
 
 
-def identity_headers(user: User) -> dict[str, str]:
+def identity_headers(user: User, token: str) -> dict[str, str]:
     return {**NO_STORE, "X-Auth-User": header_value(user.sub), "X-Auth-Email": header_value(user.email),
-            "X-Auth-Name": header_value(user.name), "X-Auth-Groups": header_value(",".join(user.groups))}
+            "X-Auth-Name": header_value(user.name), "X-Auth-Groups": header_value(",".join(user.groups)),
+            HEADER: token}
+
+
+def audience(apps: list[SsoApp]) -> str | list[str]:
+    """The token's `aud`: the app the host belongs to (the apps, when two route the same host: either may
+    get the request)."""
+    names = sorted({a.app for a in apps})
+    return names[0] if len(names) == 1 else names
 
 
 def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, public_url: str, domain: str,
-            secret: str) -> None:
-    """`domain`: the office's apps' domain (POLISE_SSO_DOMAIN); `secret`: signs the app hosts' cookies."""
+            secret: str, tokens: Signer) -> None:
+    """`domain`: the office's apps' domain (POLISE_SSO_DOMAIN); `secret`: signs the app hosts' cookies;
+    `tokens`: signs the identity the apps check."""
     signer = TimestampSigner(secret, salt="polise-sso-app-session")
     polise_scheme, polise_port = urlsplit(public_url).scheme, urlsplit(public_url).port
 
@@ -183,7 +194,12 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
         routed = directory.apps_of(name)
         if not routed or (target := refusing(routed, user)) is not None:
             return denied(request, None if not routed else target, user, name)
-        return Response(status_code=200, headers=identity_headers(user))
+        return Response(status_code=200, headers=identity_headers(user, tokens.token(user, audience(routed))))
+
+    @app.get("/_sso/keys")
+    def keys() -> JSONResponse:
+        """The public key the tokens are signed with, as a JWK set, for the ops team and tooling."""
+        return JSONResponse(tokens.jwks(), headers={"Cache-Control": "max-age=300"})
 
     @app.get("/sso/start")
     def start(request: Request, rd: str = "", state: str = "") -> Response:

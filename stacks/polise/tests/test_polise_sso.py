@@ -6,22 +6,30 @@ The whole path through the real Traefik and the real provider, in Chromium: test
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from joserfc.jwk import OKPKey
 from signin import session_cookie
 from starlette.types import Message
 from test_polise_feedback import store  # noqa: F401 (a fixture)
 from test_polise_web import FakeReadApi
 
-from polise import auth, sso
+from polise import auth, sso, ssotoken
 from polise.auth import local_path
 from polise.sessions import MemorySessions, Sessions, User
 from polise.store import Store, StoreSessions
@@ -87,7 +95,8 @@ class Office:
         self.app: FastAPI = create_app(FakeReadApi(), PUBLIC)
         auth.install(self.app, None, SECRET, secure_cookie=True, sessions=sessions)
         self.source = FakeSsoSource(TIMETABLE, PAYROLL)
-        sso.install(self.app, TEMPLATES, sso.Directory(self.source), PUBLIC, DOMAIN, SECRET)
+        self.signer = ssotoken.Signer(OKPKey.generate_key("Ed25519"), PUBLIC)
+        sso.install(self.app, TEMPLATES, sso.Directory(self.source), PUBLIC, DOMAIN, SECRET, self.signer)
         self.polise = TestClient(self.app, base_url=PUBLIC, follow_redirects=False, headers={"Accept-Language": "en"})
         self.hosts: dict[str, TestClient] = {}
 
@@ -423,3 +432,83 @@ def test_a_slow_swarmops_does_not_hold_up_the_checks_of_known_hosts() -> None:
     assert time.monotonic() - started < 1
     release.set()
     asking.join(10)
+
+
+# the signed answer (polise.ssotoken): what an app checks instead of trusting the headers ------------
+
+def b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verified(office: Office, token: str) -> dict[str, Any]:
+    """The claims of `token`, checked the way the templates check it: with the key /_sso/keys publishes."""
+    (jwk,) = office.polise.get("/_sso/keys").json()["keys"]
+    head, body, sig = token.split(".")
+    assert (jwk["kty"], jwk["crv"], len(b64url(jwk["x"]))) == ("OKP", "Ed25519", 32)
+    Ed25519PublicKey.from_public_bytes(b64url(jwk["x"])).verify(b64url(sig), f"{head}.{body}".encode())
+    assert json.loads(b64url(head)) == {"alg": "EdDSA", "kid": jwk["kid"], "typ": "JWT"}
+    return dict(json.loads(b64url(body)))
+
+
+def test_the_answer_carries_a_token_signed_with_the_published_key_naming_the_user_and_the_hosts_app(
+        office: Office) -> None:
+    office.sign_in(ANA)
+    before = int(time.time())
+    claims = verified(office, office.open("payroll.apps.example.go.id").headers["x-auth-token"])
+    assert claims["aud"] == "payroll" and claims["iss"] == PUBLIC   # the app of the host, not the host
+    assert (claims["sub"], claims["email"], claims["name"], claims["groups"]) == (
+        "ana", "ana@example.go.id", "Dewi Ayu Lestari é", ["staff", "ops"])
+    assert before <= claims["iat"] <= time.time() and claims["exp"] == claims["iat"] + 60
+    other = verified(office, office.open("timetable.apps.example.go.id").headers["x-auth-token"])
+    assert other["aud"] == "timetable" and other["jti"] != claims["jti"]
+
+
+def test_a_token_does_not_verify_with_another_key_or_changed_claims(office: Office) -> None:
+    office.sign_in(ANA)
+    token = office.open("timetable.apps.example.go.id").headers["x-auth-token"]
+    head, body, sig = token.split(".")
+    forged = base64.urlsafe_b64encode(b64url(body).replace(b'"timetable"', b'"payroll"')).rstrip(b"=").decode()
+    with pytest.raises(InvalidSignature):
+        verified(office, f"{head}.{forged}.{sig}")
+    office.signer = ssotoken.Signer(OKPKey.generate_key("Ed25519"), PUBLIC)   # a key Polise does not publish
+    with pytest.raises(InvalidSignature):
+        verified(office, office.signer.token(User("ana", "Ana", "", ()), "timetable"))
+
+
+def test_a_host_two_apps_route_gets_a_token_for_both_apps(office: Office) -> None:
+    office.source.apps.append(SsoApp("jadwal", ("timetable.apps.example.go.id",)))
+    office.sign_in(ANA)
+    claims = verified(office, office.open("timetable.apps.example.go.id").headers["x-auth-token"])
+    assert claims["aud"] == ["jadwal", "timetable"]
+
+
+def test_no_token_for_a_host_swarmops_does_not_list_nor_without_a_session(office: Office) -> None:
+    office.source.apps.remove(PAYROLL)
+    office.sign_in(ANA)
+    refused = office.open("payroll.apps.example.go.id")
+    assert refused.status_code == 403 and "x-auth-token" not in refused.headers
+    assert "x-auth-token" not in office.check("timetable.apps.example.go.id", cookie="").headers
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (b"", "not a PEM private key"),
+    (b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n", "not a PEM private key"),
+    (ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+     "of another kind, not Ed25519"),
+])
+def test_a_malformed_signing_key_is_refused_in_one_line_naming_the_file(
+        tmp_path: Path, content: bytes, words: str) -> None:
+    path = tmp_path / "sso_key"
+    path.write_bytes(content)
+    with pytest.raises(ssotoken.SsoKeyError, match=words) as raised:
+        ssotoken.load_key(path)
+    assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)
+    assert "openssl genpkey -algorithm ed25519" in str(raised.value)
+
+
+def test_the_key_openssl_makes_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "sso_key"
+    path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    assert ssotoken.load_key(path).as_dict(private=False)["crv"] == "Ed25519"
