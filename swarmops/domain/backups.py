@@ -25,7 +25,7 @@ _DUMP = {
     "postgres": f'{_PASSWORD}; PGPASSWORD="$pw" pg_dump --clean --if-exists --no-owner --no-privileges '
                 '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -f "$tmp" "$DB_NAME"',
     "mysql": f'{_PASSWORD}; printf "[client]\\npassword=%s\\n" "$pw" > /tmp/my.cnf; '
-             'mariadb-dump --defaults-extra-file=/tmp/my.cnf --single-transaction --add-drop-table '
+             'mariadb-dump --defaults-extra-file=/tmp/my.cnf --single-transaction --add-drop-table --no-tablespaces '
              '-h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME" > "$tmp"',
 }
 _LOAD = {

@@ -140,6 +140,7 @@ class InSync:
     message: str = "in sync"
     drift: tuple[Drift, ...] = ()    # found and left (self_heal off)
     plan: Plan | None = None
+    failed: bool = False             # what runs is a commit whose deploy failed without a rollback: still Failed
     kind: Literal["in-sync"] = "in-sync"
 
 
@@ -161,6 +162,7 @@ class Resolve:
     deployed: bool                   # the stack of that deploy reached the Swarm
     watch: tuple[str, ...] = ()
     rollback: RollbackTarget | None = None
+    guard: RollbackGuard = field(default_factory=RollbackGuard)   # its migrations: no down hook at hand now
     kind: Literal["resolve"] = "resolve"
 
 
@@ -227,7 +229,7 @@ def unchanged(live: LiveStack, head: str) -> bool:
 def _check_drift(f: Facts) -> Decision | Need:
     drift = tuple(find_drift(f.live, dict(f.stored.applied)))
     if not drift:
-        return InSync(f.head)
+        return InSync(f.head, failed=f.stored.failed_commit == f.head)
     if not f.live_full:   # rare: a fresh full read, so that drift names networks and heals with tasks in view
         return Need("live")
     if not f.app.self_heal and not f.force:   # an operator's `sync` heals whatever self_heal says
@@ -278,8 +280,9 @@ def target_deploy(good: tuple[GoodDeploy, ...], rollback: RollbackTarget | None)
 def _resolve(f: Facts, p: Pending) -> Resolve:
     if f.live.deployed_commit() != p.commit:
         return Resolve(p, deployed=False)
-    return Resolve(p, deployed=True, watch=tuple(f.live.services),
-                   rollback=pick_rollback(f.stored.good, p.commit, None))
+    rollback = pick_rollback(f.stored.good, p.commit, None)
+    return Resolve(p, deployed=True, watch=tuple(f.live.services), rollback=rollback,
+                   guard=guard_rollback(target_deploy(f.stored.good, rollback), f.stored.migrations, (), {}))
 
 
 def pick_rollback(good: tuple[GoodDeploy, ...], failed: str, previous: GoodDeploy | None) -> RollbackTarget | None:

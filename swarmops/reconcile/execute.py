@@ -76,7 +76,8 @@ class Executor:
             self.store.set_app(app.name, drift=text)
             log.warning("drift in %s: %s", app.name, text)
             return Outcome(app.name, "drift", d.commit, d.message, drift=d.drift, decision=d)
-        self.store.set_app(app.name, last_error="", drift="")
+        # a commit that failed and was not rolled back (a migration stood in the way) keeps its error
+        self.store.set_app(app.name, drift="", **({} if d.failed else {"last_error": ""}))
         return Outcome(app.name, "noop", d.commit, d.message, d.plan, decision=d)
 
     def resolve(self, app: AppConfig, d: Resolve) -> None:
@@ -97,6 +98,10 @@ class Executor:
             if verdict.state == "converged":
                 self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))
                 self.store.annotate(p.deploy_id, f"{p.error}; after the restart the services had converged")
+            elif d.rollback is not None and (stop := before_rollback(d.guard, []).stop):
+                self.store.annotate(p.deploy_id, f"{stop}; {p.error}; after the restart: {verdict.reason}")
+                self.store.set_app(app.name, failed_commit=p.commit, last_error=stop,
+                                   last_error_kind="ConvergenceError", last_error_at=time.time())
             else:
                 commit, note = self.rollout.roll_back(app, d.rollback, d.watch)
                 self.store.annotate(p.deploy_id, f"{p.error}; after the restart: {verdict.reason}{note}", commit)

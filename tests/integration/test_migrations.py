@@ -33,58 +33,96 @@ from tests.integration.conftest import (
     wait_for,
 )
 
-PG_IMAGE = f"{REGISTRY}/base/postgres:15"
-PSQL = ('PGPASSWORD="$$(cat /run/secrets/db_password)" psql -v ON_ERROR_STOP=1 -h "$$DB_HOST" -U "$$DB_USER" '
-        '-d "$$DB_NAME"')
+IMAGES = {"postgres": f"{REGISTRY}/base/postgres:15", "mysql": f"{REGISTRY}/base/mariadb:10.11"}
+CLIENTS = {   # the database's own client in a hook or service, the password read from the secret's file
+    "postgres": 'PGPASSWORD="$$(cat /run/secrets/db_password)" psql -v ON_ERROR_STOP=1 -h "$$DB_HOST" '
+                '-U "$$DB_USER" -d "$$DB_NAME"',
+    "mysql": 'MYSQL_PWD="$$(cat /run/secrets/db_password)" mariadb -N -B -h "$$DB_HOST" -u "$$DB_USER" "$$DB_NAME"'}
 
 
 @dataclass(frozen=True)
 class Database:
-    stack: str      # the postgres stack's app name
+    engine: str     # postgres or mysql: the folder of stacks/ and its service
+    stack: str      # the database stack's app name
     name: str       # the app's database, role and DB_NAME
     network: str
     password: bytes
+    root: bytes
+
+    @property
+    def client(self) -> str:
+        return CLIENTS[self.engine]
 
 
-@pytest.fixture
-def postgres(lab: docker.APIClient, swarmops: Swarmops, tmp_path: Path) -> Iterator[Database]:
-    """stacks/postgres on the db node under this run's names, with one app database."""
-    lab_images("postgres")
+def _ops_edits(engine: str, db: str, network: str) -> dict[str, str]:
+    """The database stack's text under this run's names, with the app's database added as the ops team adds it."""
+    if engine == "postgres":
+        return {"name: db-postgres\n": f"name: {network}\n",
+                "POSTGRES_APP_DATABASES: polise": f'POSTGRES_APP_DATABASES: "polise {db}"',
+                "secrets: [postgres_password, polise_db_password]":
+                    f"secrets: [postgres_password, polise_db_password, {db}_db_password]",
+                "    file: secrets/polise_db_password.age\n":
+                    f"    file: secrets/polise_db_password.age\n  {db}_db_password:\n"
+                    f"    file: secrets/{db}_db_password.age\n"}
+    return {"name: db-mysql\n": f"name: {network}\n",
+            'MYSQL_APP_DATABASES: ""': f'MYSQL_APP_DATABASES: "{db}"',
+            "secrets: [mysql_root_password]": f"secrets: [mysql_root_password, {db}_db_password]",
+            "    file: secrets/mysql_root_password.age\n":
+                f"    file: secrets/mysql_root_password.age\n  {db}_db_password:\n"
+                f"    file: secrets/{db}_db_password.age\n"}
+
+
+def deploy_database(lab: docker.APIClient, swarmops: Swarmops, tmp_path: Path, engine: str) -> Database:
+    """stacks/postgres or stacks/mysql on the db node under this test's names, with one app database."""
+    lab_images("postgres" if engine == "postgres" else "mariadb")
     rid = uuid.uuid4().hex[:6]   # the run id is the session's: a second test would find the first one's data
     swarmops.write()
     swarmops.run("keygen")
-    db = Database(swarmops.name(f"pg{rid}"), f"mig_{rid}", f"db-postgres-{rid}", f"pw-{rid}-x9".encode())
+    db = Database(engine, swarmops.name(f"{engine[:2]}{rid}"), f"mig_{rid}", f"db-{engine}-{rid}",
+                  f"pw-{rid}-x9".encode(), f"root-{rid}".encode())
+    root_secret = "postgres_password" if engine == "postgres" else "mysql_root_password"
     (tmp_path / "ops").mkdir()
     ops = GitRepo(tmp_path / "ops")
-    ops_stacks(ops, swarmops.state_dir, ["postgres"], {"postgres": {
-        "postgres_password": f"root-{rid}".encode(), "polise_db_password": b"unused-here",
-        f"{db.name}_db_password": db.password}}, replace={
-        "name: db-postgres\n": f"name: {db.network}\n",
-        "POSTGRES_APP_DATABASES: polise": f'POSTGRES_APP_DATABASES: "polise {db.name}"',
-        "secrets: [postgres_password, polise_db_password]":
-            f"secrets: [postgres_password, polise_db_password, {db.name}_db_password]",
-        "    file: secrets/polise_db_password.age\n":
-            f"    file: secrets/polise_db_password.age\n  {db.name}_db_password:\n"
-            f"    file: secrets/{db.name}_db_password.age\n"})
-    ops.commit("postgres for this run", {})
-    swarmops.add_app(db.stack, ops.url, stack="stacks/postgres/stack.yml", role="db",
-                     policy={"profile": "privileged"}, deploy_timeout="120s")
+    ops_stacks(ops, swarmops.state_dir, [engine], {engine: {
+        root_secret: db.root, "polise_db_password": b"unused-here", f"{db.name}_db_password": db.password}},
+        replace=_ops_edits(engine, db.name, db.network))
+    ops.commit(f"{engine} for this run", {})
+    swarmops.add_app(db.stack, ops.url, stack=f"stacks/{engine}/stack.yml", role="db",
+                     policy={"profile": "privileged"}, deploy_timeout="150s")
     swarmops.run("sync", db.stack)
-    yield db
+    return db
+
+
+def remove_jobs(lab: docker.APIClient, swarmops: Swarmops) -> None:
     for job in lab.services(filters={"label": "io.swarmops.hook"}):   # a failed test may leave a job
         if job["Spec"]["Labels"].get("io.swarmops.app", "") in {a["name"] for a in swarmops.apps}:
             with contextlib.suppress(docker.errors.APIError):
                 lab.remove_service(job["ID"])
 
 
+@pytest.fixture
+def postgres(lab: docker.APIClient, swarmops: Swarmops, tmp_path: Path) -> Iterator[Database]:
+    yield deploy_database(lab, swarmops, tmp_path, "postgres")
+    remove_jobs(lab, swarmops)
+
+
+@pytest.fixture
+def mariadb(lab: docker.APIClient, swarmops: Swarmops, tmp_path: Path) -> Iterator[Database]:
+    yield deploy_database(lab, swarmops, tmp_path, "mysql")
+    remove_jobs(lab, swarmops)
+
+
 def sql(lab: docker.APIClient, db: Database, query: str) -> str:
-    """A query run by the postgres task itself, as the superuser over its local socket."""
-    [task] = running_tasks(lab, db.stack, "postgres")
+    """A query run by the database's task itself (postgres: as the superuser)."""
+    [task] = running_tasks(lab, db.stack, db.engine)
     host = lab.inspect_node(task["NodeID"])["Description"]["Hostname"]
     sock = MANAGER if task["NodeID"] == lab.info()["Swarm"]["NodeID"] else f"unix:///run/swarm-lab/{host}.sock"
     node = docker.APIClient(base_url=sock, timeout=60)
-    exec_id = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"],
-                               ["psql", "-d", db.name, "-v", "ON_ERROR_STOP=1", "-tAc", query], stderr=True)
+    command = (["psql", "-d", db.name, "-v", "ON_ERROR_STOP=1", "-tAc", query] if db.engine == "postgres" else
+               # the app's account: root@localhost is the socket's, for the OS user root only
+               ["mariadb", "-h", "127.0.0.1", f"-u{db.name}", f"--password={db.password.decode()}", "-N", "-B",
+                db.name, "-e", query])
+    exec_id = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], command, stderr=True)
     return str(node.exec_start(exec_id).decode(errors="replace")).strip()
 
 
@@ -93,32 +131,33 @@ def app_files(db: Database, version: str, port: int, migration: str, reads: str,
     """served_app (the prober's web) with a `reader` service that reads `reads` from the database every 2 s
     (and crashes when it cannot), and a migration hook running `migration` in one transaction."""
     wiring = f"""    environment:
-      DB_DRIVER: postgres
-      DB_HOST: {db.stack}_postgres
-      DB_PORT: "5432"
+      DB_DRIVER: {db.engine}
+      DB_HOST: {db.stack}_{db.engine}
+      DB_PORT: "{5432 if db.engine == "postgres" else 3306}"
       DB_NAME: {db.name}
       DB_USER: {db.name}
       DB_PASSWORD_FILE: /run/secrets/db_password
     secrets: [db_password]
     networks: [db]
 """
-    read = f'while true; do {PSQL} -tAc "{reads}" || exit 1; sleep 2; done'
-    migrate = f"echo migrating {version}; {PSQL} --single-transaction -c \"{migration}\""
+    pg = db.engine == "postgres"
+    read = f'while true; do {db.client} {"-tAc" if pg else "-e"} "{reads}" || exit 1; sleep 2; done'
+    migrate = f"echo migrating {version}; {db.client} {'--single-transaction -c' if pg else '-e'} \"{migration}\""
     text = str(served_app(version, port)["stack.yml"]) + f"""    networks: [default]
   reader:
-    image: {PG_IMAGE}
+    image: {IMAGES[db.engine]}
     command: ["sh", "-c", {json.dumps(read)}]
     stop_grace_period: 1s
 {wiring}    deploy:
       update_config: {{monitor: 3s}}
   migrate:
-    image: {PG_IMAGE}
+    image: {IMAGES[db.engine]}
     command: ["sh", "-c", {json.dumps(migrate)}]
 {wiring}    x-swarmops: {{hook: pre-deploy, migrates: {db.name}, timeout: 2m}}
 """
     if smoke is not None:
         text += f"""  smoke:
-    image: {PG_IMAGE}
+    image: {IMAGES[db.engine]}
     command: ["sh", "-c", {json.dumps(smoke)}]
     networks: [db]
     x-swarmops: {{hook: post-deploy, timeout: 1m}}
@@ -172,7 +211,7 @@ def test_a_migration_is_snapshotted_first_and_a_failing_one_leaves_the_previous_
     [hook] = json.loads(entry["hooks"])
     assert (hook["name"], hook["exit_code"], hook["log_tail"][0]) == ("migrate", 0, "migrating v2")
     wait_for(lambda: "ana:ana@example.go.id" in reader_log(lab, app), 60, "the new reader to read the column")
-    assert stack_image(services(lab, app)["reader"]).startswith(PG_IMAGE)
+    assert stack_image(services(lab, app)["reader"]).startswith(IMAGES["postgres"])
     listed = swarmops.json("backup", "list", app)
     assert snap["id"] in [s["id"] for s in listed] and all(s["bytes"] > 0 for s in listed)
 
@@ -201,11 +240,14 @@ def test_a_migration_is_snapshotted_first_and_a_failing_one_leaves_the_previous_
     wait_for(lambda: "ana:555" in reader_log(lab, app), 60, "the reader of v4")
 
 
-def test_a_smoke_test_failing_after_a_migration_stops_the_rollback_and_a_restore_brings_the_old_rows_back(
-        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, postgres: Database) -> None:
-    db, port = postgres, free_node_port()
+def check_the_rollback_stops_and_a_restore_brings_the_old_rows_back(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, db: Database) -> None:
+    port = free_node_port()
     repo: GitRepo = repo_factory()
-    app = swarmops.name("migrs")
+    app = swarmops.name(f"migr{db.engine[:2]}")
+    names = ("SELECT string_agg(name, ',' ORDER BY name) FROM people" if db.engine == "postgres" else
+             "SELECT group_concat(name ORDER BY name SEPARATOR ',') FROM people")
+    schema = "current_schema()" if db.engine == "postgres" else "database()"
     seal_password(swarmops, repo, app, db)
     repo.commit("v1: people", app_files(db, "v1", port, "CREATE TABLE people (name text); "
                                         "INSERT INTO people VALUES ('ana'), ('ben')", "SELECT name FROM people"))
@@ -215,7 +257,7 @@ def test_a_smoke_test_failing_after_a_migration_stops_the_rollback_and_a_restore
     new = repo.commit("v2: people become one", app_files(
         db, "v2", port, "DELETE FROM people; ALTER TABLE people ADD COLUMN email text; "
                         "INSERT INTO people VALUES ('cem', 'cem@example.go.id')",
-        "SELECT name || ':' || email FROM people", smoke="echo 'smoke: GET / gave 500'; exit 1"))
+        "SELECT name, email FROM people", smoke="echo 'smoke: GET / gave 500'; exit 1"))
     res = swarmops.run("sync", app, check=False)
     assert res.returncode != 0
     entry = history(swarmops, app)[0]
@@ -227,14 +269,24 @@ def test_a_smoke_test_failing_after_a_migration_stops_the_rollback_and_a_restore
     assert status["status"] == "Failed" and status["message"].startswith(sentence), status["message"]
     assert "post-deploy hook smoke failed with exit code 1" in status["message"]
     assert stack_image(services(lab, app)["web"]).endswith(f":{new[:12]}")   # the new version keeps running
-    assert sql(lab, db, "SELECT string_agg(name, ',' ORDER BY name) FROM people") == "cem"
+    assert sql(lab, db, names) == "cem"
 
     refused = swarmops.run("backup", "restore", app, snap["id"], check=False)   # no terminal, no --yes
     assert refused.returncode != 0 and "pass --yes" in refused.stderr
     out = swarmops.run("backup", "restore", app, snap["id"], "--yes").stdout
     assert f"restored snapshot {snap['id']}" in out
-    assert sql(lab, db, "SELECT string_agg(name, ',' ORDER BY name) FROM people") == "ana,ben"
+    assert sql(lab, db, names) == "ana,ben"
     assert sql(lab, db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'people' "
-                        "AND column_name = 'email'") == "0"
+                        f"AND column_name = 'email' AND table_schema = {schema}") == "0"
     # resumed (not Suspended); still Failed: the operator now rolls back or pushes a fix
     assert {s["app"]: s for s in swarmops.json("status")}[app]["status"] == "Failed"
+
+
+def test_a_smoke_test_failing_after_a_postgres_migration_stops_the_rollback_and_a_restore_brings_the_old_rows_back(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, postgres: Database) -> None:
+    check_the_rollback_stops_and_a_restore_brings_the_old_rows_back(lab, swarmops, repo_factory, postgres)
+
+
+def test_a_smoke_test_failing_after_a_mariadb_migration_stops_the_rollback_and_a_restore_brings_the_old_rows_back(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, mariadb: Database) -> None:
+    check_the_rollback_stops_and_a_restore_brings_the_old_rows_back(lab, swarmops, repo_factory, mariadb)

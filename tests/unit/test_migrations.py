@@ -222,6 +222,8 @@ def test_a_failed_smoke_test_after_a_migration_without_a_down_hook_stops_and_the
     assert w.live().deployed_commit() == new and len(w.swarm.deploys) == 2
     status = status_from_store(w.store, "shop", w.live())
     assert status.status == "Failed" and status.message.startswith("rolling back would cross migration")
+    assert w.poll().result == "noop"   # what runs is that commit: in sync, and still Failed
+    assert status_from_store(w.store, "shop", w.live()).status == "Failed"
 
 
 def test_a_failed_convergence_after_a_migration_does_not_roll_back_across_it(tmp_path: Path) -> None:
@@ -332,3 +334,26 @@ def test_the_snapshot_script_dumps_with_the_secrets_password_and_the_listing_fin
     assert listed.returncode == 0, listed.stderr
     assert [f.id for f in parse_listing(tuple(listed.stdout.splitlines()))] == [
         "20260102T000000Z-bbbbbbbbbbbb", "20260101T000000Z-aaaaaaaaaaaa"]
+
+
+def test_an_interrupted_deploy_that_migrated_is_not_rolled_back_across_its_migration_after_the_restart(
+        tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    new = w.source.commit("v2", {"web/index.html": "v2\n"})
+    w.swarm.failing.add(f"reg:5000/shop/web:{new[:12]}")   # v2 never converges
+    deploy = w.swarm.deploy
+
+    def stopping(app: str, compose_file: Path) -> str:   # the daemon stops right after the stack deploy
+        out = deploy(app, compose_file)
+        w.reconciler.cancel.set()
+        return out
+    w.swarm.deploy = stopping  # type: ignore[method-assign]
+    assert w.poll().error_kind == "Interrupted"
+    w.swarm.deploy = deploy  # type: ignore[method-assign]
+    w.reconciler.cancel.clear()
+    w.poll()   # the next start resumes the watch: v2 fails, and its migration stands before the rollback
+    [(sid, *_)] = w.backups.taken[1:]
+    interrupted = next(d for d in w.store.history("shop") if d.result == "interrupted")
+    assert interrupted.error.startswith(crossing(new, sid)) and interrupted.rollback_to == ""
+    assert w.live().deployed_commit() == new and w.store.app_state("shop").last_error.startswith(crossing(new, sid))
