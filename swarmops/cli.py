@@ -22,6 +22,7 @@ from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain import decide
 from swarmops.domain.hooks import runs_from_json
+from swarmops.domain.migrations import snapshots_from_json
 from swarmops.domain.status import AppStatus, app_status
 from swarmops.errors import BootstrapError, SecretError, SwarmopsError
 from swarmops.ops import actions, bootstrap, nodeops
@@ -166,6 +167,9 @@ def cmd_history(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         for run in runs_from_json(d.hooks):
             print(f"{'':5} hook: " + (f"{run['kind']} {run['name']} {run['state']}, exit code {run['exit_code']}, "
                                       f"{run['seconds']:.1f}s" if "name" in run else str(run.get("raw", ""))))
+        for snap in snapshots_from_json(d.snapshots):
+            print(f"{'':5} snapshot: {snap.id} of database {snap.database.name} before migration {snap.hook}"
+                  + ("" if snap.migrated else " (the migration did not succeed)"))
     return 0
 
 

@@ -371,7 +371,9 @@ def describe(d: Decision) -> str:
 def _hooks_summary(steps: tuple[HookStep, ...]) -> str:
     if not steps:
         return ""
-    return "; hooks: " + ", ".join(f"{s.hook.kind} {s.hook.name} {'runs' if s.run else 'skipped'}" for s in steps)
+    return "; hooks: " + ", ".join(f"{s.hook.kind} {s.hook.name} {'runs' if s.run else 'skipped'}"
+                                   + (f" (snapshot of {s.hook.migrates} first)" if s.run and s.hook.migrates else "")
+                                   for s in steps)
 
 
 def to_dict(d: Decision) -> dict[str, Any]:
@@ -385,7 +387,9 @@ def to_dict(d: Decision) -> dict[str, Any]:
                     "rollback": w.rollback.commit if w.rollback else None,
                     "hooks": [{"name": s.hook.name, "kind": s.hook.kind, "run": s.run, "why": s.why,
                                "timeout": s.hook.timeout, "image": s.hook.image, "spec_hash": s.hook.spec_hash,
-                               "ignored": list(s.hook.ignored), "job": s.hook.job} for s in w.hooks]}
+                               "ignored": list(s.hook.ignored), "job": s.hook.job, "migrates": s.hook.migrates,
+                               "down": s.hook.down} for s in w.hooks],
+                    "rollback_crosses": w.guard.crossed.commit if w.guard.crossed else None}
         case Resolve():
             out |= {"deploy_id": d.pending.deploy_id, "commit": d.pending.commit, "deployed": d.deployed,
                     "rollback": d.rollback.commit if d.rollback else None}

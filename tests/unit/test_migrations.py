@@ -15,6 +15,7 @@ import pytest
 from swarmops.adapters import age as age_secrets
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain.backups import SECRET_FILE, Action, parse_listing, store_job
+from swarmops.domain.decide import to_dict
 from swarmops.domain.hooks import HookStep, JobResult, RenderedHook
 from swarmops.domain.migrations import (
     Database,
@@ -357,3 +358,18 @@ def test_an_interrupted_deploy_that_migrated_is_not_rolled_back_across_its_migra
     interrupted = next(d for d in w.store.history("shop") if d.result == "interrupted")
     assert interrupted.error.startswith(crossing(new, sid)) and interrupted.rollback_to == ""
     assert w.live().deployed_commit() == new and w.store.app_state("shop").last_error.startswith(crossing(new, sid))
+
+
+def test_a_dry_run_says_a_snapshot_comes_first_and_which_migration_a_rollback_would_cross(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    w.source.commit("v2", {"web/index.html": "v2\n"})
+    w.jobs.results["smoke"] = SMOKE_FAILS
+    w.poll()   # stopped at its migration: v2 runs, Failed
+    w.source.commit("v3", {"web/index.html": "v3\n"})
+    plan = w.sync(dry_run=True)
+    assert plan.result == "planned" and "pre-deploy migrate runs (snapshot of shop first)" in plan.message
+    data = to_dict(plan.decision)
+    assert [(h["name"], h["migrates"]) for h in data["hooks"]] == [("migrate", "shop"), ("smoke", None)]
+    assert data["rollback_crosses"] == w.source.heads[-2]   # v2's migration stands between v3 and v1
+    assert len(w.backups.taken) == 2   # a dry run takes no snapshot
