@@ -151,6 +151,7 @@ class RetrySettings(Strict):
 
 
 # a Traefik middleware as a router names it, with its provider: the shared one is defined outside any app
+ED25519_KEY = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")   # 32 bytes: the last character holds 4 bits
 MIDDLEWARE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@[a-z][a-z0-9-]{0,62}$")
 # controls, format characters (bidirectional overrides, zero-width), line and paragraph separators: they
 # reorder, hide or break what Polise shows a refused user
@@ -177,12 +178,23 @@ class SsoSettings(Strict):
     names to be behind it. Defined by the proxy stack in Traefik's file provider, which no app can write."""
 
     middleware: str = "sso@file"
+    # Polise's Ed25519 public key, base64url of its 32 bytes (the `x` of Polise's /_sso/keys): set as
+    # SSO_PUBLIC_KEY on every service behind the middleware, to check Polise's signed X-Auth-Token with
+    public_key: str | None = None
 
     @field_validator("middleware")
     @classmethod
     def _reference(cls, v: str) -> str:
         if not MIDDLEWARE_REF.match(v):
             raise ValueError(f"{v!r}: write the shared middleware as name@provider, like sso@file")
+        return v
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key(cls, v: str | None) -> str | None:
+        if v is not None and not ED25519_KEY.match(v):
+            raise ValueError(f"{v!r}: write Polise's Ed25519 public key as base64url of its 32 bytes, without "
+                             "padding: the `x` of Polise's /_sso/keys (43 characters)")
         return v
 
 

@@ -21,6 +21,7 @@ from swarmops.domain.migrations import Migrated, RollbackGuard, guard_rollback
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.policy import PolicyContext, check
 from swarmops.domain.render import Rendered, RenderRequest, render_stack
+from swarmops.domain.ssolabels import SsoKey
 from swarmops.domain.stackfile import BuildSpec
 
 FINGERPRINT_TAG = "fp-{}"
@@ -343,7 +344,8 @@ def render_candidate(config: Config, app: AppConfig, c: Candidate) -> tuple[Rend
     rendered = render_stack(c.stack, RenderRequest(
         app=app.name, commit=c.commit, role=app.role, allowed_roles=app.roles(), role_label=config.role_label,
         images=images, fingerprints={i.service: i.fingerprint for i in c.images}, file_digests=dict(c.file_digests),
-        deploy_dir=c.deploy_dir, secret_names=dict(c.secret_names), cli_versions=c.cli_versions))
+        deploy_dir=c.deploy_dir, secret_names=dict(c.secret_names), cli_versions=c.cli_versions,
+        sso=SsoKey(config.sso.middleware, config.sso.public_key or "")))
     return rendered, tuple(builds)
 
 

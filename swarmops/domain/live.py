@@ -9,14 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from swarmops.domain.render import APP_LABEL, COMMIT_LABEL, HOOKS_LABEL, SPEC_LABEL, parse_hooks_label
+from swarmops.domain.ssolabels import read_routers
 from swarmops.domain.traefikrule import HTTP_HOST_MATCHERS, parse_rule
 
 _FRACTION = re.compile(r"\.(\d+)")
 _HOST_RULE = re.compile(r"Host\(`([^`]+)`\)")
-# Traefik's labels, read as the policy reads them (keys lower-cased): an HTTP router's attribute, a chain
-_ROUTER_LABEL = re.compile(r"^traefik\.http\.routers\.(?P<name>[^.]+)\.(?P<attr>rule|middlewares)$")
-_CHAIN_LABEL = re.compile(r"^traefik\.http\.middlewares\.(?P<name>[^.]+)\.chain\.middlewares$")
-LABEL_PROVIDERS = ("", "swarm", "docker")   # how a router names a middleware defined in service labels
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -150,20 +147,9 @@ def sso_routes(stack: LiveStack, middleware: str) -> SsoRoutes:
     """Which of the app's live routers name `middleware` (exactly, as `name@provider`), directly or through
     a chain the app's own labels define, and their hosts (lower-case, from their rules' Host() matchers).
     A service with `traefik.enable=false` has no routers."""
-    routers: dict[str, dict[str, str]] = {}
-    chains: dict[str, list[str]] = {}
-    for svc in stack.services.values():
-        labels = {str(k).lower(): str(v) for k, v in svc.labels.items()}
-        if labels.get("traefik.enable", "").strip().lower() == "false":
-            continue
-        for key, value in labels.items():
-            if m := _ROUTER_LABEL.match(key):
-                routers.setdefault(m["name"], {})[m["attr"]] = value
-            elif m := _CHAIN_LABEL.match(key):
-                chains[m["name"]] = _names(value)
-    behind = sorted(name for name, attrs in routers.items()
-                    if _reaches(_names(attrs.get("middlewares", "")), middleware, chains, set()))
-    hosts = {h.lower().rstrip(".") for name in behind for h in rule_hosts(routers[name].get("rule", ""))}
+    routers = read_routers({svc.name: svc.labels for svc in stack.services.values()})
+    behind = routers.behind(middleware)
+    hosts = {h.lower().rstrip(".") for name in behind for h in rule_hosts(routers.attrs[name].get("rule", ""))}
     return SsoRoutes(tuple(behind), tuple(sorted(h for h in hosts if h)))
 
 
@@ -175,23 +161,6 @@ def rule_hosts(rule: str) -> list[str]:
         return parse_rule(rule).hosts(HTTP_HOST_MATCHERS, negated=False)
     except ValueError:
         return []
-
-
-def _names(value: str) -> list[str]:
-    return [p.strip() for p in value.split(",") if p.strip()]
-
-
-def _reaches(refs: list[str], middleware: str, chains: dict[str, list[str]], seen: set[str]) -> bool:
-    for ref in refs:
-        if ref == middleware:
-            return True
-        name, _, provider = ref.partition("@")
-        chain = name.lower()
-        if provider in LABEL_PROVIDERS and chain in chains and chain not in seen:
-            seen.add(chain)
-            if _reaches(chains[chain], middleware, chains, seen):
-                return True
-    return False
 
 
 def now() -> datetime:

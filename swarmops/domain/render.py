@@ -17,6 +17,7 @@ from swarmops.domain.compose.emit import dump, object_doc, service_doc
 from swarmops.domain.compose.hooks import IGNORED_DEPLOY_KEYS, IGNORED_KEYS, hooks_of, ignored_keys
 from swarmops.domain.compose.model import Constraint, ObjectRef, Service, Stack, TopObject, Version
 from swarmops.domain.hooks import RenderedHook, job_name, job_spec
+from swarmops.domain.ssolabels import SsoKey, read_routers
 from swarmops.errors import StackError
 
 LABEL_PREFIX = "io.swarmops."
@@ -43,6 +44,7 @@ class RenderRequest:
     deploy_dir: str                      # absolute directory the deploy's files are copied to
     secret_names: Mapping[str, str] = field(default_factory=dict)   # .age secret key -> Swarm secret name
     cli_versions: tuple[Version, ...] = schema.CLI_28                 # schema versions the deploy CLI knows
+    sso: SsoKey | None = None            # the key the services behind the SSO middleware check Polise with
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ def versioned_name(app: str, key: str, digest: str) -> str:
 def render_stack(stack: Stack, req: RenderRequest) -> Rendered:
     renames, objects = _objects(stack, req)
     hook_services = hooks_of(stack)
-    services = {name: _service(stack, svc, req, renames) for name, svc in stack.services.items()
-                if name not in hook_services}
+    services = _with_sso_key({name: _service(stack, svc, req, renames) for name, svc in stack.services.items()
+                              if name not in hook_services}, req)
     version = _version(stack, req)
     hooks = {name: _hook(stack, svc, req, renames, version) for name, svc in hook_services.items()}
     docs = {name: service_doc(svc, version) for name, svc in services.items()}
@@ -190,6 +192,18 @@ def _service(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tu
         "secrets": tuple(_ref(r, renames.get(("secrets", r.source), r.source), r.source) for r in svc.secrets),
         "configs": tuple(_ref(r, renames.get(("configs", r.source), r.source), "/" + r.source)
                          for r in svc.configs)})
+
+
+def _with_sso_key(services: dict[str, Service], req: RenderRequest) -> dict[str, Service]:
+    """Polise's key and the app's name on each service a router behind the SSO middleware names, over any
+    value the file gives them: an app that chose its own key would trust tokens it signed itself."""
+    if req.sso is None:
+        return services
+    behind = read_routers({name: svc.deploy.labels for name, svc in services.items()}).services_behind(
+        req.sso.middleware)
+    env = req.sso.environment(req.app)
+    return {name: svc.model_copy(update={"environment": {**svc.environment, **env}}) if name in behind else svc
+            for name, svc in services.items()}
 
 
 def _ref(ref: ObjectRef, key: str, default_target: str) -> ObjectRef:

@@ -11,6 +11,7 @@ from swarmops.domain.compose.model import Stack
 from swarmops.domain.policy import Violation, check
 from swarmops.domain.policyctx import policy_context
 from swarmops.domain.render import Rendered, RenderRequest, age_secrets, render_stack
+from swarmops.domain.ssolabels import SsoKey
 from swarmops.domain.stackfile import Variables, build_specs, dotenv_path, load_stack, parse_dotenv
 from swarmops.errors import StackError
 
@@ -51,7 +52,7 @@ def render_offline(config: Config, app: AppConfig, stack: Stack, commit: str = "
         app=app.name, commit=commit, role=app.role, allowed_roles=app.roles(), role_label=config.role_label,
         images=images, fingerprints={}, file_digests=file_digests or {},
         deploy_dir=f"{config.state_dir}/deploys/{app.name}/{commit[:12]}",
-        secret_names=secret_names))
+        secret_names=secret_names, sso=SsoKey(config.sso.middleware, config.sso.public_key or "")))
 
 
 def offline_policy_check(config: Config, app: AppConfig, stack: Stack, profile: str | None) -> list[Violation]:

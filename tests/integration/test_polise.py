@@ -174,7 +174,8 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
             "name: db-postgres\n": f"name: db-postgres-{swarmops.run_id}\n",
             "published: 80,": f"published: {web_port},", "published: 443,": f"published: {tls_port},",
             "http://swarmops.internal:9480": f"http://{MANAGER_IP}:{api_port}",
-            # the proxy's way to Polise's /_sso/, by its task's address (the lab's engines route no service VIP)
+            # the proxy's way to Polise's /_sso/, by its task's address (by the service's VIP the lab's proxy got
+            # no answer: 502/504)
             "SSO_POLISE_URL: http://polise_web:8080": f"SSO_POLISE_URL: http://tasks.{polise}_web:8080",
             "POLISE_DB_HOST: postgres_postgres": f"POLISE_DB_HOST: {postgres}_postgres",
             "https://polise.apps.example.go.id": public_url, "Host(`polise.apps.example.go.id`)": f"Host(`{host}`)",

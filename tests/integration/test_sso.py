@@ -7,7 +7,10 @@ swarmops deploys the proxy and the apps from their repos, the apps under the res
 app behind SSO (it answers with the HTTP_* variables a WSGI server makes of the request's headers, so an
 underscore spelling shows as the same variable), the php template made with `--set sso=true` and limited
 to the group ops in its apps.d entry, the go template made with it too (for every signed-in user), a
-public echo app, and an app whose stack names another app's middleware. Polise itself runs on the host
+public echo app, and an app whose stack names another app's middleware. Polise signs each answer with a key
+this run makes (X-Auth-Token), whose public half swarmops' config gives the apps behind SSO; another app's
+container on the proxy network, sending forged headers straight to a template's app, is nobody there.
+Polise itself runs on the host
 (main.build, the service's own entry point, with its sessions in memory: their PostgreSQL form is tested
 in stacks/polise/tests), where the provider listens; the proxy reaches it on the lab bridge, and a
 service of this test routes Polise's host there."""
@@ -25,6 +28,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,12 +40,14 @@ import pytest
 import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import BrowserContext, expect
 from ruamel.yaml import YAML
 
 from bench.lab import remove_stack
 from tests.integration.browser import chromium, goto
 from tests.integration.conftest import (
+    MANAGER,
     MANAGER_IP,
     REGISTRY,
     ROOT,
@@ -51,11 +57,13 @@ from tests.integration.conftest import (
     lab_images,
     lab_tls,
     ops_stacks,
+    running_tasks,
     wait_for,
 )
 
 DOMAIN = "apps.example.go.id"
 OIDC_PORT = 8481   # a provider of this module's own (test_polise_login has the default one)
+SSO_KEY = Ed25519PrivateKey.generate()   # Polise's signing key (a Swarm secret in the office)
 ECHO = """import json, signal, sys
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -140,6 +148,14 @@ class Door:
             conn.close()
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def raw_public(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def spki_hash(cert_pem: bytes) -> str:
     key = x509.load_pem_x509_certificate(cert_pem).public_key()
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -165,7 +181,7 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
     swarmops = Swarmops(dir=root, run_id=rid)
     api_port, polise_port, web_port, tls_port = on_bridge(), on_bridge(), free_node_port(32000), free_node_port(32100)
     swarmops.extra.update(http={"listen": f"{MANAGER_IP}:{api_port}"}, poll_interval="2s", domain=DOMAIN,
-                          apps_dir=str(root / "apps.d"))
+                          apps_dir=str(root / "apps.d"), sso={"public_key": b64url(raw_public(SSO_KEY))})
     swarmops.write()
     swarmops.run("keygen")
     apps = {role: swarmops.name(role) for role in ("proxy", "echo", "kiosk", "board", "open", "borrower")}
@@ -200,6 +216,8 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
     token = swarmops.run("token", "create", "polise", "--scope", "read").stdout.strip().splitlines()[-1]
     (root / "read-token").write_text(token + "\n")
     (root / "session-secret").write_text(secrets.token_urlsafe(32) + "\n")
+    (root / "sso-key").write_bytes(SSO_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
     log = root / "daemon.log"
     proc = server = route = None
     try:
@@ -232,8 +250,8 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
             proc.wait(timeout=90)
         if route is not None:
             lab.remove_service(route)
-        for app in swarmops.apps:
-            remove_stack(lab, app["name"])
+        for name in {*(app["name"] for app in swarmops.apps), apps["kiosk"], apps["board"]}:   # those two: apps.d
+            remove_stack(lab, name)
         subprocess.run(["bash", str(ROOT / "lab" / "oidc-provider"), "down"], env={**os.environ, "OIDC_PORT": str(
             OIDC_PORT)}, capture_output=True, timeout=60)
 
@@ -267,6 +285,7 @@ def start_polise(root: Path, public: str, api_port: int, port: int) -> uvicorn.S
     app = build({"POLISE_PUBLIC_URL": public, "POLISE_SWARMOPS_URL": f"http://{MANAGER_IP}:{api_port}",
                  "POLISE_SWARMOPS_TOKEN_FILE": str(root / "read-token"),
                  "POLISE_SESSION_SECRET_FILE": str(root / "session-secret"),
+                 "POLISE_SSO_KEY_FILE": str(root / "sso-key"),
                  "POLISE_OIDC_DISCOVERY_URL": f"http://127.0.0.1:{OIDC_PORT}/.well-known/openid-configuration",
                  "POLISE_OIDC_CLIENT_ID": "polise",
                  "POLISE_OIDC_CLIENT_SECRET_FILE": f"/run/oidc-provider-{OIDC_PORT}/polise.secret",
@@ -425,3 +444,74 @@ def catalog_card(door: Door, role: str) -> str:
     assert host
     _, _, page = door.get(host, "/", {"Accept-Language": "en"})
     return next((c for c in page.split("<li")[1:] if f'data-app="{door.apps[role]}"' in c), "")
+
+
+DIRECT = """import json, sys, urllib.request
+out = {}
+for name, url, headers in json.loads(sys.argv[1]):
+    try:
+        out[name] = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10).read().decode()
+    except Exception as e:
+        out[name] = f"failed: {e!r}"
+print(json.dumps(out))
+"""
+
+
+def from_container_of(door: Door, role: str, requests: list[tuple[str, str, dict[str, str]]]) -> dict[str, str]:
+    """What `requests` (name, url, headers) get when sent by the running container of the app `role`: another
+    app's code on the proxy network, past the proxy."""
+    [task] = running_tasks(door.lab, door.apps[role], "web")
+    hostname = door.lab.inspect_node(task["NodeID"])["Description"]["Hostname"]
+    on_manager = task["NodeID"] == door.lab.info()["Swarm"]["NodeID"]
+    node = docker.APIClient(base_url=MANAGER if on_manager else f"unix:///run/swarm-lab/{hostname}.sock", timeout=60)
+    run = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"],
+                           ["python3", "-c", DIRECT, json.dumps(requests)])
+    found: dict[str, str] = json.loads(node.exec_start(run).decode().strip().splitlines()[-1])
+    return found
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The claims of one of Polise's tokens, after its signature verified with this run's key."""
+    head, body, sig = (base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in token.split("."))
+    SSO_KEY.public_key().verify(sig, token.rsplit(".", 1)[0].encode())
+    assert json.loads(head)["alg"] == "EdDSA"
+    return dict(json.loads(body))
+
+
+def minted(aud: str, name: str) -> str:
+    """A token as Polise makes one, for `aud`: what only the holder of Polise's key can make."""
+    def part(data: dict[str, Any]) -> str:
+        return b64url(json.dumps(data).encode())
+    now = int(time.time())
+    signed = f"{part({'alg': 'EdDSA', 'typ': 'JWT'})}.{part({'aud': aud, 'exp': now + 60, 'sub': 'x', 'name': name})}"
+    return f"{signed}.{b64url(SSO_KEY.sign(signed.encode()))}"
+
+
+def test_another_apps_container_sending_forged_headers_and_a_token_of_its_own_app_straight_to_an_app_is_nobody(
+        door: Door) -> None:
+    with door.browser() as browser:
+        context = browser.new_context(locale="en-US")
+        page = sign_in(context, door, "echo", "dwho")
+        token = echoed(page)["HTTP_X_AUTH_TOKEN"]   # what the echo app's code is given: a real one, for itself
+        claims = claims_of(token)
+        assert (claims["aud"], claims["sub"], claims["name"]) == (door.apps["echo"], "dwho", "Doctor Who")
+        assert claims["exp"] - claims["iat"] == 60 and claims["iss"] == door.polise
+        for role in ("board", "kiosk"):   # through the proxy, the go and php templates greet the user
+            goto(page, door.url(role))
+            expect(page.locator("body")).to_contain_text("Signed in as Doctor Who")
+    forged = {"X-Auth-User": "dwho", "X-Auth-Email": "dwho@badwolf.org", "X-Auth-Name": "Doctor Who",
+              "X-Auth-Groups": "ops,staff"}
+    # by the tasks' own addresses (`tasks.<service>`): by the service's name (its VIP) the lab answered
+    # "No route to host" between containers
+    requests = [(f"{role} {why}", f"http://tasks.{door.apps[role]}_web:8080/", headers)
+                for role in ("board", "kiosk")
+                for why, headers in (("headers", forged), ("replayed", {**forged, "X-Auth-Token": token}),
+                                     ("minted", {"X-Auth-Token": minted(door.apps[role], "Only Polise")}))]
+    seen = from_container_of(door, "echo", requests)
+    for role in ("board", "kiosk"):
+        for why in ("headers", "replayed"):   # forged headers, and a token made for another app: nobody
+            assert "Hello from" in seen[f"{role} {why}"] and "Signed in as" not in seen[f"{role} {why}"], seen
+        # the same way in, a token of Polise's key for this app: the app checks the token, and only it
+        assert "Signed in as Only Polise" in seen[f"{role} minted"], seen
+    env = door.lab.inspect_service(f"{door.apps['board']}_web")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert f"SSO_AUDIENCE={door.apps['board']}" in env and f"SSO_PUBLIC_KEY={b64url(raw_public(SSO_KEY))}" in env

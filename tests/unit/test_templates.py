@@ -3,7 +3,9 @@ passes the restricted policy; a repo made from a template updates from one templ
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -18,6 +20,8 @@ from typing import Any
 
 import copier
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ruamel.yaml import YAML
 
 from swarmops.config.models import AppConfig, Config
@@ -223,12 +227,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get_home(port: int, name: bytes | None) -> tuple[str, str]:
+def _get_home(port: int, headers: dict[str, bytes]) -> tuple[str, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.putrequest("GET", "/")
-        if name is not None:
-            conn.putheader("X-Auth-Name", name)   # the bytes as they are, as the proxy passes them on
+        for header, value in headers.items():
+            conn.putheader(header, value)   # the bytes as they are, as the proxy passes them on
         conn.endheaders()
         resp = conn.getresponse()
         return resp.getheader("Content-Type") or "", resp.read().decode("utf-8")
@@ -271,30 +275,63 @@ SERVERS = {   # how each template's sample runs: the server the image runs, or t
 }
 
 
+POLISE_KEY = Ed25519PrivateKey.generate()
+
+
+def polise_token(claims: dict[str, Any], key: Ed25519PrivateKey = POLISE_KEY) -> bytes:
+    """What Polise's X-Auth-Token is: a JWT, EdDSA, signed with its key."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    signed = f"{part(json.dumps({'alg': 'EdDSA', 'typ': 'JWT'}).encode())}.{part(json.dumps(claims).encode())}"
+    return f"{signed}.{part(key.sign(signed.encode()))}".encode()
+
+
+def sso_env() -> dict[str, str]:
+    """What swarmops sets on a service behind the SSO middleware."""
+    raw = POLISE_KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"SSO_PUBLIC_KEY": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), "SSO_AUDIENCE": "demo"}
+
+
+def forged_requests() -> dict[str, dict[str, bytes]]:
+    """Requests a container on the proxy network could send the app directly: none is signed in."""
+    now = int(time.time())
+    claims = {"sub": "admin", "name": "Admin", "aud": "demo", "exp": now + 60}
+    return {
+        "headers without a token": {"X-Auth-User": b"admin", "X-Auth-Name": b"Admin", "X_Auth_Name": b"Admin"},
+        "a token of another key": {"X-Auth-Token": polise_token(claims, Ed25519PrivateKey.generate())},
+        "another app's token": {"X-Auth-Token": polise_token({**claims, "aud": "payroll"})},
+        "an expired token": {"X-Auth-Token": polise_token({**claims, "exp": now - 120})},
+        "a token without a signature": {"X-Auth-Token": polise_token(claims).rpartition(b".")[0] + b"."},
+    }
+
+
 @pytest.mark.parametrize("server", sorted(SERVERS))
-def test_the_sso_sample_greets_the_signed_in_user_by_the_utf8_name_escaped_into_html(
+def test_the_sso_sample_greets_the_user_of_polises_token_by_the_utf8_name_escaped_into_html(
         tmp_path: Path, server: str) -> None:
     template, cmd = SERVERS[server]
     tool = "python3" if template == "python" else template
     if template != "python" and not shutil.which(tool):
         pytest.skip(f"no {tool} here to run the {template} sample")
     repo = render(tmp_path / "app", template, sso=True)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "APP_NAME": "demo"}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "APP_NAME": "demo", **sso_env()}
     if template == "go":
         build = subprocess.run(["go", "build", "-o", str(tmp_path / "server"), "."], cwd=repo, capture_output=True,
                                text=True, timeout=300, env={**env, "GOFLAGS": "-mod=mod", "GOPROXY": "off",
                                                              "GOCACHE": str(tmp_path / "gocache"), "CGO_ENABLED": "0"})
         assert build.returncode == 0, build.stderr
     port = _free_port()
+    token = polise_token({"sub": "ana", "name": SIGNED_IN, "aud": "demo", "exp": int(time.time()) + 60})
     with _serving([c.format(port=port, build=tmp_path) for c in cmd], repo, port, env):
-        content_type, body = _get_home(port, SIGNED_IN.encode())
-        _, anonymous = _get_home(port, None)
+        content_type, body = _get_home(port, {"X-Auth-Token": token, "X-Auth-Name": b"not this one"})
+        _, anonymous = _get_home(port, {})
+        forged = {why: _get_home(port, headers)[1] for why, headers in forged_requests().items()}
     page = _Page()
     page.feed(body)
     assert content_type.startswith("text/html") and "charset=utf-8" in content_type.lower()
     assert f"Signed in as {SIGNED_IN}" in page.text.splitlines(), body   # decoded as UTF-8, shown as text
     assert "script" not in page.tags and "<script>" not in body
     assert "Hello from demo" in anonymous and "Signed in as" not in anonymous
+    assert {why: "Signed in as" in answer for why, answer in forged.items()} == dict.fromkeys(forged, False)
 
 
 def test_a_page_without_sso_never_shows_a_name_a_client_sent(tmp_path: Path) -> None:
@@ -302,7 +339,7 @@ def test_a_page_without_sso_never_shows_a_name_a_client_sent(tmp_path: Path) -> 
     env = {"PATH": "/usr/bin:/bin", "APP_NAME": "demo"}
     port = _free_port()
     with _serving([c.format(port=port) for c in SERVERS["python-wsgi"][1]], repo, port, env):
-        content_type, body = _get_home(port, SIGNED_IN.encode())
+        content_type, body = _get_home(port, {"X-Auth-Name": SIGNED_IN.encode()})
     assert content_type.startswith("text/plain") and body == "Hello from demo\n"
 
 
