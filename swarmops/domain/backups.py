@@ -6,6 +6,7 @@ read from its file inside the job: never in the spec, the environment or a comma
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +18,7 @@ Action = Literal["snapshot", "restore", "list"]
 SECRET_FILE = "swarmops-db-password"    # under /run/secrets in the job
 MOUNT = "/backups"
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{1,40}$")
+NAME_LIMIT = 63   # characters of a Swarm service name
 LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 lines)
 
 # Debian's postgresql-15 keeps its binaries out of PATH (the base image sets none)
@@ -47,7 +49,11 @@ _SCRIPTS = {
 
 
 def job_name(app: str, action: Action) -> str:
-    return f"{app}_swarmops-{action}"
+    """`<app>_swarmops-<action>`; a long app name is cut and given a digest (Swarm names are at most 63)."""
+    suffix = f"_swarmops-{action}"
+    if len(app) + len(suffix) <= NAME_LIMIT:
+        return app + suffix
+    return f"{app[:NAME_LIMIT - len(suffix) - 9]}-{hashlib.sha256(app.encode()).hexdigest()[:8]}{suffix}"
 
 
 def store_job(action: Action, app: str, image: str, volume: str, constraint: str, db: Database | None = None,

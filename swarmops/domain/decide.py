@@ -68,8 +68,8 @@ class GoodDeploy:
     commit: str
     stack_file: str
     on_disk: bool   # the rendered stack is still in this manager's state_dir
-
     deploy_id: int = 0   # its history entry (0: not in the history)
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -91,8 +91,8 @@ class Stored:
     pending: Pending | None = None
     applied: Mapping[str, Any] = field(default_factory=dict)
     good: tuple[GoodDeploy, ...] = ()   # successful deploys, newest first
-
     migrations: tuple[Migrated, ...] = ()   # migrations that succeeded, in any deploy, newest first
+
 
 @dataclass(frozen=True)
 class RollbackTarget:
@@ -183,8 +183,8 @@ class DeployWork:
     before: tuple[str, ...] = ()     # the services running before: watched again after a rollback
     notes: tuple[str, ...] = ()      # policy warnings and what reading the commit found
     hooks: tuple[HookStep, ...] = ()  # in the stack file's order, pre- and post-deploy
-
     guard: RollbackGuard = field(default_factory=RollbackGuard)   # what a rollback must respect (migrations)
+
 
 @dataclass(frozen=True)
 class Deploy:

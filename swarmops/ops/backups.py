@@ -10,7 +10,7 @@ from swarmops.adapters.store import RUNNING
 from swarmops.config.models import AppConfig
 from swarmops.domain.backups import SNAPSHOT_ID, SnapshotFile
 from swarmops.domain.migrations import Snapshot, snapshots_from_json
-from swarmops.errors import BackupError, BusyError, ConfigError
+from swarmops.errors import BackupError, BusyError, ConfigError, SwarmopsError
 from swarmops.reconcile.ports import Backups, Store
 
 HISTORY_READ = 500   # deploys looked at for a snapshot's record
@@ -51,7 +51,10 @@ def restore(store: Store, backups: Backups, app: AppConfig, snapshot: str, cance
         raise BusyError(f"a deploy of {app.name} is running; restore when it has ended", app=app.name)
     was_paused = store.app_state(app.name).paused
     store.set_app(app.name, paused=True)
-    result = backups.restore(app.name, record.database, snapshot, cancel)
+    try:
+        result = backups.restore(app.name, record.database, snapshot, cancel)
+    except SwarmopsError as e:
+        raise BackupError(f"{e}; {app.name} stays paused (`swarmops resume {app.name}`)", action="restore") from e
     if not result.ok:
         shown = " | ".join(line for line in result.log_tail[-5:] if line.strip()) or result.message
         raise BackupError(f"the restore of snapshot {snapshot} into database {record.database.name} failed "

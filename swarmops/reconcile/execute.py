@@ -18,7 +18,15 @@ from swarmops.config.models import AppConfig
 from swarmops.domain.decide import Decision, Deploy, DeployWork, InSync, Refuse, Resolve, RollBack, Skip
 from swarmops.domain.drift import applied_record
 from swarmops.domain.hooks import HookRun, RenderedHook, runs_to_json
-from swarmops.domain.migrations import Migrated, Snapshot, before_rollback, database_of, snapshot_id, snapshots_to_json
+from swarmops.domain.migrations import (
+    BeforeRollback,
+    Migrated,
+    Snapshot,
+    before_rollback,
+    database_of,
+    snapshot_id,
+    snapshots_to_json,
+)
 from swarmops.domain.render import FINGERPRINT_LABEL
 from swarmops.errors import BackupError, HookError, Interrupted, SwarmopsError
 from swarmops.reconcile.events import Outcome
@@ -123,7 +131,7 @@ class Executor:
         deployed = False
         runs: list[HookRun] = []
         snaps: list[Snapshot] = []
-        hooks = _HookRunner(deploy_id, runs, snaps, values)
+        hooks = _DeployHooks(deploy_id, runs, snaps, values)
         try:
             t0 = time.monotonic()
             self._build(app, w)
@@ -178,7 +186,7 @@ class Executor:
         return Outcome(app.name, "deployed", w.commit, w.plan.summary() + ran, w.plan, attempted=True, decision=d,
                        hooks=tuple(runs))
 
-    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, hooks: _HookRunner) -> None:
+    def _hooks(self, app: AppConfig, w: DeployWork, kind: str, hooks: _DeployHooks) -> None:
         """Run the decision's hooks of `kind` in order; the first that does not succeed fails the deploy
         (a pre-deploy hook before anything is deployed, a post-deploy one before the deploy is called good).
         A migration's snapshot is taken just before it; one that fails stops the deploy there."""
@@ -199,7 +207,7 @@ class Executor:
                 hooks.snaps[-1] = replace(hooks.snaps[-1], migrated=True)
                 self.store.record_snapshots(hooks.deploy_id, snapshots_to_json(hooks.snaps))
 
-    def _run_hook(self, app: AppConfig, w: DeployWork, hook: RenderedHook, why: str, hooks: _HookRunner) -> HookRun:
+    def _run_hook(self, app: AppConfig, w: DeployWork, hook: RenderedHook, why: str, hooks: _DeployHooks) -> HookRun:
         """One hook's job, its result kept in the history at once. What it printed is kept without URL
         credentials and without the app's secret values: it reaches history, status and the API."""
         self.progress(f"{app.name}: running {hook.kind} hook {hook.name} ({why}), at most {hook.timeout:g}s")
@@ -213,7 +221,7 @@ class Executor:
             self.progress(f"{app.name}: {hook.kind} hook {hook.name} passed in {result.seconds:.1f}s")
         return run
 
-    def _snapshot(self, app: AppConfig, w: DeployWork, hook: RenderedHook, hooks: _HookRunner) -> None:
+    def _snapshot(self, app: AppConfig, w: DeployWork, hook: RenderedHook, hooks: _DeployHooks) -> None:
         """The migration's database, dumped into the backup store and recorded before the hook runs."""
         db = database_of(hook)
         sid = snapshot_id(self.rollout.clock.now(), w.commit)
@@ -229,19 +237,18 @@ class Executor:
         hooks.snaps.append(Snapshot(sid, w.commit, hook.name, db, where))
         self.store.record_snapshots(hooks.deploy_id, snapshots_to_json(hooks.snaps))
 
-    def _roll_back_guarded(self, app: AppConfig, w: DeployWork, hooks: _HookRunner) -> tuple[str, str, str]:
+    def _roll_back_guarded(self, app: AppConfig, w: DeployWork, hooks: _DeployHooks) -> tuple[str, str, str]:
         """The rollback of a failed deploy, unless it would cross a migration: (rolled back to, note for the
         error, the sentence it stopped with). Down hooks the decision named run first."""
         migrated = [Migrated(s.commit, s.hook, s.id, hooks.deploy_id) for s in hooks.snaps if s.migrated]
-        first = before_rollback(w.guard, migrated) if w.rollback is not None else None
-        if first is not None and first.stop:
+        first = before_rollback(w.guard, migrated) if w.rollback is not None else BeforeRollback()
+        if first.stop:
             self.progress(f"{app.name}: not rolling back: {first.stop}")
             return "", "", first.stop
-        for down in first.down if first is not None else ():
+        for down in first.down:
             self.jobs.check(app.name, down.job)
             run = self._run_hook(app, w, down, "undoing its migration before the rollback", hooks)
             if not run.result.ok:
-                assert first is not None
                 return "", f"; {run.failure(deployed_before=True)}", first.if_down_fails
         rolled_back_to, note = self.rollout.roll_back(app, w.rollback, w.before)
         return rolled_back_to, note, ""
@@ -298,7 +305,7 @@ class Executor:
                        decision=d)
 
 
-class _HookRunner:
+class _DeployHooks:
     """What the hooks of one deploy share: its history entry, what ran, the snapshots taken, and the app's
     secret values to keep out of what a hook printed (in memory only)."""
 

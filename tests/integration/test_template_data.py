@@ -162,6 +162,10 @@ def test_each_template_with_postgres_with_mysql_and_with_a_bucket_reaches_them_f
     out = swarmops.run("daemon", "--once").stdout
     for app in apps:
         assert f"{app}: deployed" in out, (app, out)
+        # the template's migration hook made the sample schema, after a snapshot of the empty database
+        [entry] = [e for e in swarmops.json("history", app) if e["result"] == "succeeded"]
+        assert [(h["name"], h["exit_code"]) for h in json.loads(entry["hooks"])] == [("migrate", 0)], (app, entry)
+        assert [s["migrated"] for s in json.loads(entry["snapshots"])] == [True], (app, entry)
 
     app2 = next(n for n in lab.nodes() if n["Description"]["Hostname"] == "app2")["Status"]["Addr"]
     url = f"http://{app2}:{web_port}/"

@@ -373,3 +373,21 @@ def test_a_dry_run_says_a_snapshot_comes_first_and_which_migration_a_rollback_wo
     assert [(h["name"], h["migrates"]) for h in data["hooks"]] == [("migrate", "shop"), ("smoke", None)]
     assert data["rollback_crosses"] == w.source.heads[-2]   # v2's migration stands between v3 and v1
     assert len(w.backups.taken) == 2   # a dry run takes no snapshot
+
+
+def test_a_store_job_of_an_app_with_a_long_name_still_has_a_name_swarm_takes() -> None:
+    long_app = "a" * 60
+    spec = store_job("snapshot", long_app, "img", "swarmops-backups", "node.labels.role == db", DB, "x")
+    other = store_job("snapshot", "a" * 59 + "b", "img", "swarmops-backups", "node.labels.role == db", DB, "x")
+    assert len(spec["Name"]) <= 63 and spec["Name"].endswith("_swarmops-snapshot") and spec["Name"] != other["Name"]
+    assert store_job("list", "shop", "img", "v", "c")["Name"] == "shop_swarmops-list"
+
+
+def test_a_restore_whose_password_secret_is_gone_leaves_the_app_paused_and_says_so(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    sid = w.backups.taken[0][0]
+    w.swarm.secrets["shop"].clear()   # pruned by a later commit that changed the password
+    with pytest.raises(BackupError, match="does not exist in the Swarm; shop stays paused"):
+        backups.restore(w.store, w.backups, w.app, sid, threading.Event())
+    assert w.store.app_state("shop").paused
