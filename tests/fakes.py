@@ -396,7 +396,7 @@ class FakeBackups:
         self.fail: dict[str, JobResult] = {}
 
     def where(self, app: str, snapshot: str) -> str:
-        return f"volume swarmops-backups on the db node, {app}/{snapshot}.sql.gz"
+        return f"volume swarmops-backups-{app} on the db node, {app}/{snapshot}.sql.gz"
 
     def snapshot(self, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
         self._needs(app, db)

@@ -23,18 +23,22 @@ LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 l
 
 # Debian's postgresql-15 keeps its binaries out of PATH (the base image sets none)
 _PASSWORD = f'PATH="/usr/lib/postgresql/15/bin:$PATH"; pw="$(cat /run/secrets/{SECRET_FILE})"'
+# The server is the one the app's stack names, maybe one of the app's own making: it may not ask the client
+# for a local file (LOAD DATA LOCAL), and a restore replays what it said with the client's shell escapes
+# and file commands off (--sandbox)
+_MY_CNF = 'printf "[client]\\npassword=%s\\nloose-local-infile=0\\n" "$pw" > /tmp/my.cnf'
 _DUMP = {
     "postgres": f'{_PASSWORD}; PGPASSWORD="$pw" pg_dump --clean --if-exists --no-owner --no-privileges '
                 '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -f "$tmp" "$DB_NAME"',
-    "mysql": f'{_PASSWORD}; printf "[client]\\npassword=%s\\n" "$pw" > /tmp/my.cnf; '
+    "mysql": f'{_PASSWORD}; {_MY_CNF}; '
              'mariadb-dump --defaults-extra-file=/tmp/my.cnf --single-transaction --add-drop-table --no-tablespaces '
              '-h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME" > "$tmp"',
 }
 _LOAD = {
     "postgres": f'{_PASSWORD}; gzip -dc "$f" | PGPASSWORD="$pw" psql -q -v ON_ERROR_STOP=1 --single-transaction '
                 '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME"',
-    "mysql": f'{_PASSWORD}; printf "[client]\\npassword=%s\\n" "$pw" > /tmp/my.cnf; gzip -dc "$f" | '
-             'mariadb --defaults-extra-file=/tmp/my.cnf -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"',
+    "mysql": f'{_PASSWORD}; {_MY_CNF}; gzip -dc "$f" | '
+             'mariadb --defaults-extra-file=/tmp/my.cnf --sandbox -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"',
 }
 _SCRIPTS = {
     # dumped to a hidden file first: a dump cut short never takes the snapshot's name

@@ -8,11 +8,14 @@ import gzip
 import json
 import subprocess
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from swarmops.adapters import age as age_secrets
+from swarmops.adapters.swarm.backups import VolumeBackups
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain.backups import SECRET_FILE, Action, parse_listing, store_job
 from swarmops.domain.decide import to_dict
@@ -391,3 +394,38 @@ def test_a_restore_whose_password_secret_is_gone_leaves_the_app_paused_and_says_
     with pytest.raises(BackupError, match="does not exist in the Swarm; shop stays paused"):
         backups.restore(w.store, w.backups, w.app, sid, threading.Event())
     assert w.store.app_state("shop").paused
+
+
+class RecordingJobs:
+    """The jobs port: every job ends with exit 0 and is kept for the test to read."""
+
+    def __init__(self) -> None:
+        self.specs: list[Mapping[str, Any]] = []
+
+    def run(self, app: str, spec: Mapping[str, Any], timeout: float, cancel: threading.Event) -> JobResult:
+        self.specs.append(spec)
+        return JobResult("complete", 0, 0.1)
+
+    def check(self, app: str, spec: Mapping[str, Any]) -> None:
+        return None
+
+
+def test_each_apps_store_jobs_mount_only_that_apps_volume() -> None:
+    """A dump talks to whatever server the app's stack names (maybe one of its own, which may ask the client
+    for local files), and a restore replays what it said: the job must hold nothing of another app's."""
+    jobs = RecordingJobs()
+    store = VolumeBackups(jobs, "reg:5000")
+    store.snapshot("shop", DB, "20261201T000000Z-abc", threading.Event())
+    store.restore("blog", DB, "20261201T000000Z-abc", threading.Event())
+    store.list("shop", threading.Event())
+    mounts = [[m["Source"] for m in s["TaskTemplate"]["ContainerSpec"]["Mounts"]] for s in jobs.specs]
+    assert mounts == [["swarmops-backups-shop"], ["swarmops-backups-blog"], ["swarmops-backups-shop"]]
+    assert store.where("shop", "x") == "volume swarmops-backups-shop on the db node, shop/x.sql.gz"
+
+
+def test_a_mysql_dump_refuses_local_files_and_its_restore_runs_sandboxed() -> None:
+    mysql = Database("mysql", "shop", "mysql_mysql", 3306, "shop", "shop_db_password_0123abcd", ("db-mysql",))
+    dump = store_job("snapshot", "shop", "img", "v", "node.labels.role == db", mysql, "x")
+    load = store_job("restore", "shop", "img", "v", "node.labels.role == db", mysql, "x")
+    assert "loose-local-infile=0" in dump["TaskTemplate"]["ContainerSpec"]["Args"][0]
+    assert "mariadb --defaults-extra-file=/tmp/my.cnf --sandbox " in load["TaskTemplate"]["ContainerSpec"]["Args"][0]
