@@ -195,14 +195,15 @@ def _service(stack: Stack, svc: Service, req: RenderRequest, renames: Mapping[tu
 
 
 def _with_sso_key(services: dict[str, Service], req: RenderRequest) -> dict[str, Service]:
-    """Polise's key and the app's name on each service a router behind the SSO middleware names, over any
-    value the file gives them: an app that chose its own key would trust tokens it signed itself."""
-    if req.sso is None:
+    """Polise's key and the app's name on every service of an app that has a router behind the SSO
+    middleware, over any value the file gives them: an app that chose its own key would trust tokens it
+    signed itself. Every service, not only those whose labels name the router: a router can forward to a
+    service another service's labels define (`traefik.http.routers.<r>.service=<svc>`)."""
+    if req.sso is None or not read_routers(
+            {name: svc.deploy.labels for name, svc in services.items()}).behind(req.sso.middleware):
         return services
-    behind = read_routers({name: svc.deploy.labels for name, svc in services.items()}).services_behind(
-        req.sso.middleware)
     env = req.sso.environment(req.app)
-    return {name: svc.model_copy(update={"environment": {**svc.environment, **env}}) if name in behind else svc
+    return {name: svc.model_copy(update={"environment": {**svc.environment, **env}})
             for name, svc in services.items()}
 
 

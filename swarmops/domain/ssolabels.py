@@ -1,6 +1,6 @@
 """Which routers of an app pass the shared SSO middleware, read from Traefik's service labels: one reader for
-the live state (live.py, what Polise is told) and the render (render.py, which services get the key that
-checks Polise's signed answer)."""
+the live state (live.py, what Polise is told) and the render (render.py: an app with any such router gets,
+on every service, the key that checks Polise's signed answer)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ SSO_PUBLIC_KEY, SSO_AUDIENCE = "SSO_PUBLIC_KEY", "SSO_AUDIENCE"   # what swarmop
 
 @dataclass(frozen=True)
 class SsoKey:
-    """What the render gives the services behind the shared middleware: Polise's public key ("" when the
-    config has none: the apps then trust no token) and, as the audience, the app's name."""
+    """What the render gives every service of an app with a router behind the shared middleware: Polise's
+    public key ("" when the config has none: the apps then trust no token) and, as the audience, the app's
+    name."""
 
     middleware: str
     public_key: str
@@ -41,8 +42,6 @@ class Routers:
         return sorted(name for name, attrs in self.attrs.items()
                       if _reaches(names(attrs.get("middlewares", "")), self.chains, middleware, set()))
 
-    def services_behind(self, middleware: str) -> set[str]:
-        return {service for name in self.behind(middleware) for service in self.owners[name]}
 
 
 def read_routers(labels_of: Mapping[str, Mapping[str, str]]) -> Routers:

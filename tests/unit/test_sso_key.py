@@ -1,4 +1,4 @@
-"""swarmops gives each service behind the SSO middleware what checks Polise's signed answer (X-Auth-Token):
+"""swarmops gives every service of an app behind the SSO middleware what checks Polise's signed answer (X-Auth-Token):
 SSO_PUBLIC_KEY, Polise's key from the config, and SSO_AUDIENCE, the app's name, in the effective stack the
 policy judges and Docker runs; an app's own value for either never wins."""
 
@@ -33,7 +33,8 @@ DEMO = AppConfig.model_validate({"name": "demo", "repo": "file:///dev/null", "ro
                                  "policy": {"profile": "restricted", "allowed_external": ["proxy"]}})
 
 
-def stack(web_labels: list[str], environment: str = "", worker_labels: tuple[str, ...] = ()) -> str:
+def stack(web_labels: list[str], environment: str = "", worker_labels: tuple[str, ...] = (),
+          worker_environment: str = "") -> str:
     def labels(items: list[str] | tuple[str, ...]) -> str:
         return "".join(f"        - {item}\n" for item in items) or "        []\n"
     return f"""version: "3.8"
@@ -46,7 +47,7 @@ services:
       labels:
 {labels(web_labels)}  worker:
     image: reg:5000/demo/worker:1
-    deploy:
+{worker_environment}    deploy:
       resources: {{limits: {{cpus: "0.25", memory: 64M}}}}
       labels:
 {labels(worker_labels)}networks:
@@ -64,10 +65,19 @@ BEHIND = ["traefik.enable=true", f"{ROUTER}.rule=Host(`demo.apps.example.go.id`)
           f"{ROUTER}.middlewares=sso@file", "traefik.http.services.demo.loadbalancer.server.port=8080"]
 
 
-def test_a_service_behind_the_sso_middleware_gets_polises_key_and_its_apps_name() -> None:
+def test_every_service_of_an_app_behind_the_sso_middleware_gets_polises_key_and_its_apps_name() -> None:
     env = rendered_env(stack(BEHIND))
-    assert env["web"] == {"SSO_PUBLIC_KEY": KEY, "SSO_AUDIENCE": "demo"}
-    assert env["worker"] == {}   # no router of its own behind the middleware
+    assert env["web"] == env["worker"] == {"SSO_PUBLIC_KEY": KEY, "SSO_AUDIENCE": "demo"}   # the worker too
+
+
+def test_a_service_a_router_forwards_to_through_another_services_labels_gets_swarmops_values() -> None:
+    """web's router sends its requests (router.service=) to the Traefik service worker's labels define: worker
+    answers them, so its own SSO_* must not stand."""
+    web = [*BEHIND[:3], f"{ROUTER}.service=demo-worker"]
+    worker = ("traefik.enable=true", "traefik.http.services.demo-worker.loadbalancer.server.port=8080")
+    own = "    environment:\n      SSO_PUBLIC_KEY: the-workers-own-key\n      SSO_AUDIENCE: payroll\n"
+    env = rendered_env(stack(web, worker_labels=worker, worker_environment=own))
+    assert env["worker"] == {"SSO_PUBLIC_KEY": KEY, "SSO_AUDIENCE": "demo"}
 
 
 def test_a_router_behind_the_middleware_through_the_apps_own_chain_counts() -> None:
@@ -76,11 +86,11 @@ def test_a_router_behind_the_middleware_through_the_apps_own_chain_counts() -> N
     assert rendered_env(stack(chained))["web"]["SSO_AUDIENCE"] == "demo"
 
 
-def test_a_public_service_and_one_with_traefik_disabled_get_nothing() -> None:
+def test_an_app_without_a_router_behind_the_middleware_gets_nothing() -> None:
     public = [b for b in BEHIND if "middlewares" not in b]
-    assert rendered_env(stack(public))["web"] == {}
+    assert rendered_env(stack(public)) == {"web": {}, "worker": {}}
     disabled = ["traefik.enable=false", *BEHIND[1:]]
-    assert rendered_env(stack(disabled))["web"] == {}
+    assert rendered_env(stack(disabled)) == {"web": {}, "worker": {}}
 
 
 def test_the_apps_own_key_and_audience_are_replaced_by_swarmops() -> None:
@@ -95,11 +105,14 @@ def test_without_a_key_in_the_config_the_service_gets_an_empty_one_not_the_apps(
     assert rendered_env(stack(BEHIND, hostile), bare)["web"] == {"SSO_PUBLIC_KEY": "", "SSO_AUDIENCE": "demo"}
 
 
-def test_the_key_changes_the_spec_of_the_services_behind_the_middleware_only() -> None:
+def test_the_key_changes_the_spec_of_the_apps_behind_the_middleware_only() -> None:
     other = config(public_key=base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode())
     one, two = (render_offline(c, DEMO, stack_of(stack(BEHIND))) for c in (config(), other))
     assert one.services["web"].spec_hash != two.services["web"].spec_hash   # a new key redeploys them
-    assert one.services["worker"].spec_hash == two.services["worker"].spec_hash
+    assert one.services["worker"].spec_hash != two.services["worker"].spec_hash
+    public = stack([b for b in BEHIND if "middlewares" not in b])
+    one, two = (render_offline(c, DEMO, stack_of(public)) for c in (config(), other))
+    assert one.services["web"].spec_hash == two.services["web"].spec_hash
 
 
 def test_the_restricted_policy_passes_the_services_swarmops_gave_the_key() -> None:

@@ -48,7 +48,8 @@ class SsoSource(Protocol):
 class Directory:
     """Host -> the apps behind SSO that route it, from swarmops, asked again every `every` seconds, and at
     most every `miss` seconds for a host it does not know (an app deployed a moment ago). Without an answer
-    from swarmops the last one stands. A host two apps route is open to the users both let in."""
+    from swarmops the last one stands. A host two apps route is open to the users both let in, and its
+    answer carries no signed token (`audience`)."""
 
     def __init__(self, source: SsoSource, every: float = 10.0, miss: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -133,17 +134,20 @@ def header_value(text: str) -> str:
     return CONTROLS.sub("", text).encode().decode("latin-1")
 
 
-def identity_headers(user: User, token: str) -> dict[str, str]:
-    return {**NO_STORE, "X-Auth-User": header_value(user.sub), "X-Auth-Email": header_value(user.email),
-            "X-Auth-Name": header_value(user.name), "X-Auth-Groups": header_value(",".join(user.groups)),
-            HEADER: token}
+def identity_headers(user: User, token: str | None) -> dict[str, str]:
+    """The identity for the proxy to hand the app, and the signed token when there is one."""
+    headers = {**NO_STORE, "X-Auth-User": header_value(user.sub), "X-Auth-Email": header_value(user.email),
+               "X-Auth-Name": header_value(user.name), "X-Auth-Groups": header_value(",".join(user.groups))}
+    return {**headers, HEADER: token} if token is not None else headers
 
 
-def audience(apps: list[SsoApp]) -> str | list[str]:
-    """The token's `aud`: the app the host belongs to (the apps, when two route the same host: either may
-    get the request)."""
+def audience(apps: list[SsoApp]) -> str | None:
+    """The token's `aud`: the one app that routes the host; None for a host several apps route. Traefik
+    sends each request to one router, so a token naming them all would let one app hold, and mint by
+    sending the host's cookie to /_sso/check, tokens every other app of the host accepts: such a host gets
+    no token (fail closed: the apps' verifiers then see no one signed in)."""
     names = sorted({a.app for a in apps})
-    return names[0] if len(names) == 1 else names
+    return names[0] if len(names) == 1 else None
 
 
 def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, public_url: str, domain: str,
@@ -151,6 +155,19 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
     """`domain`: the office's apps' domain (POLISE_SSO_DOMAIN); `secret`: signs the app hosts' cookies;
     `tokens`: signs the identity the apps check."""
     signer = TimestampSigner(secret, salt="polise-sso-app-session")
+    warned: set[tuple[str, tuple[str, ...]]] = set()   # (host, its apps) already logged as shared
+
+    def token_for(user: User, host: str, routed: list[SsoApp]) -> str | None:
+        aud = audience(routed)
+        if aud is None:
+            shared = (host, tuple(sorted({a.app for a in routed})))
+            if shared not in warned:
+                warned.add(shared)
+                log.warning("single sign-on: %s is routed by several apps (%s): Polise signs no token for it, so "
+                            "none of them sees a signed-in user; give each app its own host (its allowed_hosts, "
+                            "and not in policy.allowed_hosts shared by every app)", host, ", ".join(shared[1]))
+            return None
+        return tokens.token(user, aud)
     polise_scheme, polise_port = urlsplit(public_url).scheme, urlsplit(public_url).port
 
     def sessions() -> Any:
@@ -194,7 +211,7 @@ def install(app: FastAPI, templates: Jinja2Templates, directory: Directory, publ
         routed = directory.apps_of(name)
         if not routed or (target := refusing(routed, user)) is not None:
             return denied(request, None if not routed else target, user, name)
-        return Response(status_code=200, headers=identity_headers(user, tokens.token(user, audience(routed))))
+        return Response(status_code=200, headers=identity_headers(user, token_for(user, name, routed)))
 
     @app.get("/_sso/keys")
     def keys() -> JSONResponse:

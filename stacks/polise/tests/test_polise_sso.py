@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -475,11 +476,25 @@ def test_a_token_does_not_verify_with_another_key_or_changed_claims(office: Offi
         verified(office, office.signer.token(User("ana", "Ana", "", ()), "timetable"))
 
 
-def test_a_host_two_apps_route_gets_a_token_for_both_apps(office: Office) -> None:
+def test_a_host_two_apps_route_gets_no_token_and_a_warning_once_naming_both(
+        office: Office, caplog: pytest.LogCaptureFixture) -> None:
+    """Traefik sends each request to one router: a token for both apps would let either hold, and mint with
+    the host's cookie, tokens the other accepts. So no token (the apps see no one signed in), and ops are told
+    once per host which apps share it."""
     office.source.apps.append(SsoApp("jadwal", ("timetable.apps.example.go.id",)))
     office.sign_in(ANA)
-    claims = verified(office, office.open("timetable.apps.example.go.id").headers["x-auth-token"])
-    assert claims["aud"] == ["jadwal", "timetable"]
+    with caplog.at_level(logging.WARNING, "polise"):
+        answers = [office.open("timetable.apps.example.go.id") for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200] and all("x-auth-token" not in a.headers for a in answers)
+    assert answers[0].headers["x-auth-user"] == "ana"   # the identity headers stay as they were
+    [line] = [r.getMessage() for r in caplog.records if "several apps" in r.getMessage()]
+    assert "timetable.apps.example.go.id" in line and "jadwal, timetable" in line and "its own host" in line
+    assert "x-auth-token" in office.open("payroll.apps.example.go.id").headers   # a host of one app: a token
+
+
+def test_the_audience_is_the_one_app_of_the_host_and_none_for_a_shared_host() -> None:
+    assert sso.audience([TIMETABLE, TIMETABLE]) == "timetable"
+    assert sso.audience([TIMETABLE, SsoApp("jadwal", ("timetable.apps.example.go.id",))]) is None
 
 
 def test_no_token_for_a_host_swarmops_does_not_list_nor_without_a_session(office: Office) -> None:
