@@ -10,7 +10,7 @@ import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -18,6 +18,7 @@ from swarmops.adapters import age as age_secrets
 from swarmops.adapters.swarm.backups import VolumeBackups
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain.backups import SECRET_FILE, Action, parse_listing, store_job
+from swarmops.domain.compose.hooks import RESERVED_SERVICES
 from swarmops.domain.decide import to_dict
 from swarmops.domain.hooks import HookStep, JobResult, RenderedHook
 from swarmops.domain.migrations import (
@@ -429,3 +430,16 @@ def test_a_mysql_dump_refuses_local_files_and_its_restore_runs_sandboxed() -> No
     load = store_job("restore", "shop", "img", "v", "node.labels.role == db", mysql, "x")
     assert "loose-local-infile=0" in dump["TaskTemplate"]["ContainerSpec"]["Args"][0]
     assert "mariadb --defaults-extra-file=/tmp/my.cnf --sandbox " in load["TaskTemplate"]["ContainerSpec"]["Args"][0]
+
+
+@pytest.mark.parametrize("name", ["swarmops-snapshot", "Swarmops-Restore", "swarmops-list"])
+def test_a_service_named_like_swarmops_own_backup_job_is_refused(name: str) -> None:
+    """Its Swarm service would be `<app>_<name>`, the name of the app's snapshot, restore or listing job."""
+    text = f"services:\n  {name}:\n    image: busybox\n"
+    with pytest.raises(StackError, match=rf"services\.{name}") as err:
+        stack_of(text)
+    assert "swarmops' own backup jobs" in str(err.value)
+
+
+def test_the_reserved_service_names_are_the_backup_jobs_names() -> None:
+    assert {f"swarmops-{action}" for action in get_args(Action)} == set(RESERVED_SERVICES)

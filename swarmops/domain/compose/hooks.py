@@ -41,7 +41,15 @@ def ignored_keys(svc: Service) -> tuple[str, ...]:
     return tuple(keys)
 
 
+# the names of swarmops' own jobs in an app's namespace (domain/backups.py: `<app>_swarmops-<action>`)
+RESERVED_SERVICES = ("swarmops-snapshot", "swarmops-restore", "swarmops-list")
+
+
 def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
+    for name in stack.services:   # Swarm compares service names without letter case
+        if name.lower() in RESERVED_SERVICES:
+            raise fail(("services", name), f"{name!r} is the name of one of swarmops' own backup jobs "
+                       f"({', '.join(RESERVED_SERVICES)}); rename the service")
     hooks = hooks_of(stack)
     if not hooks:
         return
