@@ -5,7 +5,6 @@ policy judges and Docker runs; an app's own value for either never wins."""
 from __future__ import annotations
 
 import base64
-import os
 from typing import Any
 
 import pytest
@@ -20,7 +19,9 @@ from swarmops.domain.stackfile import build_specs
 from swarmops.ops.policycheck import offline_policy_check, render_offline
 from tests.unit.fakes import stack_of
 
-KEY = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+# fixed bytes, not random ones: the parameters below name the key, and every pytest-xdist worker must
+# collect the same test ids
+KEY = base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode()
 ROUTER = "traefik.http.routers.demo"
 
 
@@ -106,7 +107,7 @@ def test_without_a_key_in_the_config_the_service_gets_an_empty_one_not_the_apps(
 
 
 def test_the_key_changes_the_spec_of_the_apps_behind_the_middleware_only() -> None:
-    other = config(public_key=base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode())
+    other = config(public_key=base64.urlsafe_b64encode(bytes(range(32, 64))).rstrip(b"=").decode())
     one, two = (render_offline(c, DEMO, stack_of(stack(BEHIND))) for c in (config(), other))
     assert one.services["web"].spec_hash != two.services["web"].spec_hash   # a new key redeploys them
     assert one.services["worker"].spec_hash != two.services["worker"].spec_hash
@@ -120,7 +121,7 @@ def test_the_restricted_policy_passes_the_services_swarmops_gave_the_key() -> No
 
 
 @pytest.mark.parametrize("bad", ["", KEY + "A", KEY[:-1], KEY[:-1] + "B", KEY.replace(KEY[0], "+", 1),
-                                 base64.urlsafe_b64encode(os.urandom(32)).decode()])
+                                 KEY + "="])
 def test_a_public_key_that_is_not_32_bytes_of_base64url_is_refused(bad: str) -> None:
     with pytest.raises(ValidationError, match="base64url of its 32 bytes"):
         config(public_key=bad)
