@@ -91,7 +91,8 @@ def cmd_resume(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    return _print_outcome(actions.rollback(_reconciler(loaded), app_named(loaded, args.app), args.to), args.json)
+    return _print_outcome(actions.rollback(_reconciler(loaded), app_named(loaded, args.app), args.to,
+                                           args.across_migrations), args.json)
 
 
 def cmd_diff(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -305,6 +306,9 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rollback", help="deploy an earlier good commit and suspend auto-sync")
     r.add_argument("app")
     r.add_argument("--to", help="commit (or prefix) of a successful deploy; default: the one before")
+    r.add_argument("--across-migrations", action="store_true",
+                   help="roll back to a commit older than a migration that succeeded (its code fits the schema, "
+                        "or the snapshot was restored)")
     r.add_argument("--json", action="store_true")
     df = sub.add_parser("diff", help="what git renders now against the live services, field by field")
     df.add_argument("app")

@@ -7,7 +7,7 @@ decision; execution carries it out and decides nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from swarmops.domain.compose.schema import Version
 from swarmops.domain.drift import Drift, find_drift
 from swarmops.domain.hooks import HookStep, plan_hooks
 from swarmops.domain.live import LiveStack
-from swarmops.domain.migrations import Migrated, RollbackGuard, guard_rollback
+from swarmops.domain.migrations import Migrated, RollbackGuard, crossing, guard_rollback
 from swarmops.domain.plan import BuildStep, Plan, make_plan
 from swarmops.domain.policy import PolicyContext, check
 from swarmops.domain.render import Rendered, RenderRequest, render_stack
@@ -297,8 +297,11 @@ def pick_rollback(good: tuple[GoodDeploy, ...], failed: str, previous: GoodDeplo
 
 
 def decide_rollback(good: tuple[GoodDeploy, ...], authors: Mapping[str, tuple[str, str]], live: LiveStack,
-                    requested: str | None) -> RollBack | str:
-    """The target of `swarmops rollback [--to C]`, or why there is none."""
+                    requested: str | None, migrations: Sequence[Migrated] = (),
+                    across_migrations: bool = False) -> RollBack | str:
+    """The target of `swarmops rollback [--to C]`, or why there is none. A target older than a migration
+    that succeeded is refused unless the operator says they know (`--across-migrations`): the old code may
+    not fit the migrated schema, as the automatic rollback knows too."""
     current = live.deployed_commit()
     if requested:
         target = next((g for g in good if g.commit.startswith(requested)), None)
@@ -311,6 +314,10 @@ def decide_rollback(good: tuple[GoodDeploy, ...], authors: Mapping[str, tuple[st
             return f"{live.app} has no earlier good deploy to roll back to"
     if not target.on_disk:
         return f"the rendered stack of {target.commit[:12]} is gone from {target.stack_file}"
+    crossed = guard_rollback(target.deploy_id, migrations, (), {}).crossed
+    if crossed is not None and not across_migrations:
+        return (f"{crossing(crossed.commit, crossed.snapshot)}, or roll {live.app} back to {target.commit[:12]} "
+                "with --across-migrations if its code fits the migrated schema")
     author, message = authors.get(target.commit, ("", ""))
     return RollBack(target, author, message, tuple(live.services))
 

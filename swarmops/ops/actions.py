@@ -37,8 +37,8 @@ def resume(store: Store, app: AppConfig) -> str:
     return f"{app.name}: auto-sync resumed; the next poll syncs it to git"
 
 
-def rollback(reconciler: Reconciler, app: AppConfig, to: str | None) -> Outcome:
-    return reconciler.roll_back_to(app, to)
+def rollback(reconciler: Reconciler, app: AppConfig, to: str | None, across_migrations: bool = False) -> Outcome:
+    return reconciler.roll_back_to(app, to, across_migrations)
 
 
 def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]]:

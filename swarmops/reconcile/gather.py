@@ -8,7 +8,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from swarmops.adapters import age as secrets
@@ -76,6 +76,16 @@ def read_stack(config: Config, app: AppConfig, src: Source, commit: str) -> Stac
     return load_stack(text, app.stack, variables, read_file, app.allow_empty)
 
 
+@dataclass(frozen=True)
+class RollbackFacts:
+    """What an operator's rollback chooses its target from."""
+
+    good: tuple[GoodDeploy, ...]
+    authors: dict[str, tuple[str, str]]
+    live: LiveStack
+    migrations: tuple[Migrated, ...]
+
+
 class Gatherer:
     def __init__(self, config: Config, store: Store, reader: SwarmReader, registry: Registry, ledger: Ledger,
                  sources: Callable[[AppConfig], Source], history: HistoryCopy,
@@ -133,9 +143,13 @@ class Gatherer:
 
     def _with_history(self, facts: Facts, restore: bool = True) -> Facts:
         good, _ = self._good(facts.app.name, GOOD_KEPT, restore)
-        migrations = tuple(Migrated(s.commit, s.hook, s.id, d.id) for d in self.store.history(facts.app.name, GOOD_KEPT)
-                           for s in snapshots_from_json(d.snapshots) if s.migrated)
+        migrations = self._migrations(facts.app.name, GOOD_KEPT)
         return replace(facts, stored=replace(facts.stored, good=good, migrations=migrations))
+
+    def _migrations(self, app: str, limit: int) -> tuple[Migrated, ...]:
+        """The migrations that succeeded, in the last `limit` history entries."""
+        return tuple(Migrated(s.commit, s.hook, s.id, d.id) for d in self.store.history(app, limit)
+                     for s in snapshots_from_json(d.snapshots) if s.migrated)
 
     def _good(self, app: str, limit: int, restore: bool = True
               ) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]]]:
@@ -148,10 +162,10 @@ class Gatherer:
                                 (Path(d.render_dir) / "stack.yml").is_file(), d.id) for d in entries)
         return good, {d.commit_sha: (d.author, d.message) for d in reversed(entries)}
 
-    def rollback_facts(self, app: AppConfig) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]], LiveStack]:
+    def rollback_facts(self, app: AppConfig) -> RollbackFacts:
         """What an operator's rollback chooses its target from."""
         good, authors = self._good(app.name, 500)
-        return good, authors, self.reader.read_app(app.name)
+        return RollbackFacts(good, authors, self.reader.read_app(app.name), self._migrations(app.name, 500))
 
     def _on_disk(self, app: AppConfig, commit: str | None) -> GoodDeploy | None:
         if not commit:

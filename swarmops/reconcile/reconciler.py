@@ -133,9 +133,9 @@ class Reconciler:
         return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force), on_start,
                              record=not dry_run)
 
-    def roll_back_to(self, app: AppConfig, commit: str | None) -> Outcome:
+    def roll_back_to(self, app: AppConfig, commit: str | None, across_migrations: bool = False) -> Outcome:
         """Deploy an earlier good commit's rendered stack and suspend auto-sync until resume."""
-        return self._guarded(app, "rollback", lambda: self._manual_rollback(app, commit))
+        return self._guarded(app, "rollback", lambda: self._manual_rollback(app, commit, across_migrations))
 
     def preview(self, app: AppConfig) -> Preview:
         """The branch head rendered against what runs, for a diff; nothing is written."""
@@ -256,9 +256,9 @@ class Reconciler:
         commit = d.work.commit if isinstance(d, Deploy) else d.commit if isinstance(d, InSync) else None
         return Outcome(app.name, "planned", commit, notes + describe(d), plan, drift=drift, decision=d)
 
-    def _manual_rollback(self, app: AppConfig, commit: str | None) -> Outcome:
-        good, authors, live = self.gather.rollback_facts(app)
-        d = decide_rollback(good, authors, live, commit)
+    def _manual_rollback(self, app: AppConfig, commit: str | None, across_migrations: bool) -> Outcome:
+        f = self.gather.rollback_facts(app)
+        d = decide_rollback(f.good, f.authors, f.live, commit, f.migrations, across_migrations)
         if isinstance(d, str):
             raise SwarmopsError(d, app=app.name)
         return self.execute.run(app, d, {})

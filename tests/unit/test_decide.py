@@ -33,6 +33,7 @@ from swarmops.domain.decide import (
 )
 from swarmops.domain.drift import applied_record
 from swarmops.domain.live import LiveStack
+from swarmops.domain.migrations import Migrated
 from swarmops.domain.policyctx import policy_context
 from swarmops.domain.stackfile import build_specs
 from tests.unit.fakes import service, stack, stack_of
@@ -180,6 +181,22 @@ def test_an_operators_rollback_picks_the_last_good_other_commit_or_says_why_not(
     assert "no successful deploy of commit cafe" in str(decide_rollback((newest,), {}, running(HEAD), "cafe"))
     gone = replace(GOOD_OLD, on_disk=False)
     assert "is gone from" in str(decide_rollback((newest, gone), {}, running(HEAD), None))
+
+
+def test_an_operators_rollback_across_a_migration_is_refused_with_the_restore_sentence_unless_asked_for() -> None:
+    old = replace(GOOD_OLD, deploy_id=3)
+    newest = GoodDeploy(HEAD, "/srv/swarmops/deploys/app/bbbbbbbbbbbb/stack.yml", True, deploy_id=5)
+    migrated = (Migrated(HEAD, "migrate", f"20261201T000000Z-{HEAD[:12]}", deploy_id=5),)
+    refused = decide_rollback((newest, old), {}, running(HEAD), None, migrated)
+    assert refused == (f"rolling back would cross migration {HEAD[:12]}; restore snapshot 20261201T000000Z-"
+                       f"{HEAD[:12]} with swarmops backup restore, or roll app back to {OLD[:12]} with "
+                       "--across-migrations if its code fits the migrated schema")
+    assert isinstance(decide_rollback((newest, old), {}, running(HEAD), None, migrated, across_migrations=True),
+                      RollBack)
+    earlier = (Migrated(OLD, "migrate", "20261130T000000Z-aaaaaaaaaaaa", deploy_id=3),)   # the target's own
+    assert isinstance(decide_rollback((newest, old), {}, running(HEAD), None, earlier), RollBack)
+    unknown = replace(old, deploy_id=0)   # a target the history lacks is older than every migration
+    assert "would cross migration" in str(decide_rollback((newest, unknown), {}, running(HEAD), OLD, earlier))
 
 
 def test_an_image_is_reused_only_at_the_digest_swarmops_pushed() -> None:

@@ -443,3 +443,19 @@ def test_a_service_named_like_swarmops_own_backup_job_is_refused(name: str) -> N
 
 def test_the_reserved_service_names_are_the_backup_jobs_names() -> None:
     assert {f"swarmops-{action}" for action in get_args(Action)} == set(RESERVED_SERVICES)
+
+
+def test_an_operators_rollback_across_a_migration_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.sync()
+    good = w.source.heads[-1]
+    new = w.source.commit("v2", {"web/index.html": "v2\n"})
+    assert w.poll().result == "deployed"
+    sid = w.backups.taken[-1][0]
+    refused = w.reconciler.roll_back_to(w.app, None)
+    assert refused.result == "failed" and refused.message.startswith(
+        f"rolling back would cross migration {new[:12]}; restore snapshot {sid} with swarmops backup restore, "
+        f"or roll shop back to {good[:12]} with --across-migrations")
+    assert w.live().deployed_commit() == new
+    asked = w.reconciler.roll_back_to(w.app, None, across_migrations=True)
+    assert asked.result != "failed" and w.live().deployed_commit() == good
