@@ -142,6 +142,8 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         for svc in s.services:
             if svc.last_error:
                 print(f"{'':20} {svc.name}: {svc.last_error}")
+        if s.backup_at is not None:
+            print(f"{'':20} last backup {_when(s.backup_at)} {s.backup_result}: {s.backup_message}")
     return 0
 
 

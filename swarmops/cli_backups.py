@@ -1,4 +1,4 @@
-"""`swarmops backup list APP` and `swarmops backup restore APP ID [--yes]`."""
+"""`swarmops backup run APP`, `swarmops backup list APP` and `swarmops backup restore APP ID [--yes]`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from swarmops.runtime import make_adapters, open_store
 def add_parser(sub: Any) -> None:
     b = sub.add_parser("backup", help="an app's database snapshots").add_subparsers(dest="backup_command",
                                                                                    required=True)
+    brun = b.add_parser("run", help="back up the databases of the app's backup entry now, then apply its keep")
+    brun.add_argument("app")
+    brun.add_argument("--json", action="store_true")
     bl = b.add_parser("list", help="the snapshots in the backup store, newest first")
     bl.add_argument("app")
     bl.add_argument("--json", action="store_true")
@@ -31,19 +34,30 @@ def add_parser(sub: Any) -> None:
 def cmd_backup(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     app = app_named(loaded, args.app)
     store = open_store(loaded.config)
-    store_adapter = make_adapters(loaded.config, store).backups
+    adapters = make_adapters(loaded.config, store)
+    store_adapter = adapters.backups
     cancel = threading.Event()
+    if args.backup_command == "run":
+        reader = adapters.reader
+        run = backups.run_backup(store, store_adapter, lambda name: reader.read_app(name, services_only=True), app,
+                                 "manual", cancel)
+        if args.json:
+            print(json.dumps({"app": run.app, "ok": run.ok, "started": run.started, "message": run.message,
+                              "snapshots": [s.to_dict() for s in run.snapshots]}))
+        else:
+            print(f"{app.name}: backup {'succeeded' if run.ok else 'failed'}: {run.message}")
+        return 0 if run.ok else 1
     if args.backup_command == "list":
         found = backups.list_snapshots(store, store_adapter, app, cancel)
         if args.json:
             print(json.dumps([{"id": f.file.id, "bytes": f.file.size, "written": f.file.modified,
-                               "hook": f.record.hook if f.record else None,
+                               "kind": ("migration" if f.record.hook else "backup") if f.record else None,
+                               "hook": f.record.hook or None if f.record else None,
                                "commit": f.record.commit if f.record else None,
                                "database": f.record.database.name if f.record else None} for f in found]))
             return 0
         for f in found:
-            about = (f"before migration {f.record.hook} of {f.record.commit[:12]}, database {f.record.database.name}"
-                     if f.record else "not in this history")
+            about = f.record.about if f.record else "not in this history"
             written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(f.file.modified))
             print(f"{f.file.id}  {written}  {f.file.size} bytes  {about}")
         if not found:

@@ -20,7 +20,7 @@ from swarmops.adapters.git import CommitInfo
 from swarmops.adapters.images.registry import SOURCE_TAG_LABEL
 from swarmops.adapters.store import StateStore
 from swarmops.config.models import AppConfig, Config
-from swarmops.domain.backups import SnapshotFile
+from swarmops.domain.backups import BACKUP_ID, SnapshotFile
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose import schema
 from swarmops.domain.compose.schema import Version
@@ -223,8 +223,7 @@ class FakeSwarm:
                  ) -> tuple[LiveService, list[LiveTask]]:
         deploy = svc.get("deploy") or {}
         labels = {str(k): str(v) for k, v in (deploy.get("labels") or {}).items()}
-        spec = {"Name": f"{app}_{short}", "Labels": labels,
-                "TaskTemplate": {"ContainerSpec": {k: v for k, v in svc.items() if k != "deploy"}},
+        spec = {"Name": f"{app}_{short}", "Labels": labels, "TaskTemplate": _engine_template(svc),
                 "Mode": {"Replicated": {"Replicas": deploy.get("replicas", 1)}}}
         if svc.get("ports"):
             spec["EndpointSpec"] = {"Ports": [{"PublishedPort": int(p["published"]), "TargetPort": int(p["target"])}
@@ -273,6 +272,18 @@ class FakeSwarm:
 
     def prune(self, app: str) -> list[str]:
         return []
+
+
+def _engine_template(svc: dict[str, Any]) -> dict[str, Any]:
+    """A service of the rendered file as the Engine keeps it in the task template: the file's keys, and the
+    environment, secrets and networks in the Engine's own shape (Env, Secrets, Networks), as live specs read."""
+    container: dict[str, Any] = {k: v for k, v in svc.items() if k != "deploy"}
+    env = svc.get("environment") or {}
+    container["Env"] = [f"{k}={v}" for k, v in env.items()] if isinstance(env, dict) else list(env)
+    container["Secrets"] = [{"SecretName": ref["source"], "File": {"Name": ref.get("target") or ref["source"]}}
+                            for ref in svc.get("secrets") or [] if isinstance(ref, dict)]
+    networks = svc.get("networks") or []
+    return {"ContainerSpec": container, "Networks": [{"Target": str(n)} for n in networks]}
 
 
 class RecordingStore(StateStore):
@@ -415,6 +426,15 @@ class FakeBackups:
 
     def list(self, app: str, cancel: threading.Event) -> list[SnapshotFile]:
         return [SnapshotFile(sid, 100, 1.0) for (owner, sid) in sorted(self.kept, reverse=True) if owner == app]
+
+    def prune(self, app: str, db: Database, keep: int, cancel: threading.Event) -> JobResult:
+        if "prune" in self.fail:
+            return self.fail["prune"]
+        mine = sorted((sid for (owner, sid) in self.kept if owner == app and BACKUP_ID.match(sid)
+                       and sid.endswith(f"Z-backup-{db.name}")), reverse=True)
+        for sid in mine[keep:]:
+            del self.kept[(app, sid)]
+        return JobResult("complete", 0, 0.1, (f"kept {min(keep, len(mine))} of {len(mine)} backups of {db.name}",))
 
     def _needs(self, app: str, db: Database) -> None:
         if db.secret not in self.swarm.secrets.get(app, set()):

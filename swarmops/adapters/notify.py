@@ -13,6 +13,7 @@ from typing import Protocol
 import apprise
 
 from swarmops.config.models import Config
+from swarmops.domain.backups import BackupRun
 from swarmops.domain.status import DEGRADED, SYNCED, AppStatus
 from swarmops.errors import SwarmopsError
 from swarmops.reconcile.events import Observer, Outcome
@@ -21,6 +22,7 @@ from swarmops.util.redact import redact_url
 log = logging.getLogger("swarmops.notify")
 REMEMBERED = 10_000
 DEGRADED_EVENT = "app degraded"
+BACKUP_FAILED_EVENT = "backup failed"
 
 
 def outcome_event(outcome: Outcome) -> str | None:
@@ -86,6 +88,11 @@ class Notifier(Observer):
         if event is not None:
             self._notify(outcome.app, outcome.commit or "", event, outcome.message)
 
+    def on_backup(self, run: BackupRun) -> None:
+        """A backup that failed is notified as a failed deploy is: once per run (its start names it)."""
+        if not run.ok:
+            self._notify(run.app, f"backup-{run.started:.0f}", BACKUP_FAILED_EVENT, run.message, commit_line=False)
+
     def on_status(self, old: AppStatus | None, new: AppStatus) -> None:
         """The status cache saw an app's status change: a degradation notifies once per episode."""
         if new.status == DEGRADED and (old is None or old.status != DEGRADED):
@@ -95,7 +102,7 @@ class Notifier(Observer):
         elif new.status == SYNCED and old is not None and old.status == DEGRADED:
             self.sent.forget_notification(new.app, DEGRADED_EVENT)
 
-    def _notify(self, app: str, commit: str, event: str, cause: str) -> None:
+    def _notify(self, app: str, commit: str, event: str, cause: str, commit_line: bool = True) -> None:
         urls = self._urls(app)
         if not urls:
             return
@@ -106,7 +113,8 @@ class Notifier(Observer):
             log.warning("cannot record notification %s of %s: %s", event, app, e)
         title = f"swarmops: {app} {event}"
         lines = [f"app: {app}", f"commit: {commit[:12]}", f"author: {self.author_of(app, commit)}",
-                 f"outcome: {event}", f"cause: {cause}"]
+                 f"outcome: {event}", f"cause: {cause}"] if commit_line else \
+            [f"app: {app}", f"outcome: {event}", f"cause: {cause}"]
         if self.config.http and self.config.http.external_url:
             lines.append(f"link: {self.config.http.external_url.rstrip('/')}/apps/{app}")
         self._pool.submit(self._deliver, urls, title, "\n".join(lines))

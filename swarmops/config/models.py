@@ -221,6 +221,40 @@ class AppSso(Strict):
         return None if v is None else one_line(v, "the contact", 200)
 
 
+# a database a backup names, as its DB_NAME: letters, digits, '_' and '-' (it is part of a file name in the store)
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+SCHEDULE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class BackupSettings(Strict):
+    """Scheduled backups of an app's databases (issue 25, item 3): each database a service of the deployed
+    stack is wired to (DB_NAME), dumped daily at `schedule` (UTC) into the backup store; the newest `keep`
+    scheduled backups of each database are kept (snapshots taken before migrations are never removed)."""
+
+    databases: list[str] = Field(min_length=1)
+    schedule: str
+    keep: int = Field(14, ge=1, le=400)
+
+    @field_validator("databases")
+    @classmethod
+    def _database_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not DATABASE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a database name swarmops backs up: letters, digits, '_' and '-', "
+                                 "starting with a letter or '_', at most 63 characters (the DB_NAME of its service)")
+        twice = sorted({d for d in v if v.count(d) > 1})
+        if twice:
+            raise ValueError(f"database {twice[0]!r} is listed twice; list each database once")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _time_of_day(cls, v: str) -> str:
+        if not SCHEDULE.match(v):
+            raise ValueError(f"{v!r}: write the time of the daily backup as HH:MM in UTC, like 02:00")
+        return v
+
+
 class AppConfig(Strict):
     name: str
     repo: str
@@ -243,6 +277,7 @@ class AppConfig(Strict):
     url: str | None = Field(None, pattern=r"^https?://\S+$")   # the app's public URL; default: its proxy rule
     variables: dict[str, str] = Field(default_factory=dict)   # ${VAR} values for the stack file (ops-controlled)
     sso: AppSso | None = None   # who may pass the SSO middleware when the app's routers name it
+    backup: BackupSettings | None = None   # scheduled backups of the app's databases
 
     @field_validator("variables")
     @classmethod

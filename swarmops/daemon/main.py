@@ -19,6 +19,7 @@ from swarmops.adapters.store import StateStore
 from swarmops.adapters.swarm.lock import SwarmLock
 from swarmops.config.loader import LoadedConfig
 from swarmops.config.models import Config
+from swarmops.daemon.backups import TICK_SECONDS, BackupSchedule
 from swarmops.daemon.scheduler import AppScheduler
 from swarmops.daemon.statuscache import REFRESH_SECONDS, StatusCache
 from swarmops.daemon.systemd import notify, watchdog_interval
@@ -143,9 +144,20 @@ def run_once(loaded: LoadedConfig, store: StateStore | None = None, adapters: Ad
     # as the daemon does: apps in parallel, builds and git operations bounded by their own limits
     with ThreadPoolExecutor(max_workers=max(1, min(ONCE_WORKERS, len(loaded.config.apps)))) as pool:
         outcomes = list(pool.map(lambda app: reconciler.reconcile(app, trigger="poll"), loaded.config.apps))
+    # then the backups that are due, as the daemon's first tick runs them (a time missed meanwhile: once)
+    schedule = backup_schedule(loaded.config, store, adapters, reconciler, threading.Event(), notifier)
+    schedule.tick()
     if notifier is not None:
         notifier.flush(timeout=60)
     return outcomes
+
+
+def backup_schedule(config: Config, store: StateStore, adapters: Adapters, reconciler: Reconciler,
+                    cancel: threading.Event, notifier: Notifier | None) -> BackupSchedule:
+    schedule = BackupSchedule(config, store, adapters.backups, reconciler, cancel)
+    if notifier is not None:
+        schedule.listeners.append(notifier.on_backup)
+    return schedule
 
 
 def run_forever(loaded: LoadedConfig) -> int:
@@ -184,6 +196,10 @@ def run_forever(loaded: LoadedConfig) -> int:
     scheduler.add_periodic(lambda: handle_removed_apps(adapters, loaded), 300, "removed-apps")
     statuses.refresh()
     scheduler.add_periodic(statuses.refresh, REFRESH_SECONDS, "status-refresh")
+    if any(a.backup for a in config.apps):   # the first tick at once: a time missed while down runs at start
+        backups = backup_schedule(config, store, adapters, reconciler, cancel, notifier)
+        backups.listeners.append(lambda run: statuses.refresh_app(run.app))
+        scheduler.add_periodic(lambda: backups.tick(stop), TICK_SECONDS, "backups", at_once=True)
     http = start_http(config, reconciler, store, adapters, statuses)
     scheduler.start()
     log.info("daemon started with %d app(s), polling every %gs", len(config.apps), config.poll_interval)

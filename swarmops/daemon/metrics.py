@@ -3,6 +3,7 @@ Per-app state is collected from the status cache at scrape time, so a scrape cos
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -16,21 +17,33 @@ BUCKETS = (0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 
 
 class _AppCollector(Collector):
-    def __init__(self, statuses: Callable[[], Iterable[AppStatus]]) -> None:
+    def __init__(self, statuses: Callable[[], Iterable[AppStatus]], clock: Callable[[], float] = time.time) -> None:
         self.statuses = statuses
+        self.clock = clock
 
     def collect(self) -> Iterable[GaugeMetricFamily | InfoMetricFamily]:
         info = InfoMetricFamily("swarmops_app", "Each app's status word and synced commit", labels=["app"])
         up = GaugeMetricFamily("swarmops_app_synced", "1 when the app runs its git version", labels=["app"])
+        age = GaugeMetricFamily("swarmops_backup_age_seconds", "Seconds since the app's last backup that "
+                                "succeeded started", labels=["app"])
+        result = GaugeMetricFamily("swarmops_backup_last_result", "1 when the app's last backup run succeeded, "
+                                   "0 when it failed", labels=["app"])
+        now = self.clock()
         for s in self.statuses():
             info.add_metric([s.app], {"status": s.status, "commit": s.commit or ""})
             up.add_metric([s.app], 1.0 if s.status == "Synced" else 0.0)
+            if s.backup_ok_at is not None:   # no series: no backup of the app ever succeeded
+                age.add_metric([s.app], max(0.0, now - s.backup_ok_at))
+            if s.backup_at is not None:
+                result.add_metric([s.app], 1.0 if s.backup_result == "succeeded" else 0.0)
         yield info
         yield up
+        yield age
+        yield result
 
 
 class Metrics(Observer):
-    def __init__(self, statuses: Callable[[], Iterable[AppStatus]]) -> None:
+    def __init__(self, statuses: Callable[[], Iterable[AppStatus]], clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.reconciles = Counter("swarmops_reconciles_total", "Reconciles by result and trigger",
@@ -48,7 +61,7 @@ class Metrics(Observer):
         self.webhooks = Counter("swarmops_webhook_requests_total", "Webhook deliveries", ["provider", "result"],
                                 registry=r)
         self.policy = Counter("swarmops_policy_violations_total", "Deploys refused by policy", registry=r)
-        r.register(_AppCollector(statuses))
+        r.register(_AppCollector(statuses, clock))
 
     def on_git(self, app: str, ok: bool) -> None:
         self.git.labels("ok" if ok else "error").inc()

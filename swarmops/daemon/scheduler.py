@@ -46,8 +46,10 @@ class AppScheduler:
             self.scheduler.add_job(self.run, "date", run_date=when, args=[app], kwargs={"trigger": "retry"},
                                    id=f"retry:{app.name}", replace_existing=True, misfire_grace_time=60)
 
-    def add_periodic(self, func: object, seconds: float, name: str) -> None:
-        self.scheduler.add_job(func, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
+    def add_periodic(self, func: object, seconds: float, name: str, at_once: bool = False) -> None:
+        """`at_once`: the first run when the scheduler starts, not one interval later."""
+        first = {"next_run_time": datetime.now().astimezone(), "misfire_grace_time": None} if at_once else {}
+        self.scheduler.add_job(func, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True, **first)
 
     @property
     def running(self) -> bool:

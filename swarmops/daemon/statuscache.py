@@ -32,8 +32,11 @@ def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> Ap
     status = app_status(app, live, state.paused, last.result if last else None, last.ended if last else None,
                         state.last_error, head=state.last_head or None, drift=state.drift,
                         error_kind=state.last_error_kind, deployed=deployed)
+    backup, good = store.last_backup(app), store.last_good_backup(app)
     return replace(status, last_fault=state.last_fault, last_fault_at=state.last_fault_at or None,
-                   fault_cleared_at=state.fault_cleared_at or None)
+                   fault_cleared_at=state.fault_cleared_at or None, backup_at=backup.started if backup else None,
+                   backup_result=backup.result if backup else None, backup_message=backup.message if backup else "",
+                   backup_ok_at=good.started if good else None)
 
 
 class StatusCache(Observer):

@@ -1,6 +1,7 @@
 """The jobs of the backup store on a volume of the db node, as Engine API specs (pure). A snapshot is
 `pg_dump` (or `mariadb-dump`) gzipped into `<volume>/<app>/<id>.sql.gz`; a restore feeds it back in one
-transaction; a listing prints the app's snapshots. Each runs as a one-off Swarm job on the db node with the
+transaction; a listing prints the app's snapshots; a prune keeps the newest backups of one database. When a
+scheduled backup is due is decided here too (`backup_due`). Each runs as a one-off Swarm job on the db node with the
 lab's postgres or mariadb base image; the database password reaches it as the app's own Swarm secret,
 read from its file inside the job: never in the spec, the environment or a command line."""
 
@@ -9,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from swarmops.domain.migrations import Database
+from swarmops.domain.migrations import Database, Snapshot
 from swarmops.domain.render import APP_LABEL, HOOK_LABEL
 
-Action = Literal["snapshot", "restore", "list"]
+Action = Literal["snapshot", "restore", "list", "prune"]
 SECRET_FILE = "swarmops-db-password"    # under /run/secrets in the job
 MOUNT = "/backups"
-SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{1,40}$")
+# a migration's snapshot names its commit; a backup (scheduled, or `swarmops backup run`) names its database
+BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-backup-[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+SNAPSHOT_ID = re.compile(rf"^\d{{8}}T\d{{6}}Z-[0-9a-f]{{1,40}}$|{BACKUP_ID.pattern}")
 NAME_LIMIT = 63   # characters of a Swarm service name
 LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 lines)
 
@@ -40,6 +44,7 @@ _LOAD = {
     "mysql": f'{_PASSWORD}; {_MY_CNF}; gzip -dc "$f" | '
              'mariadb --defaults-extra-file=/tmp/my.cnf --sandbox -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"',
 }
+_D = "[0-9]"
 _SCRIPTS = {
     # dumped to a hidden file first: a dump cut short never takes the snapshot's name
     "snapshot": 'set -eu; umask 077; d="/backups/$APP"; mkdir -p "$d"; tmp="$d/.$ID.sql"; '
@@ -47,6 +52,12 @@ _SCRIPTS = {
                 'echo "snapshot $ID: $(wc -c < "$d/$ID.sql.gz") bytes"',
     "restore": 'set -eu; f="/backups/$APP/$ID.sql.gz"; [ -f "$f" ] || { echo "no snapshot $ID of $APP in the '
                'store"; exit 2; }; gzip -t "$f"; {load}; echo "restored $ID"',
+    # the newest $KEEP of this database's backups stay: the glob's fixed shape matches no migration snapshot
+    # (<time>-<commit>) and no other database's backup (a name that ends like this one is longer)
+    "prune": 'set -eu; cd "/backups/$APP" 2>/dev/null || exit 0; n=0; '
+             f'for f in $(ls -1r -- {_D * 8}T{_D * 6}Z-backup-"$DB".sql.gz 2>/dev/null); do '
+             'n=$((n + 1)); if [ "$n" -gt "$KEEP" ]; then rm -f -- "$f"; echo "removed ${f%.sql.gz}"; fi; done; '
+             'echo "kept $(( n < KEEP ? n : KEEP )) of $n backups of $DB"',
     "list": f'cd "/backups/$APP" 2>/dev/null || exit 0; ls -1 | grep "\\.sql\\.gz$" | sort -r | head -n {LISTED} | '
             'while read -r f; do echo "snapshot $(stat -c "%s %Y" "$f") ${f%.sql.gz}"; done',
 }
@@ -61,10 +72,14 @@ def job_name(app: str, action: Action) -> str:
 
 
 def store_job(action: Action, app: str, image: str, volume: str, constraint: str, db: Database | None = None,
-              snapshot: str = "") -> dict[str, Any]:
-    """The ServiceSpec of one store job. `constraint`: the db node's placement (node.labels.role == db)."""
+              snapshot: str = "", keep: int = 0) -> dict[str, Any]:
+    """The ServiceSpec of one store job. `constraint`: the db node's placement (node.labels.role == db).
+    A prune names its database and `keep` but gets no secret or network: it only removes files."""
     env = {"APP": app, "ID": snapshot}
     script = _SCRIPTS[action]
+    if action == "prune" and db is not None:
+        env |= {"DB": db.name, "KEEP": str(keep)}
+        db = None
     container: dict[str, Any] = {"Image": image, "User": "0", "Command": ["sh", "-c"],
                                  "Mounts": [{"Type": "volume", "Source": volume, "Target": MOUNT,
                                              "ReadOnly": action == "list"}]}
@@ -101,3 +116,35 @@ def parse_listing(lines: tuple[str, ...]) -> list[SnapshotFile]:
         if len(parts) == 4 and parts[0] == "snapshot" and parts[1].isdigit() and parts[2].isdigit():
             found.append(SnapshotFile(parts[3], int(parts[1]), float(parts[2])))
     return found
+
+
+@dataclass(frozen=True)
+class BackupRun:
+    """One backup of an app's databases, as recorded: `ok` only when every database was dumped and pruned."""
+
+    app: str
+    trigger: str                       # schedule, manual
+    started: float                     # epoch seconds
+    ok: bool
+    message: str                       # what failed, or the snapshots taken and where
+    snapshots: tuple[Snapshot, ...]
+    error_kind: str = ""               # BackupError, EngineError ... when not ok
+
+
+def backup_id(now: datetime, database: str) -> str:
+    """Sortable by time like a migration's snapshot, and told apart from one: it names its database."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-backup-{database}"
+
+
+def last_slot(now: datetime, schedule: str) -> datetime:
+    """The latest time at or before `now` the daily `schedule` (HH:MM, UTC) names."""
+    hour, minute = (int(part) for part in schedule.split(":"))
+    slot = now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return slot if slot <= now else slot - timedelta(days=1)
+
+
+def backup_due(now: datetime, schedule: str, last_run: datetime | None) -> bool:
+    """Whether an app's backup runs now: its last run (any result, scheduled or by hand) is older than the
+    schedule's latest time. A time missed while the daemon was down is so at its start, once: the run it
+    makes then is newer than that time. An app never backed up is due at once."""
+    return last_run is None or last_run < last_slot(now, schedule)

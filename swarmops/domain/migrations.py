@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from swarmops.domain.compose.hooks import DB_WIRING, ENGINES
 from swarmops.domain.hooks import HookStep, RenderedHook
 
 Engine = Literal["postgres", "mysql"]
@@ -43,15 +44,52 @@ class Database:
 
 def database_of(hook: RenderedHook) -> Database:
     """The database of a migration hook, read from its rendered job (load time checked the wiring)."""
-    container = hook.job["TaskTemplate"]["ContainerSpec"]
-    env = dict(item.partition("=")[::2] for item in container.get("Env") or [])
+    found = wired_database(hook.job["TaskTemplate"])
+    assert found is not None, f"hook {hook.name}: load time checks a migration's wiring"
+    return found
+
+
+def wired_database(template: Mapping[str, Any], network_names: Mapping[str, str] | None = None) -> Database | None:
+    """The database a task template (a hook's job, or a deployed service's live spec: both in the Engine's
+    shape) is wired to as the templates wire `web` (compose/hooks.py's DB_WIRING, the password as one of its
+    secrets), or None when the wiring is not all there. `network_names`: network id -> name, for a live spec
+    (the Engine keeps ids there)."""
+    container = template.get("ContainerSpec") or {}
+    env = dict(str(item).partition("=")[::2] for item in container.get("Env") or [])
+    if any(not env.get(key) for key in DB_WIRING) or env["DB_DRIVER"] not in ENGINES:
+        return None
+    port = env.get("DB_PORT") or ""
+    if port and not port.isdigit():
+        return None
     wanted = env["DB_PASSWORD_FILE"]
-    secret = next(ref["SecretName"] for ref in container.get("Secrets") or []
-                  if wanted in (ref["File"]["Name"], f"/run/secrets/{ref['File']['Name']}"))
+    files = {str(ref["SecretName"]): str((ref.get("File") or {}).get("Name")) for ref in container.get("Secrets") or []}
+    secret = next((name for name, file in files.items() if wanted in (file, f"/run/secrets/{file}")), None)
+    if secret is None:
+        return None
     engine: Engine = "mysql" if env["DB_DRIVER"] == "mysql" else "postgres"
-    networks = tuple(str(n["Target"]) for n in hook.job["TaskTemplate"].get("Networks") or [])
-    return Database(engine, env["DB_NAME"], env["DB_HOST"], int(env.get("DB_PORT") or DEFAULT_PORTS[engine]),
-                    env["DB_USER"], secret, networks)
+    names = network_names or {}
+    networks = tuple(names.get(str(n["Target"]), str(n["Target"])) for n in template.get("Networks") or [])
+    return Database(engine, env["DB_NAME"], env["DB_HOST"], int(port or DEFAULT_PORTS[engine]), env["DB_USER"],
+                    secret, networks)
+
+
+def database_in(specs: Mapping[str, Mapping[str, Any]], name: str,
+                network_names: Mapping[str, str] | None = None) -> Database | None:
+    """The database `name` (its DB_NAME) as the first service (by name) of a deployed stack wires it, from the
+    services' live specs; None when none does."""
+    for service in sorted(specs):
+        found = wired_database(specs[service].get("TaskTemplate") or {}, network_names)
+        if found is not None and found.name == name:
+            return found
+    return None
+
+
+def not_wired(app: str, database: str) -> str:
+    """The operator's sentence when no deployed service of the app is wired to a database its backup names."""
+    return (f"{app}: no service of the deployed stack is wired to database {database}, so swarmops cannot back "
+            f"it up: give the service that uses it {', '.join(DB_WIRING[:2])}, DB_NAME: {database}, "
+            f"{', '.join(DB_WIRING[3:])} (/run/secrets/NAME of one of its secrets) and DB_PORT, as the templates "
+            f"wire web, or remove {database} from backup.databases in the app's apps.d entry")
 
 
 def snapshot_id(now: datetime, commit: str) -> str:
@@ -69,6 +107,13 @@ class Snapshot:
     database: Database
     where: str                    # the store's words: volume swarmops-backups on the db node, shop/ID.sql.gz
     migrated: bool = False        # the migration hook then succeeded
+
+    @property
+    def about(self) -> str:
+        """What it is, for the operator: before which migration, or a backup (hook is empty)."""
+        if not self.hook:
+            return f"backup of database {self.database.name} while {self.commit[:12] or 'nothing'} ran"
+        return f"before migration {self.hook} of {self.commit[:12]}, database {self.database.name}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "commit": self.commit, "hook": self.hook, "database": self.database.to_dict(),

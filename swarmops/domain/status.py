@@ -51,6 +51,10 @@ class AppStatus:
     last_fault: str = ""            # the last fault seen, even after it cleared
     last_fault_at: float | None = None
     fault_cleared_at: float | None = None   # None while it lasts
+    backup_at: float | None = None          # the last backup run's start (None: none ran, or no backup entry)
+    backup_result: str | None = None        # succeeded, failed
+    backup_message: str = ""                # what failed, or the snapshots it took
+    backup_ok_at: float | None = None       # the last backup run that succeeded: its start
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

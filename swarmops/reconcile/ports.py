@@ -117,6 +117,10 @@ class Backups(Protocol):
         """The app's snapshots in the store, newest first."""
         ...
 
+    def prune(self, app: str, db: Database, keep: int, cancel: threading.Event) -> JobResult:
+        """Remove all but the newest `keep` backups of the database (never a migration's snapshot)."""
+        ...
+
 
 class NoBackups:
     """Wiring without a backup store: a migration asks for one and fails clearly."""
@@ -131,6 +135,9 @@ class NoBackups:
         raise DeployError(f"{app}: this swarmops was wired without a backup store")
 
     def list(self, app: str, cancel: threading.Event) -> list[SnapshotFile]:
+        raise DeployError(f"{app}: this swarmops was wired without a backup store")
+
+    def prune(self, app: str, db: Database, keep: int, cancel: threading.Event) -> JobResult:
         raise DeployError(f"{app}: this swarmops was wired without a backup store")
 
 

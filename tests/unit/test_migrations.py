@@ -432,7 +432,7 @@ def test_a_mysql_dump_refuses_local_files_and_its_restore_runs_sandboxed() -> No
     assert "mariadb --defaults-extra-file=/tmp/my.cnf --sandbox " in load["TaskTemplate"]["ContainerSpec"]["Args"][0]
 
 
-@pytest.mark.parametrize("name", ["swarmops-snapshot", "Swarmops-Restore", "swarmops-list"])
+@pytest.mark.parametrize("name", ["swarmops-snapshot", "Swarmops-Restore", "swarmops-list", "SWARMOPS-PRUNE"])
 def test_a_service_named_like_swarmops_own_backup_job_is_refused(name: str) -> None:
     """Its Swarm service would be `<app>_<name>`, the name of the app's snapshot, restore or listing job."""
     text = f"services:\n  {name}:\n    image: busybox\n"

@@ -1,7 +1,7 @@
 """The backup store on named volumes of the db node, one per app (`swarmops-backups-<app>`, holding
 `<app>/<snapshot-id>.sql.gz`). Every action is a one-off Swarm job on that node (domain/backups.py makes its
-spec), run by the jobs adapter: nothing runs on the node outside the Swarm. An S3 store (issue 25, item 3)
-honours the same port.
+spec), run by the jobs adapter: nothing runs on the node outside the Swarm. An S3 store (issue 25, item 3;
+not built yet) would honour the same port.
 
 A volume per app, not one for all: a dump job talks to the server the app's stack names, which may be a
 server of the app's own making (a "rogue MySQL server" asks the client for local files), and a restore
@@ -53,6 +53,10 @@ class VolumeBackups:
                               f"{result.state}, exit code {result.exit_code}: {said}",
                               action="list", state=result.state, exit_code=result.exit_code)
         return parse_listing(result.log_tail)
+
+    def prune(self, app: str, db: Database, keep: int, cancel: threading.Event) -> JobResult:
+        spec = store_job("prune", app, self._image(db.engine), self.volume_of(app), self.constraint, db, keep=keep)
+        return self.jobs.run(app, spec, LIST_TIMEOUT, cancel)
 
     def _run(self, action: Action, app: str, db: Database, snapshot: str, cancel: threading.Event) -> JobResult:
         spec = store_job(action, app, self._image(db.engine), self.volume_of(app), self.constraint, db, snapshot)

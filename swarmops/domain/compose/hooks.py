@@ -42,7 +42,7 @@ def ignored_keys(svc: Service) -> tuple[str, ...]:
 
 
 # the names of swarmops' own jobs in an app's namespace (domain/backups.py: `<app>_swarmops-<action>`)
-RESERVED_SERVICES = ("swarmops-snapshot", "swarmops-restore", "swarmops-list")
+RESERVED_SERVICES = ("swarmops-snapshot", "swarmops-restore", "swarmops-list", "swarmops-prune")
 
 
 def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
