@@ -1,0 +1,63 @@
+"""Issue 25, item 3 (first slice), on the lab with the real PostgreSQL (stacks/postgres): a backup time missed
+while the daemon was down runs once when it starts (`daemon --once` makes the daemon's first tick), `keep`
+bounds the backups of the database and never removes a migration's snapshot, and a backup restores the rows
+it was taken with."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import docker
+
+from swarmops.adapters.store import StateStore
+from tests.integration.conftest import GitRepo, Swarmops, free_node_port
+from tests.integration.test_migrations import Database, app_files, postgres, seal_password, sql
+
+__all__ = ["postgres"]   # the fixture, used by name
+
+
+def kinds(swarmops: Swarmops, app: str) -> dict[str, list[str]]:
+    listed = swarmops.json("backup", "list", app)
+    found: dict[str, list[str]] = {"backup": [], "migration": []}
+    for s in listed:
+        found[s["kind"]].append(s["id"])
+    return found
+
+
+def test_a_missed_backup_runs_once_at_start_keep_bounds_the_copies_and_a_backup_restores_its_rows(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, postgres: Database) -> None:
+    db = postgres
+    repo: GitRepo = repo_factory()
+    app = swarmops.name("bkp")
+    seal_password(swarmops, repo, app, db)
+    repo.commit("v1: people", app_files(db, "v1", free_node_port(), "CREATE TABLE people (name text); "
+                                        "INSERT INTO people VALUES ('ana')", "SELECT name FROM people"))
+    swarmops.add_app(app, repo.url, policy={"allowed_external": [db.network]},
+                     backup={"databases": [db.name], "schedule": "00:00", "keep": 2})
+    swarmops.run("sync", app)   # its migration's snapshot: a copy retention must never remove
+    # the last backup two days ago: the daemon was down at today's time (and yesterday's)
+    store = StateStore(swarmops.state_dir / "state.db")
+    store.record_backup(app, "schedule", time.time() - 2 * 86400, "succeeded", "", "")
+    store.close()
+
+    swarmops.run("daemon", "--once")
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["backup_result"] == "succeeded", status["backup_message"]
+    assert status["backup_at"] > time.time() - 120
+    first = kinds(swarmops, app)
+    assert len(first["backup"]) == 1 and len(first["migration"]) == 1
+    swarmops.run("daemon", "--once")   # once: the run at start is newer than the time it made up for
+    assert kinds(swarmops, app) == first
+
+    sql(lab, db, "INSERT INTO people VALUES ('budi')")
+    for _ in range(2):
+        time.sleep(1)   # ids are to the second
+        swarmops.run("backup", "run", app)
+    after = kinds(swarmops, app)
+    assert len(after["backup"]) == 2 and first["backup"][0] not in after["backup"]   # keep: 2, the oldest gone
+    assert after["migration"] == first["migration"]
+
+    sql(lab, db, "DELETE FROM people")
+    swarmops.run("backup", "restore", app, after["backup"][0], "--yes")
+    assert sql(lab, db, "SELECT string_agg(name, ',' ORDER BY name) FROM people") == "ana,budi"
