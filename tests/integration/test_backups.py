@@ -30,11 +30,14 @@ def test_a_missed_backup_runs_once_at_start_keep_bounds_the_copies_and_a_backup_
     db = postgres
     repo: GitRepo = repo_factory()
     app = swarmops.name("bkp")
+    # the schedule's time six hours back: no scheduled time falls between the test's daemon runs, whenever
+    # the suite runs (a fixed 00:00 would make a run just before midnight due again just after it)
+    six_hours_ago = time.strftime("%H:%M", time.gmtime(time.time() - 6 * 3600))
     seal_password(swarmops, repo, app, db)
     repo.commit("v1: people", app_files(db, "v1", free_node_port(), "CREATE TABLE people (name text); "
                                         "INSERT INTO people VALUES ('ana')", "SELECT name FROM people"))
     swarmops.add_app(app, repo.url, policy={"allowed_external": [db.network]},
-                     backup={"databases": [db.name], "schedule": "00:00", "keep": 2})
+                     backup={"databases": [db.name], "schedule": six_hours_ago, "keep": 2})
     swarmops.run("sync", app)   # its migration's snapshot: a copy retention must never remove
     # the last backup two days ago: the daemon was down at today's time (and yesterday's)
     store = StateStore(swarmops.state_dir / "state.db")
