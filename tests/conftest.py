@@ -14,23 +14,24 @@ import pytest
 
 TIMELINE = os.environ.get("SWARMOPS_TIMELINE", "")   # scripts/test sets it: test-output/timeline.tsv
 
-SLOWEST_FIRST = (   # seconds in the CI run of 3438f4b
-    "tests/integration/test_safe_rollouts.py",   # 341
-    "tests/integration/test_polise.py",   # 284
-    "tests/integration/test_drills.py",   # 230
-    "tests/integration/test_template_data.py",   # 222
-    "tests/integration/test_templates_and_stacks.py",   # 213
-    "tests/integration/test_sso.py",   # 209
-    "tests/integration/test_http.py",   # 209
-    "tests/integration/test_policy_and_secrets.py",   # 195
-    "tests/integration/test_core.py",   # 190
-    "tests/integration/test_migrations.py",
-    "tests/integration/test_hooks.py",   # 106
-    "tests/integration/test_no_needless_restarts.py",   # 105
-    "tests/integration/test_faults.py",   # 103
-    "tests/integration/test_bench.py",   # 102
-    "tests/integration/test_isolation.py",   # 99
-    "tests/unit/test_templates.py",   # 91
+SLOWEST_FIRST = (   # seconds in the fresh-clone CI run of c8330e3 (test-output/timeline.tsv)
+    "tests/integration/test_templates_and_stacks.py",   # 585
+    "tests/integration/test_template_data.py",   # 446 (the two ran one after the other on one worker: 1,059 s)
+    "tests/integration/test_polise.py",   # 358
+    "tests/integration/test_safe_rollouts.py",   # 314
+    "tests/integration/test_drills.py",   # 298
+    "tests/integration/test_migrations.py",   # 242
+    "tests/integration/test_core.py",   # 200
+    "tests/integration/test_sso.py",   # 199
+    "tests/integration/test_http.py",   # 153
+    "tests/integration/test_policy_and_secrets.py",   # 134
+    "tests/integration/test_hooks.py",   # 134
+    "tests/integration/test_faults.py",   # 108
+    "tests/integration/test_bench.py",   # 100
+    "tests/integration/test_isolation.py",   # 82
+    "tests/integration/test_no_needless_restarts.py",   # 75
+    "tests/integration/test_daemon.py",   # 67
+    "tests/integration/test_backups.py",   # about 60
 )
 
 
