@@ -51,6 +51,9 @@ class BackupSchedule:
             except BusyError as e:
                 log.info("backup of %s waits for the next tick: %s", app.name, e)
                 continue
+            except Exception:   # one app's fault or a bug never stops the other apps' backups
+                log.exception("backup of %s crashed", app.name)
+                continue
             done.append(run)
         return done
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from swarmops.domain.compose.hooks import DB_WIRING, ENGINES
+from swarmops.domain.compose.hooks import DB_WIRING, ENGINES, valid_port
 from swarmops.domain.hooks import HookStep, RenderedHook
 
 Engine = Literal["postgres", "mysql"]
@@ -59,7 +59,7 @@ def wired_database(template: Mapping[str, Any], network_names: Mapping[str, str]
     if any(not env.get(key) for key in DB_WIRING) or env["DB_DRIVER"] not in ENGINES:
         return None
     port = env.get("DB_PORT") or ""
-    if port and not port.isdigit():
+    if port and not valid_port(port):
         return None
     wanted = env["DB_PASSWORD_FILE"]
     files = {str(ref["SecretName"]): str((ref.get("File") or {}).get("Name")) for ref in container.get("Secrets") or []}

@@ -25,7 +25,7 @@ from swarmops.daemon.metrics import Metrics
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain.backups import SNAPSHOT_ID, BackupRun, backup_due, backup_id, store_job
 from swarmops.domain.hooks import JobResult
-from swarmops.domain.migrations import Database, database_in
+from swarmops.domain.migrations import Database, database_in, wired_database
 from swarmops.errors import BusyError
 from swarmops.ops import backups
 from tests.fakes import HookWorld
@@ -295,3 +295,24 @@ def test_backup_run_on_the_command_line_backs_up_now(tmp_path: Path, monkeypatch
     w.backups.fail["snapshot"] = JobResult("failed", 1, 0.1, ("pg_dump: no",))
     assert main(["--config", str(config), "backup", "run", "shop"]) == 1
     assert "shop: backup failed: the backup of database shop failed" in capsys.readouterr().out
+
+
+def test_a_port_in_digits_other_than_ascii_wires_no_database() -> None:
+    """"²".isdigit() is true and int("²") raises: a live spec's DB_PORT must not crash the backups."""
+    env = ["DB_DRIVER=postgres", "DB_HOST=h", "DB_NAME=shop", "DB_USER=u", "DB_PASSWORD_FILE=/run/secrets/pw"]
+    secrets = [{"SecretName": "shop_pw", "File": {"Name": "pw"}}]
+    for port, wired in (("5432", True), ("²", False), ("٥٤٣٢", False), ("0", False), ("70000", False)):
+        template = {"ContainerSpec": {"Env": [*env, f"DB_PORT={port}"], "Secrets": secrets}}
+        assert (wired_database(template) is not None) is wired, port
+
+
+def test_one_apps_crashing_backup_never_stops_the_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    w = world(tmp_path)
+    schedule = schedule_of(w, at("03:00"))
+
+    def crash(app: AppConfig, trigger: str = "schedule") -> BackupRun:
+        raise ValueError("a bug")
+    monkeypatch.setattr(schedule, "run", crash)
+    assert schedule.tick() == []
+    assert "backup of shop crashed" in caplog.text

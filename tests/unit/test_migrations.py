@@ -105,6 +105,7 @@ def ran(w: HookWorld) -> list[str]:
      "x-swarmops.down", "is not a service of this stack marked x-swarmops: {hook: down}"),
     ("      DB_DRIVER: postgres\n", "      DB_DRIVER: oracle\n", "environment.DB_DRIVER", "postgres or mysql"),
     ("      DB_USER: shop\n", "", "environment", "has no DB_USER"),
+    ('      DB_PORT: "5432"\n', '      DB_PORT: "²"\n', "environment.DB_PORT", "not a port number"),
     ("      DB_PASSWORD_FILE: /run/secrets/db_password\n", "      DB_PASSWORD_FILE: /etc/pw\n",
      "environment.DB_PASSWORD_FILE", "not /run/secrets/NAME of one of the hook's secrets"),
 ])

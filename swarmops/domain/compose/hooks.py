@@ -6,6 +6,7 @@ job (and said so); anything else is refused here, with file, line and key."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from swarmops.domain.compose.model import Service, Stack
@@ -115,6 +116,11 @@ def _check_mount(stack: Stack, path: tuple[str | int, ...], kind: str, source: s
 
 
 
+def valid_port(text: str) -> bool:
+    """A TCP port in ASCII digits: str.isdigit() also takes "²", which int() then refuses."""
+    return re.fullmatch(r"[0-9]{1,5}", text) is not None and 1 <= int(text) <= 65535
+
+
 # how a migration hook reaches its database: the variables the templates give an app's web service
 DB_WIRING = ("DB_DRIVER", "DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD_FILE")
 ENGINES = ("postgres", "mysql")
@@ -157,7 +163,7 @@ def _check_wiring(name: str, svc: Service, database: str, fail: Fail) -> None:
     if env["DB_NAME"] != database:
         raise fail(("services", name, "x-swarmops", "migrates"), f"is {database!r} but the hook's DB_NAME is "
                    f"{env['DB_NAME']!r}: name the database the hook migrates")
-    if env.get("DB_PORT") and not env["DB_PORT"].isdigit():
+    if env.get("DB_PORT") and not valid_port(env["DB_PORT"]):
         raise fail((*path, "DB_PORT"), f"is {env['DB_PORT']!r}, not a port number")
     if password_secret(svc) is None:
         raise fail((*path, "DB_PASSWORD_FILE"), f"is {env['DB_PASSWORD_FILE']!r}, not /run/secrets/NAME of one "
