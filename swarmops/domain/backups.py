@@ -54,9 +54,13 @@ _SCRIPTS = {
                'store"; exit 2; }; gzip -t "$f"; {load}; echo "restored $ID"',
     # the newest $KEEP of this database's backups stay: the glob's fixed shape matches no migration snapshot
     # (<time>-<commit>) and no other database's backup (a name that ends like this one is longer)
-    "prune": 'set -eu; cd "/backups/$APP" 2>/dev/null || exit 0; n=0; '
-             f'for f in $(ls -1r -- {_D * 8}T{_D * 6}Z-backup-"$DB".sql.gz 2>/dev/null); do '
-             'n=$((n + 1)); if [ "$n" -gt "$KEEP" ]; then rm -f -- "$f"; echo "removed ${f%.sql.gz}"; fi; done; '
+    # the glob itself, newest first, regular files only: what the app's own jobs may have left in its
+    # volume (a directory, a link, a name with a glob in it) is never listed, expanded or followed
+    "prune": 'set -eu; cd "/backups/$APP" 2>/dev/null || exit 0; export LC_ALL=C; set --; '
+             f'for f in {_D * 8}T{_D * 6}Z-backup-"$DB".sql.gz; do '
+             '[ -f "$f" ] && [ ! -L "$f" ] && set -- "$f" "$@"; done; n=0; '
+             'for f in "$@"; do n=$((n + 1)); '
+             'if [ "$n" -gt "$KEEP" ]; then rm -f -- "$f"; echo "removed ${f%.sql.gz}"; fi; done; '
              'echo "kept $(( n < KEEP ? n : KEEP )) of $n backups of $DB"',
     "list": f'cd "/backups/$APP" 2>/dev/null || exit 0; ls -1 | grep "\\.sql\\.gz$" | sort -r | head -n {LISTED} | '
             'while read -r f; do echo "snapshot $(stat -c "%s %Y" "$f") ${f%.sql.gz}"; done',

@@ -201,6 +201,24 @@ def test_the_prune_script_keeps_the_newest_backups_of_its_database_only(tmp_path
     assert run_prune(tmp_path / "empty", keep=2).returncode == 0   # no store yet: nothing to do
 
 
+def test_the_prune_script_skips_a_directory_or_a_link_planted_in_the_volume(tmp_path: Path) -> None:
+    """The app's own jobs write in its volume: a directory named like the newest backup, with a file named
+    `*` in it, and a link, must neither count as backups nor make the prune remove the others."""
+    store = tmp_path / "store" / "shop"
+    store.mkdir(parents=True)
+    names = ["20260101T000000Z-0123456789ab", "20260102T000000Z-backup-shop", "20260103T000000Z-backup-shop"]
+    for name in names:
+        (store / f"{name}.sql.gz").write_bytes(b"x")
+    planted = store / "29991231T000000Z-backup-shop.sql.gz"
+    planted.mkdir()
+    (planted / "*").write_bytes(b"x")
+    (store / "29991230T000000Z-backup-shop.sql.gz").symlink_to(store / f"{names[0]}.sql.gz")
+    done = run_prune(tmp_path, keep=2)
+    assert done.returncode == 0, done.stderr
+    assert all((store / f"{name}.sql.gz").is_file() for name in names) and (planted / "*").is_file()
+    assert done.stdout.splitlines() == ["kept 2 of 2 backups of shop"]
+
+
 def test_a_restore_of_a_backup_finds_its_database_in_the_backup_runs(tmp_path: Path) -> None:
     w = world(tmp_path)
     w.backups.rows["shop"] = ["row 1"]
