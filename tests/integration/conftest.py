@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client.parser import text_string_to_metric_families
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from bench.lab import remove_stack as remove_stack
 from swarmops.adapters import age as age_secrets
@@ -140,7 +142,18 @@ class Swarmops:
         return self.dir / "state"
 
     def name(self, base: str) -> str:
-        return f"{base}-{self.run_id}"
+        name = f"{base}-{self.run_id}"
+        REMOVALS.wait(name)   # an earlier test's stack of that name is gone before this test makes it again
+        return name
+
+    def configured(self) -> set[str]:
+        """Every app this test configured: in `apps:` and in its apps.d (`swarmops new` writes there)."""
+        names = {app["name"] for app in self.apps}
+        apps_dir = self.extra.get("apps_dir")
+        for entry in sorted(Path(apps_dir).glob("*.yml")) if apps_dir else []:
+            with contextlib.suppress(OSError, YAMLError, KeyError, TypeError):   # JSON is YAML
+                names.add(str(YAML(typ="safe").load(entry.read_text())["name"]))
+        return names
 
     def add_app(self, name: str, repo: str, **keys: Any) -> str:
         self.apps.append({"name": name, "repo": repo, **keys})
@@ -171,8 +184,47 @@ class Swarmops:
 def swarmops(lab: docker.APIClient, run_id: str, tmp_path: Path) -> Iterator[Swarmops]:
     s = Swarmops(dir=tmp_path, run_id=run_id)
     yield s
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda app: remove_stack(lab, app["name"]), s.apps))
+    REMOVALS.remove(lab, s.configured())
+
+
+class Removals:
+    """The stacks of finished tests, removed. Beside other tests (an xdist worker) the next test starts while
+    Swarm drains the old tasks and their networks; a name asked for again (`Swarmops.name`) and the end of
+    the session wait for them. Alone on the lab (the exclusive phase) each test waits for its own."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
+        self._pending: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    def remove(self, lab: docker.APIClient, names: set[str]) -> None:
+        with self._lock:
+            started = [self._pending.setdefault(n, self._pool.submit(remove_stack, lab, n)) for n in sorted(names)]
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            self.wait_all(started)
+
+    def wait(self, name: str) -> None:
+        with self._lock:
+            pending = self._pending.pop(name, None)
+        if pending is not None:
+            pending.result()
+
+    def wait_all(self, futures: list[Future[None]] | None = None) -> None:
+        with self._lock:
+            todo = list(self._pending.values()) if futures is None else futures
+            if futures is None:
+                self._pending.clear()
+        for future in todo:
+            future.result()
+
+
+REMOVALS = Removals()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _removals_finished() -> Iterator[None]:
+    yield
+    REMOVALS.wait_all()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -157,8 +158,8 @@ def test_each_template_with_postgres_with_mysql_and_with_a_bucket_reaches_them_f
                                (minio, "minio", "minio")):
         swarmops.add_app(name, ops.url, stack=f"stacks/{folder}/stack.yml", role=role,
                          policy={"profile": "privileged"}, deploy_timeout="120s")
-    for infra in (proxy, postgres, mysql, minio):   # their networks exist before an app joins them
-        swarmops.run("sync", infra)
+    with ThreadPoolExecutor(max_workers=4) as pool:   # their networks exist before an app joins them
+        list(pool.map(lambda infra: swarmops.run("sync", infra), (proxy, postgres, mysql, minio)))
     out = swarmops.run("daemon", "--once").stdout
     for app in apps:
         assert f"{app}: deployed" in out, (app, out)
