@@ -23,6 +23,7 @@ log = logging.getLogger("swarmops.notify")
 REMEMBERED = 10_000
 DEGRADED_EVENT = "app degraded"
 BACKUP_FAILED_EVENT = "backup failed"
+BACKUP_MISSED_EVENT = "backup missed"
 
 
 def outcome_event(outcome: Outcome) -> str | None:
@@ -89,7 +90,13 @@ class Notifier(Observer):
             self._notify(outcome.app, outcome.commit or "", event, outcome.message)
 
     def on_backup(self, run: BackupRun) -> None:
-        """A backup that failed is notified as a failed deploy is: once per run (its start names it)."""
+        """A backup that failed is notified as a failed deploy is: once per run (its start names it). One that
+        ran too late for its time says so first, once per missed time."""
+        if run.missed:
+            self._notify(run.app, f"backup-missed-{run.missed}", BACKUP_MISSED_EVENT,
+                         f"the backup scheduled for {run.missed} did not run at its time (the daemon was not "
+                         "running, or the app's deploys held it off); it ran late instead: "
+                         + ("succeeded" if run.ok else "failed, see the next message"), commit_line=False)
         if not run.ok:
             self._notify(run.app, f"backup-{run.started:.0f}", BACKUP_FAILED_EVENT, run.message, commit_line=False)
 

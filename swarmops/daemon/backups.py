@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
 from swarmops.config.models import AppConfig, Config
-from swarmops.domain.backups import BackupRun, backup_due
+from swarmops.domain.backups import BackupRun, backup_due, missed_slot
 from swarmops.errors import BusyError
 from swarmops.ops.backups import BackupStore, run_backup
 from swarmops.reconcile.ports import Backups
@@ -33,21 +34,26 @@ class BackupSchedule:
         self.now = now
         self.listeners: list[Callable[[BackupRun], None]] = []
 
-    def due(self, app: AppConfig) -> bool:
+    def due(self, app: AppConfig) -> tuple[bool, datetime | None]:
+        """Whether the app's backup runs now, and the scheduled time it is too late for (None: on time)."""
         if app.backup is None:
-            return False
+            return False, None
         last = self.store.backups(app.name, 1)
         last_run = datetime.fromtimestamp(last[0].started, UTC) if last else None
-        return backup_due(self.now(), app.backup.schedule, last_run)
+        now = self.now()
+        return backup_due(now, app.backup.schedule, last_run), missed_slot(now, app.backup.schedule, last_run)
 
     def tick(self, stop: threading.Event | None = None) -> list[BackupRun]:
         """Every due app backed up, one after another; an app whose reconcile runs waits for the next tick."""
         done = []
         for app in self.config.apps:
-            if (stop is not None and stop.is_set()) or not self.due(app):
+            if stop is not None and stop.is_set():
+                break
+            due, missed = self.due(app)
+            if not due:
                 continue
             try:
-                run = self.reconciler.when_idle(app.name, partial(self.run, app))
+                run = self.reconciler.when_idle(app.name, partial(self.run, app, missed=missed))
             except BusyError as e:
                 log.info("backup of %s waits for the next tick: %s", app.name, e)
                 continue
@@ -57,13 +63,15 @@ class BackupSchedule:
             done.append(run)
         return done
 
-    def run(self, app: AppConfig, trigger: str = "schedule") -> BackupRun:
+    def run(self, app: AppConfig, trigger: str = "schedule", missed: datetime | None = None) -> BackupRun:
         reader = self.reconciler.reader
         run = run_backup(self.store, self.backups, lambda name: reader.read_app(name, services_only=True), app,
                          trigger, self.cancel, self.now)
+        if missed is not None:
+            run = replace(run, missed=missed.isoformat())
         log.log(logging.INFO if run.ok else logging.ERROR, "backup", extra={"fields": {
             "app": app.name, "trigger": trigger, "result": "succeeded" if run.ok else "failed",
-            "snapshots": [s.id for s in run.snapshots], "message": run.message}})
+            "snapshots": [s.id for s in run.snapshots], "message": run.message, "missed": run.missed}})
         for listener in self.listeners:
             try:
                 listener(run)

@@ -133,6 +133,7 @@ class BackupRun:
     message: str                       # what failed, or the snapshots taken and where
     snapshots: tuple[Snapshot, ...]
     error_kind: str = ""               # BackupError, EngineError ... when not ok
+    missed: str = ""                   # the scheduled time it ran late for (missed_slot), ISO 8601; "" when on time
 
 
 def backup_id(now: datetime, database: str) -> str:
@@ -152,3 +153,16 @@ def backup_due(now: datetime, schedule: str, last_run: datetime | None) -> bool:
     schedule's latest time. A time missed while the daemon was down is so at its start, once: the run it
     makes then is newer than that time. An app never backed up is due at once."""
     return last_run is None or last_run < last_slot(now, schedule)
+
+
+MISSED_AFTER = timedelta(minutes=10)   # later than this past its time, a scheduled run was missed, not just late
+
+
+def missed_slot(now: datetime, schedule: str, last_run: datetime | None) -> datetime | None:
+    """The scheduled time a due run comes too late for (more than MISSED_AFTER: the daemon was down, or the
+    app's deploys held it off tick after tick), which the office is told of; None when the run is on time or
+    not due. An app never backed up has missed nothing: its first run is at once."""
+    if last_run is None or not backup_due(now, schedule, last_run):
+        return None
+    slot = last_slot(now, schedule)
+    return slot if now - slot > MISSED_AFTER else None

@@ -23,7 +23,7 @@ from swarmops.config.models import AppConfig
 from swarmops.daemon.backups import BackupSchedule
 from swarmops.daemon.metrics import Metrics
 from swarmops.daemon.statuscache import status_from_store
-from swarmops.domain.backups import SNAPSHOT_ID, BackupRun, backup_due, backup_id, store_job
+from swarmops.domain.backups import SNAPSHOT_ID, BackupRun, backup_due, backup_id, missed_slot, store_job
 from swarmops.domain.hooks import JobResult
 from swarmops.domain.migrations import Database, database_in, wired_database
 from swarmops.errors import BusyError
@@ -236,6 +236,19 @@ def test_a_backup_is_refused_while_a_deploy_of_the_app_runs(tmp_path: Path) -> N
     assert w.store.last_backup("shop") is None
 
 
+@pytest.mark.parametrize(("now", "last_run", "missed"), [
+    (at("02:00"), None, None),                         # never backed up: its first run misses nothing
+    (at("02:00"), at("02:00", -1), None),              # on time
+    (at("02:10"), at("02:00", -1), None),              # a tick or a deploy late: still on time
+    (at("02:11"), at("02:00", -1), at("02:00")),       # past ten minutes: missed
+    (at("10:00"), at("02:00", -3), at("02:00")),       # down for days: the latest time it missed
+    (at("10:00"), at("02:00"), None),                  # not due
+], ids=["never-ran", "on-time", "ten-minutes-late", "eleven-minutes-late", "down-for-days", "not-due"])
+def test_a_run_more_than_ten_minutes_past_its_time_missed_that_time(
+        now: datetime, last_run: datetime | None, missed: datetime | None) -> None:
+    assert missed_slot(now, "02:00", last_run) == missed
+
+
 # ---- the daemon's tick
 
 def test_a_time_missed_while_the_daemon_was_down_runs_once_at_start_and_a_restart_keeps_the_last_run(
@@ -298,6 +311,51 @@ def test_a_failed_backup_is_notified_once(tmp_path: Path) -> None:
     notifier.flush()
     assert [title for title, _ in sent] == ["swarmops: shop backup failed"]
     assert "cause: the backup of database shop failed" in sent[0][1]
+
+
+def test_a_missed_backup_is_notified_once_for_its_time_and_an_on_time_one_is_not(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    sent: list[tuple[str, str]] = []
+
+    def send(urls: list[str], title: str, body: str) -> bool:
+        sent.append((title, body))
+        return True
+
+    config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
+    notifier = Notifier(config, send=send)
+    w.store.record_backup("shop", "schedule", at("02:00", -1).timestamp(), "succeeded", "", "")
+    late = schedule_of(w, at("10:00"))    # today's 02:00 passed while the daemon was down
+    late.listeners.append(notifier.on_backup)
+    [run] = late.tick()
+    assert run.ok and run.missed == at("02:00").isoformat()
+    notifier.on_backup(run)               # told again (a second listener, a replay): still one message
+    on_time = schedule_of(w, at("02:01", 1))
+    on_time.listeners.append(notifier.on_backup)
+    [next_run] = on_time.tick()
+    assert next_run.ok and next_run.missed == ""
+    notifier.flush()
+    assert [title for title, _ in sent] == ["swarmops: shop backup missed"]
+    assert "the backup scheduled for 2026-03-10T02:00:00+00:00 did not run at its time" in sent[0][1]
+    assert "succeeded" in sent[0][1]
+
+
+def test_a_missed_backup_that_fails_is_notified_as_missed_and_as_failed(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    sent: list[str] = []
+
+    def send(urls: list[str], title: str, body: str) -> bool:
+        sent.append(title)
+        return True
+
+    config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
+    notifier = Notifier(config, send=send)
+    w.store.record_backup("shop", "schedule", at("02:00", -1).timestamp(), "succeeded", "", "")
+    w.backups.fail["snapshot"] = JobResult("failed", 1, 0.1, ("pg_dump: connection refused",))
+    late = schedule_of(w, at("09:00"))
+    late.listeners.append(notifier.on_backup)
+    [run] = late.tick()
+    notifier.flush()
+    assert not run.ok and sent == ["swarmops: shop backup missed", "swarmops: shop backup failed"]
 
 
 def test_backup_run_on_the_command_line_backs_up_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
