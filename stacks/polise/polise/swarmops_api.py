@@ -35,6 +35,10 @@ class AppInfo:
     repo: str = ""                  # idem: the app's git repo
     forge_repo: str = ""            # idem: owner/name of the forge repo its reports are filed in; "" from `repo`
     sso: bool = False               # idem: behind the office's single sign-on (the proxy's shared middleware)
+    backup_at: float | None = None  # the last backup run's start; None: none ran, or the app has no backup
+    backup_result: str | None = None   # that run's result: "succeeded" or "failed" (BACKUP_RESULTS), else None
+    backup_ok_at: float | None = None  # the start of the last run that succeeded; None: none ever did
+    # never swarmops' backup_message: it is the operators' detail (hosts, paths, snapshots)
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,31 @@ class ReadApi(Protocol):
     def doc(self, name: str, which: str) -> str | None: ...
 
 
+BACKUP_RESULTS = ("succeeded", "failed")
+# a moment a page can show: after 1970 and before 9999 (datetime's last year, less a margin for the time zone)
+LATEST = 253_370_764_800.0          # 9999-01-01T00:00:00Z
+
+
+def moment(value: Any) -> float | None:
+    """An epoch time of swarmops' JSON, or None for anything a page could not show as a time: missing, not a
+    number (a string such as "1e400", a bool, null), NaN or infinite, zero or negative, or past year 9999 (where
+    datetime, and with it the page, would fail)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 < value < LATEST else None   # NaN compares false; an int of any size compares exactly
+
+
 def app_info(status: Mapping[str, Any], url: str | None = None, repo: str = "", forge_repo: str = "",
              sso: bool = False) -> AppInfo:
-    """From one of swarmops' AppStatus objects (an item of GET /api/v1/apps, or `status` of one app)."""
+    """From one of swarmops' AppStatus objects (an item of GET /api/v1/apps, or `status` of one app). Times and
+    the backup's result are read defensively: an odd value is None, never an exception or a page's 500."""
+    result = status.get("backup_result")
     return AppInfo(name=str(status["app"]), status=str(status.get("status") or "Unknown"),
                    commit=str(status.get("commit") or ""), title=str(status.get("title") or ""),
-                   deployed_at=float(status["deployed_at"]) if status.get("deployed_at") else None, url=url, repo=repo,
-                   forge_repo=forge_repo, sso=sso)
+                   deployed_at=moment(status.get("deployed_at")), url=url, repo=repo, forge_repo=forge_repo, sso=sso,
+                   backup_at=moment(status.get("backup_at")),
+                   backup_result=result if isinstance(result, str) and result in BACKUP_RESULTS else None,
+                   backup_ok_at=moment(status.get("backup_ok_at")))
 
 
 class SwarmopsClient:

@@ -44,11 +44,13 @@ LANGUAGES = [("id-ID", "id"), ("en-US", "en")]
 
 
 class LongNamesApi(FakeReadApi):
-    """test_polise_web's fake, with an app whose name, commit title and author have no place to break."""
+    """test_polise_web's fake, with an app whose name, commit title and author have no place to break; its last
+    backup failed, so that its card and page also carry the longest backup line (both times, in words)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.apps_.append(AppInfo(LONG_APP, "OutOfSync", "c" * 40, LONG_TITLE, 1_800_000_200.0))
+        self.apps_.append(AppInfo(LONG_APP, "OutOfSync", "c" * 40, LONG_TITLE, 1_800_000_200.0,
+                                  backup_at=1_800_000_000.0, backup_result="failed", backup_ok_at=1_799_913_600.0))
         self.logs[LONG_APP] = [{"sha": "c" * 40, "message": LONG_TITLE, "author": LONG_AUTHOR, "email": "m@x",
                                 "merge": False, "files": [{"path": "a.py", "kind": "code", "added": 1,
                                                            "deleted": 0}]}]
@@ -238,6 +240,8 @@ def test_no_page_scrolls_sideways_on_a_390_px_phone_even_with_unbroken_names(pol
         answer = page.goto(f"{polise.public}{path}")
         assert answer is not None and answer.status in (200, 404), (path, answer and answer.status)
         assert shown in page.inner_text("main"), (path, shown)   # the long text is there to be too wide
+        if path in ("/", f"/apps/{LONG_APP}"):
+            assert "gagal (terakhir berhasil: 14 Januari 2027" in page.inner_text("main"), path
         sizes = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         if sizes[0] > sizes[1]:
             wide[path] = sizes
