@@ -85,6 +85,8 @@ class Office:
     repos: dict[str, Path]
     token_file: Path
     reports: list[dict[str, Any]]
+    store: StateStore        # swarmops' state store
+    statuses: StatusCache    # swarmops' status cache
 
 
 class ReportsOnly(Store):
@@ -143,7 +145,7 @@ def office(tmp_path: Path) -> Office:
     return Office(swarmops, TestClient(polise_app, base_url=PUBLIC, follow_redirects=False,
                                       headers={"Accept-Language": "en"}),
                   {"portal": git(portal, "rev-parse", "HEAD"), "awdi": git(awdi, "rev-parse", "HEAD")},
-                  {"portal": portal, "awdi": awdi}, tmp_path / "read-token", kept.added)
+                  {"portal": portal, "awdi": awdi}, tmp_path / "read-token", kept.added, store, statuses)
 
 
 def signed_in(client: TestClient) -> None:
@@ -166,6 +168,20 @@ def test_the_app_page_shows_status_version_url_deploy_time_and_nothing_of_the_sw
     assert 'href="/apps/portal/docs/usage"' in page.text and "/docs/database" not in page.text
     for leak in ("reg:5000", NODE.hostname, "{&#39;", "services", "tasks", "dev@example.org"):
         assert leak not in page.text, leak
+
+
+def test_the_last_backup_swarmops_recorded_is_on_the_catalog_and_the_app_page_without_its_message(
+        office: Office) -> None:
+    assert "Last backup" not in office.polise.get("/").text   # none ran yet
+    office.store.record_backup("portal", "schedule", 1_800_000_000.0, "succeeded", "", "")
+    office.store.record_backup("portal", "schedule", 1_800_086_400.0, "failed",
+                               "pg_dump: could not connect to db.internal:5432", "")
+    office.statuses.refresh()
+    for path in ("/", "/apps/portal"):
+        text = office.polise.get(path).text
+        line = text.split('class="backup" data-result="failed">')[1].split("</dd>")[0]
+        assert "failed (last succeeded: " in line and " WIB" in line, line
+        assert "db.internal" not in text and "pg_dump" not in text
 
 
 def test_the_catalog_links_only_the_docs_that_the_deployed_commit_has(office: Office) -> None:
