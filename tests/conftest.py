@@ -44,9 +44,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """Each test's worker, start and end (setup to teardown) in $SWARMOPS_TIMELINE, when scripts/test
     set it: where the parallel phase's workers wait is read from it (`python -m bench.timeline`)."""
-    start = time.time()
+    start, cpu = time.time(), os.times()
     yield
     if TIMELINE:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        now = os.times()
+        # the CPU seconds of the worker itself and of the processes it ran and waited for (the swarmops CLI,
+        # git, docker): the machine's two cores are what the parallel phase waits on
+        own = now.user + now.system - cpu.user - cpu.system
+        children = now.children_user + now.children_system - cpu.children_user - cpu.children_system
         with Path(TIMELINE).open("a") as out:   # one short line per write: the workers' lines do not interleave
-            out.write(f"{worker}\t{start:.1f}\t{time.time():.1f}\t{item.nodeid}\n")
+            out.write(f"{worker}\t{start:.1f}\t{time.time():.1f}\t{item.nodeid}\t{own:.2f}\t{children:.2f}\n")
