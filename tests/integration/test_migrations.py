@@ -112,18 +112,24 @@ def mariadb(lab: docker.APIClient, swarmops: Swarmops, tmp_path: Path) -> Iterat
     remove_jobs(lab, swarmops)
 
 
-def sql(lab: docker.APIClient, db: Database, query: str) -> str:
-    """A query run by the database's task itself (postgres: as the superuser)."""
+def in_database_task(lab: docker.APIClient, db: Database, command: list[str]) -> tuple[int, str]:
+    """A command run in the database's task itself, on its node: its exit code and output."""
     [task] = running_tasks(lab, db.stack, db.engine)
     host = lab.inspect_node(task["NodeID"])["Description"]["Hostname"]
     sock = MANAGER if task["NodeID"] == lab.info()["Swarm"]["NodeID"] else f"unix:///run/swarm-lab/{host}.sock"
     node = docker.APIClient(base_url=sock, timeout=60)
+    exec_id = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], command, stderr=True)
+    out = str(node.exec_start(exec_id).decode(errors="replace")).strip()
+    return int(node.exec_inspect(exec_id)["ExitCode"]), out
+
+
+def sql(lab: docker.APIClient, db: Database, query: str) -> str:
+    """A query run by the database's task itself (postgres: as the superuser)."""
     command = (["psql", "-d", db.name, "-v", "ON_ERROR_STOP=1", "-tAc", query] if db.engine == "postgres" else
                # the app's account: root@localhost is the socket's, for the OS user root only
                ["mariadb", "-h", "127.0.0.1", f"-u{db.name}", f"--password={db.password.decode()}", "-N", "-B",
                 db.name, "-e", query])
-    exec_id = node.exec_create(task["Status"]["ContainerStatus"]["ContainerID"], command, stderr=True)
-    return str(node.exec_start(exec_id).decode(errors="replace")).strip()
+    return in_database_task(lab, db, command)[1]
 
 
 def app_files(db: Database, version: str, port: int, migration: str, reads: str,
