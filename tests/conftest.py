@@ -14,24 +14,24 @@ import pytest
 
 TIMELINE = os.environ.get("SWARMOPS_TIMELINE", "")   # scripts/test sets it: test-output/timeline.tsv
 
-SLOWEST_FIRST = (   # seconds in the fresh-clone CI run of c8330e3 (test-output/timeline.tsv)
-    "tests/integration/test_templates_and_stacks.py",   # 585
-    "tests/integration/test_template_data.py",   # 446 (the two ran one after the other on one worker: 1,059 s)
-    "tests/integration/test_polise.py",   # 358
-    "tests/integration/test_safe_rollouts.py",   # 314
-    "tests/integration/test_drills.py",   # 298
-    "tests/integration/test_migrations.py",   # 242
-    "tests/integration/test_core.py",   # 200
-    "tests/integration/test_sso.py",   # 199
-    "tests/integration/test_http.py",   # 153
-    "tests/integration/test_policy_and_secrets.py",   # 134
-    "tests/integration/test_hooks.py",   # 134
-    "tests/integration/test_faults.py",   # 108
-    "tests/integration/test_bench.py",   # 100
-    "tests/integration/test_isolation.py",   # 82
-    "tests/integration/test_no_needless_restarts.py",   # 75
-    "tests/integration/test_daemon.py",   # 67
-    "tests/integration/test_backups.py",   # about 60
+SLOWEST_FIRST = (   # seconds in the fresh-clone CI run of 6052215 (test-output/timeline.tsv)
+    "tests/integration/test_polise.py",   # 437
+    "tests/integration/test_templates_and_stacks.py",   # 381
+    "tests/integration/test_safe_rollouts.py",   # 340
+    "tests/integration/test_template_data.py",   # 364 then; about 200 since the go build cache
+    "tests/integration/test_migrations.py",   # 219
+    "tests/integration/test_drills.py",   # 197
+    "tests/integration/test_sso.py",   # 196
+    "tests/integration/test_http.py",   # 141
+    "tests/integration/test_core.py",   # 139
+    "tests/integration/test_backups.py",   # 54, twice since it runs on MariaDB too
+    "tests/integration/test_faults.py",   # 107
+    "tests/integration/test_bench.py",   # 96
+    "tests/integration/test_policy_and_secrets.py",   # 93
+    "tests/integration/test_daemon.py",   # 74
+    "tests/integration/test_no_needless_restarts.py",   # 72
+    "tests/integration/test_isolation.py",   # 68
+    "tests/integration/test_hooks.py",   # 66
 )
 
 
