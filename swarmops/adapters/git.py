@@ -76,6 +76,7 @@ class GitSource:
             raise SourceError(f"token_file {auth.token_file} does not exist or is not readable by swarmops")
         self._env = git_env(auth, min(timeout, 15))
         self._slots = net_slots
+        self._repo: git.Repo | None = None
 
     @property
     def shown_url(self) -> str:
@@ -107,14 +108,16 @@ class GitSource:
         raise SourceError(f"branch {self.branch!r} not found at {self.shown_url}")
 
     def _has(self, commit: str) -> bool:
+        """Whether the cache holds `commit` as a commit, asked of the source's own `git cat-file` (which
+        finds what a fetch has added since it started: git looks at the packs again on a miss)."""
         if not (self.cache_dir / "HEAD").is_file():
             return False
         try:
-            res = process.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], self._env, self.timeout,
-                              cwd=self.cache_dir)
-        except ProcessTimeout as e:
-            raise SourceError(f"git cat-file in {self.cache_dir}: {e}") from e
-        return res.returncode == 0
+            # the object itself asked for: Repo.commit of a full sha makes the object without looking
+            found = self._commit(commit)
+            return bool(found.repo.odb.info(found.binsha).type == b"commit")
+        except (SourceError, ValueError, git.exc.GitError):
+            return False
 
     def ensure(self, commit: str) -> None:
         """Make `commit` present in the bare cache, fetching the branch only when it is missing."""
@@ -145,8 +148,13 @@ class GitSource:
         return dest
 
     def _commit(self, commit: str) -> git.Commit:
+        # one Repo for this source's life (a source is made for one piece of work, in one thread): each Repo
+        # starts its own `git cat-file` processes, and a first deploy asked for four or five of them; they
+        # end with the source
         try:
-            return git.Repo(self.cache_dir).commit(commit)
+            if self._repo is None:
+                self._repo = git.Repo(self.cache_dir)
+            return self._repo.commit(commit)
         except (git.exc.GitError, ValueError):
             raise SourceError(f"commit {commit[:12]} is not in the cache of {self.shown_url}; fetch it first") from None
 
