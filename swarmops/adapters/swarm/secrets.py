@@ -25,10 +25,15 @@ class SwarmSecrets:
                 from e
 
     def prune(self, app: str) -> list[str]:
-        """Remove the app's secrets no service uses any more; returns their names."""
+        """Remove the app's secrets no service uses any more; returns their names. Only the app's own services
+        and jobs are read (a call that does not grow with the apps in the Swarm), and none when the app has no
+        secret: the Engine itself refuses to remove a secret any other service still uses."""
         try:
             secrets = self.api.secrets(filters={"label": f"{APP_LABEL}={app}"})
-            specs = [(svc["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {} for svc in self.api.services()]
+            if not secrets:
+                return []
+            own = self.api.services(filters={"label": f"{APP_LABEL}={app}"})
+            specs = [(svc["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {} for svc in own]
             used = {ref.get("SecretID") for spec in specs for ref in spec.get("Secrets") or []}
         except (docker.errors.DockerException, requests.RequestException) as e:
             raise EngineError(f"cannot list secrets: {type(e).__name__}") from e
