@@ -29,19 +29,20 @@ LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 l
 _PASSWORD = f'PATH="/usr/lib/postgresql/15/bin:$PATH"; pw="$(cat /run/secrets/{SECRET_FILE})"'
 # The server is the one the app's stack names, maybe one of the app's own making: it may not ask the client
 # for a local file (LOAD DATA LOCAL), and a restore replays what it said with the client's shell escapes
-# and file commands off (--sandbox)
-_MY_CNF = 'printf "[client]\\npassword=%s\\nloose-local-infile=0\\n" "$pw" > /tmp/my.cnf'
+# and file commands off (--sandbox). The password, the app's own secret, goes in MYSQL_PWD, never into the
+# option file: a newline in it would add options there (init-command, plugin-dir), a `#` would cut it short
+_MY_CNF = 'printf "[client]\\nloose-local-infile=0\\n" > /tmp/my.cnf'
 _DUMP = {
     "postgres": f'{_PASSWORD}; PGPASSWORD="$pw" pg_dump --clean --if-exists --no-owner --no-privileges '
                 '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -f "$tmp" "$DB_NAME"',
-    "mysql": f'{_PASSWORD}; {_MY_CNF}; '
+    "mysql": f'{_PASSWORD}; {_MY_CNF}; MYSQL_PWD="$pw" '
              'mariadb-dump --defaults-extra-file=/tmp/my.cnf --single-transaction --add-drop-table --no-tablespaces '
              '-h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME" > "$tmp"',
 }
 _LOAD = {
     "postgres": f'{_PASSWORD}; gzip -dc "$f" | PGPASSWORD="$pw" psql -q -v ON_ERROR_STOP=1 --single-transaction '
                 '-h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_NAME"',
-    "mysql": f'{_PASSWORD}; {_MY_CNF}; gzip -dc "$f" | '
+    "mysql": f'{_PASSWORD}; {_MY_CNF}; gzip -dc "$f" | MYSQL_PWD="$pw" '
              'mariadb --defaults-extra-file=/tmp/my.cnf --sandbox -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"',
 }
 _D = "[0-9]"

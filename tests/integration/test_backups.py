@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from swarmops.adapters.store import StateStore
-from tests.integration.conftest import GitRepo, Swarmops, free_node_port
+from tests.integration.conftest import GitRepo, Swarmops, free_node_port, lab_images
 from tests.integration.test_migrations import (
     Database,
     app_files,
@@ -59,6 +59,7 @@ def test_a_missed_backup_runs_once_at_start_keep_bounds_the_copies_and_a_backup_
         lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, engine: str,
         request: pytest.FixtureRequest) -> None:
     db: Database = request.getfixturevalue(engine)
+    lab_images("postgres")   # the store's listing job runs on the postgres base, whichever the app's engine
     repo: GitRepo = repo_factory()
     app = swarmops.name(f"bkp{engine[:2]}")   # the store volume outlives the app: one name per engine
     # the schedule's time six hours back: no scheduled time falls between the test's daemon runs, whenever

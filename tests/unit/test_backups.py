@@ -4,6 +4,8 @@ tick under the app's lock, `swarmops backup run`, status, /metrics and notificat
 
 from __future__ import annotations
 
+import gzip
+import json
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from swarmops.config.models import AppConfig
 from swarmops.daemon.backups import BackupSchedule
 from swarmops.daemon.metrics import Metrics
 from swarmops.daemon.statuscache import status_from_store
-from swarmops.domain.backups import SNAPSHOT_ID, BackupRun, backup_due, backup_id, missed_slot, store_job
+from swarmops.domain.backups import SNAPSHOT_ID, Action, BackupRun, backup_due, backup_id, missed_slot, store_job
 from swarmops.domain.hooks import JobResult
 from swarmops.domain.migrations import Database, database_in, wired_database
 from swarmops.errors import BusyError
@@ -217,6 +219,41 @@ def test_the_prune_script_skips_a_directory_or_a_link_planted_in_the_volume(tmp_
     assert done.returncode == 0, done.stderr
     assert all((store / f"{name}.sql.gz").is_file() for name in names) and (planted / "*").is_file()
     assert done.stdout.splitlines() == ["kept 2 of 2 backups of shop"]
+
+
+@pytest.mark.parametrize("action", ["snapshot", "restore"])
+def test_a_mariadb_password_with_a_newline_and_a_hash_reaches_the_client_whole_and_adds_no_option(
+        tmp_path: Path, action: Action) -> None:
+    """The app's own secret: a newline in it must not become an option of the client's option file (an
+    init-command, a plugin-dir), nor a `#` cut it short. The job's script, run by this machine's sh with a
+    client that records what it was given."""
+    password = "pw#1\ninit-command=DROP DATABASE shop\nplugin-dir=/backups"
+    secret = tmp_path / "secret"
+    secret.write_text(password)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for client in ("mariadb-dump", "mariadb"):
+        (bin_dir / client).write_text(
+            '#!/bin/sh\nprintf %s "$MYSQL_PWD" > "$SEEN/password"\n'
+            'for a; do case $a in --defaults-extra-file=*) cp "${a#*=}" "$SEEN/cnf";; esac; done\n'
+            'cat > /dev/null; echo "-- dump"\n')
+        (bin_dir / client).chmod(0o755)
+    store = tmp_path / "store"
+    (store / "shop").mkdir(parents=True)
+    with gzip.open(store / "shop" / "20260101T000000Z-backup-shop.sql.gz", "wt") as f:
+        f.write("-- dump\n")
+    db = Database("mysql", "shop", "h", 3306, "shop", "s", ())
+    spec = store_job(action, "shop", "img", "v", "node.labels.role == db", db, "20260101T000000Z-backup-shop")
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    script = (container["Args"][0].replace("/run/secrets/swarmops-db-password", str(secret))
+              .replace("/tmp/my.cnf", str(tmp_path / "my.cnf")).replace("/backups", str(store)))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SEEN": str(tmp_path),
+           **dict(e.partition("=")[::2] for e in container["Env"])}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "password").read_text() == password
+    assert (tmp_path / "cnf").read_text() == "[client]\nloose-local-infile=0\n"
+    assert password not in json.dumps(spec)
 
 
 def test_a_restore_of_a_backup_finds_its_database_in_the_backup_runs(tmp_path: Path) -> None:
