@@ -17,7 +17,7 @@ from swarmops.domain.backups import BackupRun
 from swarmops.domain.status import DEGRADED, SYNCED, AppStatus
 from swarmops.errors import SwarmopsError
 from swarmops.reconcile.events import Observer, Outcome
-from swarmops.util.redact import redact_url
+from swarmops.util.redact import redact_url, terminal_safe
 
 log = logging.getLogger("swarmops.notify")
 REMEMBERED = 10_000
@@ -119,7 +119,8 @@ class Notifier(Observer):
         except SwarmopsError as e:   # the state store is unwell: better one message too many than none
             log.warning("cannot record notification %s of %s: %s", event, app, e)
         title = f"swarmops: {app} {event}"
-        lines = [f"app: {app}", f"commit: {commit[:12]}", f"author: {self.author_of(app, commit)}",
+        cause = _shown(cause)
+        lines = [f"app: {app}", f"commit: {commit[:12]}", f"author: {_shown(self.author_of(app, commit))}",
                  f"outcome: {event}", f"cause: {cause}"] if commit_line else \
             [f"app: {app}", f"outcome: {event}", f"cause: {cause}"]
         if self.config.http and self.config.http.external_url:
@@ -136,6 +137,18 @@ class Notifier(Observer):
     def flush(self, timeout: float = 10.0) -> None:
         """Wait for queued deliveries (tests, shutdown)."""
         self._pool.submit(lambda: None).result(timeout=timeout)
+
+
+CAUSE_LIMIT = 2000   # characters of a cause a message carries: a job's log tail is the server's own words
+
+
+def _shown(text: str) -> str:
+    """Text from a repo, a job's log or a server (the app's own database may say anything) as a message
+    shows it: control and bidirectional characters escaped, as on a terminal, and bounded."""
+    safe = terminal_safe(text)
+    if len(safe) <= CAUSE_LIMIT:
+        return safe
+    return f"{safe[:CAUSE_LIMIT]} ... ({len(safe) - CAUSE_LIMIT} more characters)"
 
 
 def _apprise_send(urls: list[str], title: str, body: str) -> bool:

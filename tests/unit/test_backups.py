@@ -395,6 +395,26 @@ def test_a_missed_backup_that_fails_is_notified_as_missed_and_as_failed(tmp_path
     assert not run.ok and sent == ["swarmops: shop backup missed", "swarmops: shop backup failed"]
 
 
+def test_a_failed_backups_notification_shows_the_servers_words_escaped_and_bounded(tmp_path: Path) -> None:
+    """A dump's error is what the server said, and the server may be the app's own: its control characters
+    (an OSC 52 clipboard write, a bidirectional override) reach the message escaped, and a flood is cut."""
+    w = world(tmp_path)
+    sent: list[str] = []
+
+    def send(urls: list[str], title: str, body: str) -> bool:
+        sent.append(body)
+        return True
+
+    config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
+    notifier = Notifier(config, send=send)
+    said = "pg_dump: \x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe " + "x" * 10_000
+    notifier.on_backup(BackupRun("shop", "schedule", 1.0, False, said, ()))
+    notifier.flush()
+    [body] = sent
+    assert "\x1b" not in body and "\u202e" not in body and "\\x1b]52" in body and "\\u202e" in body
+    assert len(body) < 2_500 and "more characters)" in body
+
+
 def test_backup_run_on_the_command_line_backs_up_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     w = world(tmp_path)
