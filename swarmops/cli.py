@@ -23,7 +23,7 @@ from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain import decide
 from swarmops.domain.hooks import runs_from_json
 from swarmops.domain.migrations import snapshots_from_json
-from swarmops.domain.status import AppStatus, app_status
+from swarmops.domain.status import AppStatus, app_status, removed_apps
 from swarmops.errors import BootstrapError, SecretError, SwarmopsError
 from swarmops.ops import actions, bootstrap, nodeops
 from swarmops.reconcile.events import Outcome
@@ -115,12 +115,11 @@ def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
     for app in loaded.config.apps:
         out.append(status_from_store(store, app.name, live.get(app.name)))
     known = {a.name for a in loaded.config.apps}
-    for name, stack in sorted(live.items()):
-        if name not in known and any(s.managed for s in stack.services.values()):
-            base = app_status(name, stack, False, None, None, "")
-            out.append(AppStatus(name, "Removed", base.commit, None, None,
-                                 "no longer in the config; left running unless prune_removed_apps is true",
-                                 base.services))
+    for name in removed_apps(live, known, lambda app: store.last_deploy(app) is not None):
+        base = app_status(name, live[name], False, None, None, "")
+        out.append(AppStatus(name, "Removed", base.commit, None, None,
+                             "no longer in the config; left running unless prune_removed_apps is true",
+                             base.services))
     return out
 
 

@@ -24,6 +24,7 @@ from swarmops.daemon.scheduler import AppScheduler
 from swarmops.daemon.statuscache import REFRESH_SECONDS, StatusCache
 from swarmops.daemon.systemd import notify, watchdog_interval
 from swarmops.domain.live import LiveStack
+from swarmops.domain.status import removed_apps
 from swarmops.errors import SwarmopsError
 from swarmops.http.server import HttpServer
 from swarmops.reconcile.events import Outcome
@@ -95,8 +96,7 @@ def handle_removed_apps(adapters: Adapters, loaded: LoadedConfig,
         except SwarmopsError as e:
             log.error("cannot look for removed apps: %s", e)
             return []
-    removed = sorted(app for app, live in stacks.items()
-                     if app not in known and any(s.managed for s in live.services.values()))
+    removed = removed_apps(stacks, known, lambda app: bool(adapters.store.history(app, 1)))
     prune = loaded.config.prune_removed_apps and not loaded.app_errors
     for app in removed:
         if prune:

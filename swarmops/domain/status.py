@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -118,3 +119,11 @@ def app_status(app: str, live: LiveStack | None, paused: bool, last_result: str 
     return AppStatus(app=app, status=word, commit=commit, deployed_at=deployed.at or last_ended,
                      last_result=last_result, message=last_error or (f"drift: {drift}" if drift else ""),
                      services=services, author=deployed.author, title=deployed.message.split("\n", 1)[0])
+
+
+def removed_apps(stacks: Mapping[str, LiveStack], known: set[str], deployed_here: Callable[[str], bool]) -> list[str]:
+    """The stacks swarmops deployed for apps no longer in the config: a stack of its services (their labels)
+    that this swarmops' own history knows. Another swarmops sharing the Swarm (another state directory, a
+    staging one, a test's) has apps this config does not name: they are its own, never reported or pruned."""
+    return sorted(app for app, live in stacks.items()
+                  if app not in known and any(s.managed for s in live.services.values()) and deployed_here(app))

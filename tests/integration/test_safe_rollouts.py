@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import pytest
 
 from tests.integration.conftest import (
     BASE_IMAGE,
@@ -178,9 +177,8 @@ def test_diff_shows_a_changed_env_var_and_replica_count(lab: docker.APIClient, s
     assert "env.LEVEL: git 'debug'  live None" in text and "replicas: git 2  live 1" in text
 
 
-# alone on the lab: with prune_removed_apps its daemon removes every swarmops stack not in its config, so
-# beside other tests it removed their apps right after their stack deploy ("service not created yet")
-@pytest.mark.exclusive
+# beside the other tests: its daemon prunes only what its own history deployed, never their stacks (it
+# once removed them right after their stack deploy, "service not created yet", and had to run alone)
 def test_an_app_removed_from_the_config_is_reported_and_pruned_only_when_asked(
         lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
     _, app, _ = deployed(swarmops, repo_factory, "removed")
