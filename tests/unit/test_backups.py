@@ -332,8 +332,8 @@ def test_status_and_metrics_show_the_last_backups_time_and_result(tmp_path: Path
     assert 'swarmops_backup_last_result{app="shop"} 0.0' in text
 
 
-def test_a_failed_backup_is_notified_once(tmp_path: Path) -> None:
-    w = world(tmp_path)
+def notifier_of(w: HookWorld) -> tuple[Notifier, list[tuple[str, str]]]:
+    """A notifier with one URL whose deliveries (title, body) are kept in the list."""
     sent: list[tuple[str, str]] = []
 
     def send(urls: list[str], title: str, body: str) -> bool:
@@ -341,7 +341,12 @@ def test_a_failed_backup_is_notified_once(tmp_path: Path) -> None:
         return True
 
     config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
-    notifier = Notifier(config, send=send)
+    return Notifier(config, send=send), sent
+
+
+def test_a_failed_backup_is_notified_once(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    notifier, sent = notifier_of(w)
     failed = BackupRun("shop", "schedule", 1.0, False, "the backup of database shop failed", ())
     for run in (failed, failed, BackupRun("shop", "schedule", 2.0, True, "ok", ())):
         notifier.on_backup(run)
@@ -352,14 +357,7 @@ def test_a_failed_backup_is_notified_once(tmp_path: Path) -> None:
 
 def test_a_missed_backup_is_notified_once_for_its_time_and_an_on_time_one_is_not(tmp_path: Path) -> None:
     w = world(tmp_path)
-    sent: list[tuple[str, str]] = []
-
-    def send(urls: list[str], title: str, body: str) -> bool:
-        sent.append((title, body))
-        return True
-
-    config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
-    notifier = Notifier(config, send=send)
+    notifier, sent = notifier_of(w)
     w.store.record_backup("shop", "schedule", at("02:00", -1).timestamp(), "succeeded", "", "")
     late = schedule_of(w, at("10:00"))    # today's 02:00 passed while the daemon was down
     late.listeners.append(notifier.on_backup)
@@ -378,39 +376,26 @@ def test_a_missed_backup_is_notified_once_for_its_time_and_an_on_time_one_is_not
 
 def test_a_missed_backup_that_fails_is_notified_as_missed_and_as_failed(tmp_path: Path) -> None:
     w = world(tmp_path)
-    sent: list[str] = []
-
-    def send(urls: list[str], title: str, body: str) -> bool:
-        sent.append(title)
-        return True
-
-    config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
-    notifier = Notifier(config, send=send)
+    notifier, sent = notifier_of(w)
     w.store.record_backup("shop", "schedule", at("02:00", -1).timestamp(), "succeeded", "", "")
     w.backups.fail["snapshot"] = JobResult("failed", 1, 0.1, ("pg_dump: connection refused",))
     late = schedule_of(w, at("09:00"))
     late.listeners.append(notifier.on_backup)
     [run] = late.tick()
     notifier.flush()
-    assert not run.ok and sent == ["swarmops: shop backup missed", "swarmops: shop backup failed"]
+    assert not run.ok
+    assert [title for title, _ in sent] == ["swarmops: shop backup missed", "swarmops: shop backup failed"]
 
 
 def test_a_failed_backups_notification_shows_the_servers_words_escaped_and_bounded(tmp_path: Path) -> None:
     """A dump's error is what the server said, and the server may be the app's own: its control characters
     (an OSC 52 clipboard write, a bidirectional override) reach the message escaped, and a flood is cut."""
     w = world(tmp_path)
-    sent: list[str] = []
-
-    def send(urls: list[str], title: str, body: str) -> bool:
-        sent.append(body)
-        return True
-
-    config = w.config.model_copy(update={"notify": w.config.notify.model_copy(update={"urls": ["json://x"]})})
-    notifier = Notifier(config, send=send)
+    notifier, sent = notifier_of(w)
     said = "pg_dump: \x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe " + "x" * 10_000
     notifier.on_backup(BackupRun("shop", "schedule", 1.0, False, said, ()))
     notifier.flush()
-    [body] = sent
+    [(_, body)] = sent
     assert "\x1b" not in body and "\u202e" not in body and "\\x1b]52" in body and "\\u202e" in body
     assert len(body) < 2_500 and "more characters)" in body
 
