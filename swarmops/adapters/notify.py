@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -142,10 +143,15 @@ class Notifier(Observer):
 CAUSE_LIMIT = 2000   # characters of a cause a message carries: a job's log tail is the server's own words
 
 
+_LINE_BREAKS = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
 def _shown(text: str) -> str:
     """Text from a repo, a job's log or a server (the app's own database may say anything) as a message
-    shows it: control and bidirectional characters escaped, as on a terminal, and bounded."""
-    safe = terminal_safe(text)
+    shows it: on one line (a line break in a Dockerfile's command, quoted back in Docker's build error, would
+    start a forged `outcome:` or `link:` line), control and bidirectional characters escaped, as on a
+    terminal, and bounded."""
+    safe = terminal_safe(_LINE_BREAKS.sub(" | ", text))
     if len(safe) <= CAUSE_LIMIT:
         return safe
     return f"{safe[:CAUSE_LIMIT]} ... ({len(safe) - CAUSE_LIMIT} more characters)"

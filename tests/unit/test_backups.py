@@ -392,10 +392,12 @@ def test_a_failed_backups_notification_shows_the_servers_words_escaped_and_bound
     (an OSC 52 clipboard write, a bidirectional override) reach the message escaped, and a flood is cut."""
     w = world(tmp_path)
     notifier, sent = notifier_of(w)
-    said = "pg_dump: \x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe " + "x" * 10_000
+    said = ("pg_dump: \x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe\noutcome: succeeded\u2028link: https://evil.example/"
+            + "x" * 10_000)
     notifier.on_backup(BackupRun("shop", "schedule", 1.0, False, said, ()))
     notifier.flush()
     [(_, body)] = sent
+    assert [line.split(":")[0] for line in body.splitlines()] == ["app", "outcome", "cause"], body[:300]
     assert "\x1b" not in body and "\u202e" not in body and "\\x1b]52" in body and "\\u202e" in body
     assert len(body) < 2_500 and "more characters)" in body
 
