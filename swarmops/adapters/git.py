@@ -113,10 +113,10 @@ class GitSource:
         if not (self.cache_dir / "HEAD").is_file():
             return False
         try:
-            # the object itself asked for: Repo.commit of a full sha makes the object without looking
+            # the object's type asked of the cat-file: a commit (a tag resolves to its commit), not a tree
             found = self._commit(commit)
             return bool(found.repo.odb.info(found.binsha).type == b"commit")
-        except (SourceError, ValueError, git.exc.GitError):
+        except (SourceError, ValueError, git.exc.GitError, git.exc.ODBError):
             return False
 
     def ensure(self, commit: str) -> None:
@@ -155,7 +155,7 @@ class GitSource:
             if self._repo is None:
                 self._repo = git.Repo(self.cache_dir)
             return self._repo.commit(commit)
-        except (git.exc.GitError, ValueError):
+        except (git.exc.GitError, git.exc.ODBError, ValueError):   # a short or malformed sha: BadName
             raise SourceError(f"commit {commit[:12]} is not in the cache of {self.shown_url}; fetch it first") from None
 
     def info(self, commit: str) -> CommitInfo:

@@ -46,7 +46,7 @@ def test_the_cache_has_a_fetched_commit_and_no_missing_sha_tree_or_blob(work: Pa
     src.ensure(first)
     assert src._has(first)
     tree, blob = git(work, "rev-parse", "HEAD^{tree}"), git(work, "rev-parse", "HEAD:stack.yml")
-    for other in ("0" * 40, "1234567890" * 4, tree, blob):
+    for other in ("0" * 40, "1234567890" * 4, tree, blob, "deadbeef", "-x", first[:12] + "zz"):
         assert not src._has(other), other
 
 
