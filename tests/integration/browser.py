@@ -37,15 +37,16 @@ def chromium(*args: str) -> Iterator[Browser]:
 def goto(page: Page, url: str, tries: int = 3) -> None:
     """page.goto, again (up to `tries` times, a second apart) when Chromium gave up at the network level:
     the lab's engines add and remove interfaces all the time (a task starts, a network is made), and
-    Chromium aborts a navigation in flight when they do (ERR_NETWORK_CHANGED, or its own error page
-    replacing the navigation). An answer of any HTTP status is not retried, and a fault that lasts still
-    fails the test."""
+    Chromium aborts a navigation in flight when they do (ERR_NETWORK_CHANGED, its own error page replacing
+    the navigation, or its reload of the same address interrupting it: seen on /logout in a fresh-clone
+    CI). An answer of any HTTP status is not retried, and a fault that lasts still fails the test."""
     for attempt in range(tries):
         try:
             page.goto(url)
             return
         except PlaywrightError as e:
-            network = "net::ERR_" in str(e) or "chrome-error://" in str(e)
+            network = ("net::ERR_" in str(e) or "chrome-error://" in str(e)
+                       or f"is interrupted by another navigation to \"{url}\"" in str(e))
             if not network or attempt == tries - 1:
                 raise
             time.sleep(1)
