@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 from swarmops.adapters.store import StateStore
 from swarmops.runtime import SwarmHistoryCopy
@@ -120,3 +122,24 @@ def test_a_deploy_left_running_by_a_dead_process_is_found_and_one_of_a_live_proc
     assert store.orphaned("app") == [theirs] and mine not in store.orphaned("app")
     store.interrupt(theirs)
     assert store.orphaned("app") == [] and store.get_deploy(theirs).result == "interrupted"  # type: ignore[union-attr]
+
+
+def _open_store(path: str, start: Any) -> None:
+    start.wait()
+    StateStore(Path(path)).close()
+
+
+def test_processes_opening_a_new_state_database_at_once_all_open_it(tmp_path: Path) -> None:
+    # the daemon and CLI commands can open the same new database together: each must not add the
+    # columns another has just added
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        path = tmp_path / f"state-{attempt}.db"
+        start = ctx.Barrier(8)
+        procs = [ctx.Process(target=_open_store, args=(str(path), start)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 8
+    assert StateStore(path).app_state("x").fault_cleared_at == 0.0

@@ -38,10 +38,7 @@ class Database:
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
-            for cls in reversed(type(self).__mro__):
-                if schema := cls.__dict__.get("schema"):
-                    conn.executescript(schema)
-            self._migrate(conn)
+            self._create(conn)
             conn.execute("SELECT count(*) FROM deploys").fetchone()
             return conn
         except sqlite3.DatabaseError as e:
@@ -52,6 +49,20 @@ class Database:
             log.error("state database %s is corrupt (%s); moved it to %s and started a new one; "
                       "what is deployed is read back from the services' labels", self.path, e, aside)
             return self._open()
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        """Tables and columns in one write transaction: two processes opening a new database at once
+        (the daemon and a CLI command) would otherwise both see a column missing and both add it."""
+        schemas = [s for cls in reversed(type(self).__mro__) if (s := cls.__dict__.get("schema"))]
+        implicit, conn.isolation_level = conn.isolation_level, None
+        try:
+            conn.executescript("BEGIN IMMEDIATE;\n" + "\n".join(schemas))
+            self._migrate(conn)
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.isolation_level = implicit
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
