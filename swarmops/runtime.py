@@ -12,7 +12,7 @@ from swarmops.adapters.images.builder import ImageBuilder
 from swarmops.adapters.images.ledger import ImageLedger
 from swarmops.adapters.images.registry import Registry
 from swarmops.adapters.store import StateStore
-from swarmops.adapters.swarm.backups import VolumeBackups
+from swarmops.adapters.swarm.backups import S3VolumeStore, VolumeBackups
 from swarmops.adapters.swarm.deploy import StackDeployer
 from swarmops.adapters.swarm.history import KEPT, SwarmHistory
 from swarmops.adapters.swarm.jobs import SwarmJobs
@@ -75,18 +75,22 @@ def history_copy(config: Config, store: StateStore) -> HistoryCopy:
 def make_adapters(config: Config, store: StateStore | None = None) -> Adapters:
     store = store or open_store(config)
     jobs = SwarmJobs(api_client(config.docker_host, config.docker_timeout))
+    secrets = SwarmSecrets(api_client(config.docker_host, config.docker_timeout))
+    volumes = (S3VolumeStore(jobs, secrets, config.registry, config.backup_s3, config.role_label)
+               if config.backup_s3 is not None else None)
     return Adapters(
         store=store,
         reader=SwarmReader(api_client(config.docker_host, config.docker_timeout)),
         deployer=StackDeployer(config.docker_host, timeout=config.docker_timeout),
         registry=Registry(config.registry, config.registry_insecure),
         builder=ImageBuilder(api_client(config.build.docker_host or config.docker_host, config.build.timeout)),
-        secrets=SwarmSecrets(api_client(config.docker_host, config.docker_timeout)),
+        secrets=secrets,
         ledger=ImageLedger(config.state_dir / "images.json"),
         sources=partial(git_source, config, slots=threading.Semaphore(config.git.concurrency)),
         history=history_copy(config, store),
         jobs=jobs,
         backups=VolumeBackups(jobs, config.registry, config.role_label),
+        volumes=volumes,
     )
 
 

@@ -96,6 +96,9 @@ def load_config(path: Path) -> LoadedConfig:
                     f"{file}: key 'name': duplicate app name {app.name!r}, already defined in "
                     f"{names[app.name]}; rename one"))
                 continue
+            if (why := config.lacks_s3(app)) is not None:
+                errors.append(ConfigError(f"{file}: key 'backup.volumes': {why}"))
+                continue
             names[app.name] = str(file)
             apps.append(app)
         config = config.model_copy(update={"apps": apps})

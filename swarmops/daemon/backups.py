@@ -15,8 +15,8 @@ from functools import partial
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.backups import BackupRun, backup_due, missed_slot
 from swarmops.errors import BusyError
-from swarmops.ops.backups import BackupStore, run_backup
-from swarmops.reconcile.ports import Backups
+from swarmops.ops.backups import BackupStore, read_for_backup, run_backup
+from swarmops.reconcile.ports import Backups, VolumeStore
 from swarmops.reconcile.reconciler import Reconciler
 
 log = logging.getLogger("swarmops.backups")
@@ -25,8 +25,10 @@ TICK_SECONDS = 30.0   # how often the daemon asks whether a backup is due: a run
 
 class BackupSchedule:
     def __init__(self, config: Config, store: BackupStore, backups: Backups, reconciler: Reconciler,
-                 cancel: threading.Event, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 cancel: threading.Event, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 volumes: VolumeStore | None = None) -> None:
         self.config = config
+        self.volumes = volumes
         self.store = store
         self.backups = backups
         self.reconciler = reconciler
@@ -65,8 +67,8 @@ class BackupSchedule:
 
     def run(self, app: AppConfig, trigger: str = "schedule", missed: datetime | None = None) -> BackupRun:
         reader = self.reconciler.reader
-        run = run_backup(self.store, self.backups, lambda name: reader.read_app(name, services_only=True), app,
-                         trigger, self.cancel, self.now)
+        run = run_backup(self.store, self.backups, lambda name: read_for_backup(reader, app), app, trigger,
+                         self.cancel, self.now, self.volumes)
         if missed is not None:
             run = replace(run, missed=missed.isoformat())
         log.log(logging.INFO if run.ok else logging.ERROR, "backup", extra={"fields": {

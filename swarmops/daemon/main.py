@@ -154,7 +154,7 @@ def run_once(loaded: LoadedConfig, store: StateStore | None = None, adapters: Ad
 
 def backup_schedule(config: Config, store: StateStore, adapters: Adapters, reconciler: Reconciler,
                     cancel: threading.Event, notifier: Notifier | None) -> BackupSchedule:
-    schedule = BackupSchedule(config, store, adapters.backups, reconciler, cancel)
+    schedule = BackupSchedule(config, store, adapters.backups, reconciler, cancel, volumes=adapters.volumes)
     if notifier is not None:
         schedule.listeners.append(notifier.on_backup)
     return schedule

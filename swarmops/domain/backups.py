@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from swarmops.domain.live import LiveStack
 from swarmops.domain.migrations import Database, Snapshot
 from swarmops.domain.render import APP_LABEL, HOOK_LABEL
 
 Action = Literal["snapshot", "restore", "list", "prune"]
+VolumeAction = Literal["volume-backup", "volume-restore", "volume-list", "volume-prune"]
 SECRET_FILE = "swarmops-db-password"    # under /run/secrets in the job
 MOUNT = "/backups"
 # a migration's snapshot names its commit; a backup (scheduled, or `swarmops backup run`) names its database
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-backup-[A-Za-z_][A-Za-z0-9_-]{0,62}$")
-SNAPSHOT_ID = re.compile(rf"^\d{{8}}T\d{{6}}Z-[0-9a-f]{{1,40}}$|{BACKUP_ID.pattern}")
+# a volume's archive in the S3 store names its volume (the stack file's key)
+VOLUME_ID = re.compile(r"^\d{8}T\d{6}Z-volume-[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SNAPSHOT_ID = re.compile(rf"^\d{{8}}T\d{{6}}Z-[0-9a-f]{{1,40}}$|{BACKUP_ID.pattern}|{VOLUME_ID.pattern}")
 NAME_LIMIT = 63   # characters of a Swarm service name
 LISTED = 18   # snapshots a listing prints, newest first (a job's log keeps 20 lines)
 
@@ -68,7 +72,7 @@ _SCRIPTS = {
 }
 
 
-def job_name(app: str, action: Action) -> str:
+def job_name(app: str, action: Action | VolumeAction) -> str:
     """`<app>_swarmops-<action>`; a long app name is cut and given a digest (Swarm names are at most 63)."""
     suffix = f"_swarmops-{action}"
     if len(app) + len(suffix) <= NAME_LIMIT:
@@ -167,3 +171,56 @@ def missed_slot(now: datetime, schedule: str, last_run: datetime | None) -> date
         return None
     slot = last_slot(now, schedule)
     return slot if now - slot > MISSED_AFTER else None
+
+
+S3_SECRET_FILE = "swarmops-s3"   # under /run/secrets in a volume job: {"access_key": ..., "secret_key": ...}
+DATA = "/data"                   # where a volume job mounts the app's volume
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """An app's bucket in the S3 store, as a volume job reaches it."""
+
+    endpoint: str
+    network: str
+    region: str
+    bucket: str
+
+
+def volume_archive_id(now: datetime, volume: str) -> str:
+    """Sortable by time like a database's backup, and names its volume (the stack file's key)."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-volume-{volume}"
+
+
+def volume_job(action: VolumeAction, app: str, image: str, program: str, target: S3Target, secret: str,
+               constraint: str, source: str = "", archive: str = "", volume: str = "", keep: int = 0
+               ) -> dict[str, Any]:
+    """The ServiceSpec of one job of the S3 store: `program` (the Python of adapters/swarm/s3job.py) run by the
+    base/python image, with the app's backup account as a Swarm secret and the store's network. A backup or a
+    restore mounts the app's Swarm volume `source` at /data (read-only for a backup) on the node `constraint`
+    names (the one its running task is on: a local volume lives there); a listing and a prune touch no volume
+    and run on any node ("" constraint)."""
+    env = {"ACTION": action.removeprefix("volume-"), "APP": app, "BUCKET": target.bucket, "S3_ENDPOINT":
+           target.endpoint, "S3_REGION": target.region, "ID": archive, "VOLUME": volume, "KEEP": str(keep)}
+    container: dict[str, Any] = {
+        "Image": image, "User": "0", "Command": ["python3", "-c"], "Args": [program],
+        "Env": [f"{k}={v}" for k, v in sorted(env.items())],
+        "Secrets": [{"SecretName": secret, "File": {"Name": S3_SECRET_FILE, "UID": "0", "GID": "0", "Mode": 0o400}}]}
+    if source:
+        container["Mounts"] = [{"Type": "volume", "Source": source, "Target": DATA,
+                                "ReadOnly": action == "volume-backup", "VolumeOptions": {"NoCopy": True}}]
+    template = {"ContainerSpec": container, "RestartPolicy": {"Condition": "none", "MaxAttempts": 0},
+                "Placement": {"Constraints": [constraint] if constraint else []},
+                "Networks": [{"Target": target.network}]}
+    labels = {APP_LABEL: app, HOOK_LABEL: f"swarmops-{action}"}
+    return {"Name": job_name(app, action), "Labels": labels, "TaskTemplate": template,
+            "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}}
+
+
+def volume_nodes(live: LiveStack, source: str) -> set[str]:
+    """The nodes a running task mounting the Swarm volume `source` is on: where that local volume lives."""
+    services = {svc.id for svc in live.services.values() if svc.managed and not svc.job and any(
+        m.get("Type") == "volume" and m.get("Source") == source
+        for m in ((svc.spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Mounts") or [])}
+    return {t.node_id for t in live.tasks
+            if t.service_id in services and t.node_id and t.desired == "running" and t.state == "running"}

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from swarmops.adapters.git import CommitInfo
 from swarmops.adapters.store import AppState, Deploy
+from swarmops.config.models import BackupS3
 from swarmops.domain.backups import SnapshotFile
 from swarmops.domain.commits import LogEntry
 from swarmops.domain.compose.schema import Version
@@ -120,6 +121,23 @@ class Backups(Protocol):
     def prune(self, app: str, db: Database, keep: int, cancel: threading.Event) -> JobResult:
         """Remove all but the newest `keep` backups of the database (never a migration's snapshot)."""
         ...
+
+
+class VolumeStore(Protocol):
+    """The S3 store of an app's volume archives (a bucket per app): archived, restored, listed and pruned by
+    one-off jobs; a backup or a restore runs on the node the volume is on."""
+
+    def where(self, app: str, bucket: BackupS3, archive: str) -> str: ...
+
+    def backup(self, app: str, bucket: BackupS3, source: str, node: str, archive: str,
+               cancel: threading.Event) -> JobResult: ...
+
+    def restore(self, app: str, bucket: BackupS3, source: str, node: str, archive: str, volume: str,
+                cancel: threading.Event) -> JobResult: ...
+
+    def prune(self, app: str, bucket: BackupS3, volume: str, keep: int, cancel: threading.Event) -> JobResult: ...
+
+    def list(self, app: str, bucket: BackupS3, cancel: threading.Event) -> list[SnapshotFile]: ...
 
 
 class NoBackups:

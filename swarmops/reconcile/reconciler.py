@@ -49,6 +49,7 @@ from swarmops.reconcile.ports import (
     Source,
     Store,
     SwarmReader,
+    VolumeStore,
 )
 from swarmops.reconcile.rollout import Rollout
 
@@ -72,6 +73,7 @@ class Adapters:
     history: HistoryCopy = NoHistoryCopy()   # noqa: RUF009 (a stateless default)
     jobs: Jobs = NoJobs()                    # noqa: RUF009 (a stateless default)
     backups: Backups = NoBackups()           # noqa: RUF009 (a stateless default)
+    volumes: VolumeStore | None = None       # the S3 store of volume archives, when the config names one
 
 
 @dataclass(frozen=True)

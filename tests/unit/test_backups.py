@@ -114,13 +114,14 @@ def test_a_backup_id_sorts_by_time_names_its_database_and_restore_takes_it_besid
 @pytest.mark.parametrize(("entry", "key", "words"), [
     ("{databases: [shop], schedule: '25:00'}", "backup.schedule", "HH:MM in UTC"),
     ("{databases: [shop], schedule: '2am'}", "backup.schedule", "HH:MM in UTC"),
-    ("{databases: [], schedule: '02:00'}", "backup.databases", "at least 1"),
+    ("{databases: [], schedule: '02:00'}", "backup", "name what to back up"),
     ("{databases: ['shop; drop'], schedule: '02:00'}", "backup.databases", "not a database name"),
     ("{databases: [shop, shop], schedule: '02:00'}", "backup.databases", "listed twice"),
     ("{databases: [shop], schedule: '02:00', keep: 0}", "backup.keep", "greater than or equal to 1"),
-    ("{databases: [shop], schedule: '02:00', volumes: [data]}", "backup.volumes", "unknown key"),
+    ("{databases: [shop], schedule: '02:00', volumes: [data]}", "backup", "add s3: {bucket: NAME"),
     ("{databases: [shop]}", "backup.schedule", "add it"),
-], ids=["hour-25", "not-a-time", "no-database", "bad-name", "twice", "keep-0", "volumes-not-yet", "no-schedule"])
+], ids=["hour-25", "not-a-time", "no-database", "bad-name", "twice", "keep-0", "volumes-without-a-bucket",
+                                                                        "no-schedule"])
 def test_a_bad_backup_entry_is_refused_naming_its_file_line_and_key(tmp_path: Path, entry: str, key: str,
                                                                     words: str) -> None:
     apps_d = tmp_path / "apps.d"

@@ -1,7 +1,7 @@
 """The backup store on named volumes of the db node, one per app (`swarmops-backups-<app>`, holding
 `<app>/<snapshot-id>.sql.gz`). Every action is a one-off Swarm job on that node (domain/backups.py makes its
-spec), run by the jobs adapter: nothing runs on the node outside the Swarm. An S3 store (issue 25, item 3;
-not built yet) would honour the same port.
+spec), run by the jobs adapter: nothing runs on the node outside the Swarm. Volumes go to the S3 store
+(S3VolumeStore, below).
 
 A volume per app, not one for all: a dump job talks to the server the app's stack names, which may be a
 server of the app's own making (a "rogue MySQL server" asks the client for local files), and a restore
@@ -10,9 +10,14 @@ app's."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+from importlib.resources import files
 
-from swarmops.domain.backups import Action, SnapshotFile, parse_listing, store_job
+from swarmops.adapters.swarm.secrets import SwarmSecrets
+from swarmops.config.models import BackupS3, S3StoreSettings
+from swarmops.domain.backups import Action, S3Target, SnapshotFile, VolumeAction, parse_listing, store_job, volume_job
 from swarmops.domain.hooks import JobResult
 from swarmops.domain.migrations import Database
 from swarmops.errors import BackupError
@@ -64,3 +69,74 @@ class VolumeBackups:
 
     def _image(self, engine: str) -> str:
         return f"{self.registry}/{IMAGES[engine]}"
+
+
+PROGRAM = files("swarmops.adapters.swarm").joinpath("s3job.py").read_text()
+PYTHON_IMAGE = "base/python:3.11"   # lab/base-images: Debian's python3-boto3
+
+
+class S3VolumeStore:
+    """Backups of an app's named volumes in the S3 store, a bucket per app: each action is a one-off job
+    (domain/backups.volume_job) running s3job.py with the app's backup account, which swarmops keeps as a
+    Swarm secret `swarmops-s3-<app>-<digest>` made from the key files the app's entry names (content-derived:
+    new keys make a new secret; the app's secret prune removes the old one once no job uses it)."""
+
+    def __init__(self, jobs: Jobs, secrets: SwarmSecrets, registry: str, store: S3StoreSettings,
+                 role_label: str = "role") -> None:
+        self.jobs = jobs
+        self.secrets = secrets
+        self.image = f"{registry}/{PYTHON_IMAGE}"
+        self.store = store
+        self.role_label = role_label
+
+    def where(self, app: str, bucket: BackupS3, archive: str) -> str:
+        return f"bucket {bucket.bucket} of the S3 store, {archive}.tar.gz"
+
+    def backup(self, app: str, bucket: BackupS3, source: str, node: str, archive: str,
+               cancel: threading.Event) -> JobResult:
+        return self._run("volume-backup", app, bucket, f"node.id == {node}", TIMEOUT, cancel, source=source,
+                         archive=archive)
+
+    def restore(self, app: str, bucket: BackupS3, source: str, node: str, archive: str, volume: str,
+                cancel: threading.Event) -> JobResult:
+        return self._run("volume-restore", app, bucket, f"node.id == {node}", TIMEOUT, cancel, source=source,
+                         archive=archive, volume=volume)
+
+    def prune(self, app: str, bucket: BackupS3, volume: str, keep: int, cancel: threading.Event) -> JobResult:
+        return self._run("volume-prune", app, bucket, "", LIST_TIMEOUT, cancel, volume=volume,
+                         keep=keep)
+
+    def list(self, app: str, bucket: BackupS3, cancel: threading.Event) -> list[SnapshotFile]:
+        result = self._run("volume-list", app, bucket, "", LIST_TIMEOUT, cancel)
+        if not result.ok:
+            said = " | ".join(result.log_tail[-3:]) or result.message
+            raise BackupError(f"cannot list the volume archives of {app} in bucket {bucket.bucket}: job "
+                              f"{result.state}, exit code {result.exit_code}: {said}",
+                              action="list", state=result.state, exit_code=result.exit_code)
+        return parse_listing(result.log_tail)
+
+    def _run(self, action: VolumeAction, app: str, bucket: BackupS3, constraint: str, timeout: float,
+             cancel: threading.Event, source: str = "", archive: str = "", volume: str = "",
+             keep: int = 0) -> JobResult:
+        target = S3Target(self.store.endpoint, self.store.network, self.store.region, bucket.bucket)
+        spec = volume_job(action, app, self.image, PROGRAM, target, self._account(app, bucket), constraint,
+                          source=source, archive=archive, volume=volume, keep=keep)
+        return self.jobs.run(app, spec, timeout, cancel)
+
+    def _account(self, app: str, bucket: BackupS3) -> str:
+        """The Swarm secret holding the app's backup account, made when missing."""
+        keys = {}
+        for field, path in (("access_key", bucket.access_key_file), ("secret_key", bucket.secret_key_file)):
+            try:
+                keys[field] = path.read_text().strip()
+            except OSError as e:
+                raise BackupError(f"{app}: cannot read backup.s3.{field}_file {path}: {e.strerror}; the ops team "
+                                  "puts the key of the app's backup account there", action="account") from e
+            if not keys[field]:
+                raise BackupError(f"{app}: backup.s3.{field}_file {path} is empty; put the key of the app's backup "
+                                  "account there", action="account")
+        data = json.dumps(keys).encode()
+        digest = hashlib.sha256(app.encode() + b"\0" + data).hexdigest()[:16]
+        name = f"swarmops-s3-{app[:30]}-{digest}"
+        self.secrets.ensure(app, name, data)
+        return name
