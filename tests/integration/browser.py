@@ -52,6 +52,20 @@ def goto(page: Page, url: str, tries: int = 3) -> None:
             time.sleep(1)
 
 
+def submit_again_on_network_change(page: Page, url: str, selector: str, tries: int = 3) -> None:
+    """Open `url` and click `selector`, a form whose sending twice does what sending it once does (a
+    sign-out), and again when Chromium replaced the answer with its own error page because the lab's
+    interfaces changed meanwhile (ERR_NETWORK_CHANGED: a fresh-clone CI failed the sign-out so). Any page
+    the server answered with is kept, whatever it says."""
+    for attempt in range(tries):
+        goto(page, url)
+        page.click(selector)
+        page.wait_for_load_state()
+        if not page.url.startswith("chrome-error://") or attempt == tries - 1:
+            return
+        time.sleep(1)
+
+
 @contextmanager
 def other_origin(root: Path, pages: dict[str, str]) -> Iterator[int]:
     """A plain HTTP server on 127.0.0.1 serving `pages` (file name -> HTML) from `root`; yields its port."""

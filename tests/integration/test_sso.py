@@ -45,7 +45,7 @@ from playwright.sync_api import BrowserContext, expect
 from ruamel.yaml import YAML
 
 from bench.lab import remove_stack
-from tests.integration.browser import chromium, goto
+from tests.integration.browser import chromium, goto, submit_again_on_network_change
 from tests.integration.conftest import (
     MANAGER,
     MANAGER_IP,
@@ -364,8 +364,8 @@ def test_an_sso_app_signs_in_through_polise_a_second_one_needs_no_new_sign_in_an
         assert [c["domain"] for c in polise_cookies] == [urllib.parse.urlsplit(door.polise).hostname]   # its host only
         echo_cookie, kiosk_cookie = app_cookie(context, door, "echo"), app_cookie(context, door, "kiosk")
         # sign-out at Polise: both hosts' cookies are refused from then on, even replayed
-        goto(page, f"{door.polise}/logout")
-        page.click("main form[action='/logout'] button")   # asked first: a GET signs nobody out
+        # asked first: a GET signs nobody out
+        submit_again_on_network_change(page, f"{door.polise}/logout", "main form[action='/logout'] button")
         expect(page).to_have_url(f"{door.polise}/")
         for role, cookie in (("echo", echo_cookie), ("kiosk", kiosk_cookie)):
             status, headers, _ = door.get(f"{door.apps[role]}.{DOMAIN}", "/", {"Cookie": f"__Host-polise_sso={cookie}"})
