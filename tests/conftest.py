@@ -25,6 +25,7 @@ SLOWEST_FIRST = (   # seconds in the fresh-clone CI run of 6052215 (test-output/
     "tests/integration/test_http.py",   # 141
     "tests/integration/test_core.py",   # 139
     "tests/integration/test_backups.py",   # 54, twice since it runs on MariaDB too
+    "tests/integration/test_volume_backups.py",   # 52 alone on the lab
     "tests/integration/test_faults.py",   # 107
     "tests/integration/test_bench.py",   # 96
     "tests/integration/test_policy_and_secrets.py",   # 93

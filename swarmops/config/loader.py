@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swarmops.config.models import AppConfig, Config
+from swarmops.config.models import AppConfig, Config, shared_bucket
 from swarmops.errors import ConfigError
 from swarmops.util import yamlio
 
@@ -98,6 +98,9 @@ def load_config(path: Path) -> LoadedConfig:
                 continue
             if (why := config.lacks_s3(app)) is not None:
                 errors.append(ConfigError(f"{file}: key 'backup.volumes': {why}"))
+                continue
+            if (why := shared_bucket([*apps, app])) is not None:
+                errors.append(ConfigError(f"{file}: key 'backup.s3.bucket': {why}"))
                 continue
             names[app.name] = str(file)
             apps.append(app)

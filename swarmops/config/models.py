@@ -238,6 +238,9 @@ class S3StoreSettings(Strict):
     endpoint: str = Field(pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")   # as a job reaches it
     network: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")        # the attachable overlay it is on
     region: str = Field("us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    # the bytes of files one archive may hold: a volume beyond it fails its backup rather than fill the
+    # disk of the node the job runs on (the archive is made in the job before it is sent)
+    max_archive_bytes: int = Field(20 * 2**30, ge=2**20)
 
 
 class BackupS3(Strict):
@@ -367,6 +370,25 @@ class AppConfig(Strict):
         return (self.role, *[r for r in self.allowed_roles if r != self.role])
 
 
+def bucket_of(app: AppConfig) -> str | None:
+    return app.backup.s3.bucket if app.backup is not None and app.backup.s3 is not None else None
+
+
+def shared_bucket(apps: list[AppConfig]) -> str | None:
+    """Why two apps' volume backups would share a bucket, or None: one app's prune, listing and restore would
+    then take the other's archives."""
+    owner: dict[str, str] = {}
+    for app in apps:
+        bucket = bucket_of(app)
+        if bucket is None:
+            continue
+        if bucket in owner:
+            return (f"apps {owner[bucket]} and {app.name} both back up into bucket {bucket}: give each app a bucket "
+                    "of its own (and a backup account for that bucket only)")
+        owner[bucket] = app.name
+    return None
+
+
 def check_overlaps(names: list[str]) -> None:
     """Ruling 30: an object name belongs to the stack whose name is its longest prefix followed by `_`,
     so `shop` and `shop_admin` cannot both be apps: `shop`'s volume `admin_data` would be `shop_admin`'s."""
@@ -427,6 +449,8 @@ class Config(Strict):
             if (why := self.lacks_s3(app)) is not None:
                 raise ValueError(why)
         check_overlaps([app.name for app in self.apps])
+        if (why := shared_bucket(self.apps)) is not None:
+            raise ValueError(why)
         return self
 
     def lacks_s3(self, app: AppConfig) -> str | None:

@@ -175,6 +175,8 @@ def missed_slot(now: datetime, schedule: str, last_run: datetime | None) -> date
 
 S3_SECRET_FILE = "swarmops-s3"   # under /run/secrets in a volume job: {"access_key": ..., "secret_key": ...}
 DATA = "/data"                   # where a volume job mounts the app's volume
+# a volume job shares the node with the apps: a core and 512 MiB at most (its archive's entries are held)
+JOB_LIMITS = {"NanoCPUs": 1_000_000_000, "MemoryBytes": 512 * 2**20}
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ class S3Target:
     network: str
     region: str
     bucket: str
+    max_bytes: int = 20 * 2**30
 
 
 def volume_archive_id(now: datetime, volume: str) -> str:
@@ -201,7 +204,8 @@ def volume_job(action: VolumeAction, app: str, image: str, program: str, target:
     names (the one its running task is on: a local volume lives there); a listing and a prune touch no volume
     and run on any node ("" constraint)."""
     env = {"ACTION": action.removeprefix("volume-"), "APP": app, "BUCKET": target.bucket, "S3_ENDPOINT":
-           target.endpoint, "S3_REGION": target.region, "ID": archive, "VOLUME": volume, "KEEP": str(keep)}
+           target.endpoint, "S3_REGION": target.region, "ID": archive, "VOLUME": volume, "KEEP": str(keep),
+           "MAX_BYTES": str(target.max_bytes)}
     container: dict[str, Any] = {
         "Image": image, "User": "0", "Command": ["python3", "-c"], "Args": [program],
         "Env": [f"{k}={v}" for k, v in sorted(env.items())],
@@ -210,6 +214,7 @@ def volume_job(action: VolumeAction, app: str, image: str, program: str, target:
         container["Mounts"] = [{"Type": "volume", "Source": source, "Target": DATA,
                                 "ReadOnly": action == "volume-backup", "VolumeOptions": {"NoCopy": True}}]
     template = {"ContainerSpec": container, "RestartPolicy": {"Condition": "none", "MaxAttempts": 0},
+                "Resources": {"Limits": JOB_LIMITS},
                 "Placement": {"Constraints": [constraint] if constraint else []},
                 "Networks": [{"Target": target.network}]}
     labels = {APP_LABEL: app, HOOK_LABEL: f"swarmops-{action}"}

@@ -176,7 +176,9 @@ def list_snapshots(store: BackupStore, backups: Backups, app: AppConfig, cancel:
                    volumes: VolumeStore | None = None) -> list[Listed]:
     """The db store's snapshots of the app, then its volume archives in the S3 store (when it backs any up)."""
     records = recorded(store, app.name)
-    found = [Listed(f, records.get(f.id)) for f in backups.list(app.name, cancel)]
+    # the db store holds what migrations and database backups took: an app with neither has nothing there
+    volumes_only = app.backup is not None and not app.backup.databases and not records
+    found = [] if volumes_only else [Listed(f, records.get(f.id)) for f in backups.list(app.name, cancel)]
     if volumes is not None and app.backup is not None and app.backup.s3 is not None:
         found += [Listed(f, None) for f in volumes.list(app.name, app.backup.s3, cancel)]
     return found

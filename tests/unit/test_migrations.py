@@ -17,7 +17,7 @@ import pytest
 from swarmops.adapters import age as age_secrets
 from swarmops.adapters.swarm.backups import VolumeBackups
 from swarmops.daemon.statuscache import status_from_store
-from swarmops.domain.backups import SECRET_FILE, Action, parse_listing, store_job
+from swarmops.domain.backups import SECRET_FILE, Action, VolumeAction, parse_listing, store_job
 from swarmops.domain.compose.hooks import RESERVED_SERVICES
 from swarmops.domain.decide import to_dict
 from swarmops.domain.hooks import HookStep, JobResult, RenderedHook
@@ -443,7 +443,8 @@ def test_a_service_named_like_swarmops_own_backup_job_is_refused(name: str) -> N
 
 
 def test_the_reserved_service_names_are_the_backup_jobs_names() -> None:
-    assert {f"swarmops-{action}" for action in get_args(Action)} == set(RESERVED_SERVICES)
+    actions = get_args(Action) + get_args(VolumeAction)
+    assert {f"swarmops-{action}" for action in actions} == set(RESERVED_SERVICES)
 
 
 def test_an_operators_rollback_across_a_migration_is_refused_unless_asked_for(tmp_path: Path) -> None:

@@ -14,13 +14,14 @@ import hashlib
 import json
 import threading
 from importlib.resources import files
+from typing import Any
 
 from swarmops.adapters.swarm.secrets import SwarmSecrets
 from swarmops.config.models import BackupS3, S3StoreSettings
 from swarmops.domain.backups import Action, S3Target, SnapshotFile, VolumeAction, parse_listing, store_job, volume_job
 from swarmops.domain.hooks import JobResult
 from swarmops.domain.migrations import Database
-from swarmops.errors import BackupError
+from swarmops.errors import BackupError, DependencyError
 from swarmops.reconcile.ports import Jobs
 
 VOLUME = "swarmops-backups"
@@ -118,10 +119,15 @@ class S3VolumeStore:
     def _run(self, action: VolumeAction, app: str, bucket: BackupS3, constraint: str, timeout: float,
              cancel: threading.Event, source: str = "", archive: str = "", volume: str = "",
              keep: int = 0) -> JobResult:
-        target = S3Target(self.store.endpoint, self.store.network, self.store.region, bucket.bucket)
-        spec = volume_job(action, app, self.image, PROGRAM, target, self._account(app, bucket), constraint,
-                          source=source, archive=archive, volume=volume, keep=keep)
-        return self.jobs.run(app, spec, timeout, cancel)
+        target = S3Target(self.store.endpoint, self.store.network, self.store.region, bucket.bucket,
+                          self.store.max_archive_bytes)
+        def spec() -> dict[str, Any]:
+            return volume_job(action, app, self.image, PROGRAM, target, self._account(app, bucket), constraint,
+                              source=source, archive=archive, volume=volume, keep=keep)
+        try:
+            return self.jobs.run(app, spec(), timeout, cancel)
+        except DependencyError:   # a deploy's secret prune took the account between its making and the job's
+            return self.jobs.run(app, spec(), timeout, cancel)
 
     def _account(self, app: str, bucket: BackupS3) -> str:
         """The Swarm secret holding the app's backup account, made when missing."""
@@ -136,7 +142,9 @@ class S3VolumeStore:
                 raise BackupError(f"{app}: backup.s3.{field}_file {path} is empty; put the key of the app's backup "
                                   "account there", action="account")
         data = json.dumps(keys).encode()
-        digest = hashlib.sha256(app.encode() + b"\0" + data).hexdigest()[:16]
+        # content-derived, and slow to derive: the name is public (docker secret ls), the keys are not, and a
+        # weak key must not be found by trying candidates against it
+        digest = hashlib.pbkdf2_hmac("sha256", data, b"swarmops-s3\0" + app.encode(), 200_000).hex()[:16]
         name = f"swarmops-s3-{app[:30]}-{digest}"
         self.secrets.ensure(app, name, data)
         return name

@@ -1,32 +1,65 @@
 """The program of a volume job of the S3 store. swarmops never imports it: its text runs as `python3 -c` in
 the lab's base/python image (Debian's python3-boto3), with ACTION backup | restore | list | prune, the app's
 volume at /data (backup, restore), the app's backup account in /run/secrets/swarmops-s3 and the store's
-endpoint, bucket, archive id, volume and keep in the environment. It prints what it did in one line (a list:
-`snapshot SIZE MTIME ID` lines, as the db store's listing does) and, on a fault, one line and exit code 1.
+endpoint, bucket, archive id, volume, keep and size limit in the environment. It prints what it did in one
+line (a list: `snapshot SIZE MTIME ID` lines, as the db store's listing does) and, on a fault, one line and
+a non-zero exit code.
 
-An archive is a gzipped tar of the volume's top level: links are kept as links and never followed; sockets,
-devices and pipes are left out. A restore reads the whole archive and checks it before it touches the
-volume (no device or pipe, no name or hard link outside /data or through a link the archive made), then
-empties the volume and extracts (setuid and setgid bits cleared; tarfile's "tar" filter too where the
-Python has it: Debian 12's has not).
-Owners are kept as numbers: the app's image, not this one, knows their names."""
+The app keeps running while its volume is read or written, and may change it at any moment (swap a file for
+a link to the secret, a directory for a link to /). So nothing here opens a path: every file and directory
+is opened relative to its parent's descriptor with O_NOFOLLOW, and checked to be what was listed, so a link
+is read as a link and never followed, and a write never lands outside /data. An archive holds directories,
+regular files (a hard link is stored as a copy) and links; sockets, devices and pipes are left out. A
+restore reads the whole archive and refuses it before the volume changes unless it is such an archive:
+names without `.`, `..` or an empty part, each entry's directory made by the archive before it, no name
+twice; then it empties the volume and creates each entry anew (O_EXCL: an entry the app made meanwhile
+fails the restore instead of being written through). Owners are kept as numbers; setuid and setgid bits
+are not restored."""
 
+import errno
 import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tarfile
 import tempfile
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3  # type: ignore[import-not-found]
 import botocore.exceptions  # type: ignore[import-not-found]
 
 DATA = "/data"
 LISTED = 18
-ARCHIVE = re.compile(r"^(\d{8}T\d{6}Z-volume-[A-Za-z0-9][A-Za-z0-9_.-]{0,62})\.tar\.gz$")
+ARCHIVE = re.compile(r"^(\d{8}T\d{6}Z-volume-([A-Za-z0-9][A-Za-z0-9_.-]{0,62}))\.tar\.gz$")
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 env = os.environ
+
+
+class Refused(Exception):
+    """The volume or the archive is not one this job takes; its words are the operator's."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Budget:
+    """The bytes and entries one archive may hold: a volume that fills the node's disk or the job's memory
+    fails its backup instead."""
+
+    def __init__(self) -> None:
+        self.bytes = int(env.get("MAX_BYTES") or 20 * 2**30)
+        self.entries = int(env.get("MAX_ENTRIES") or 200_000)
+
+    def take(self, size: int) -> None:
+        self.bytes -= size
+        self.entries -= 1
+        if self.bytes < 0 or self.entries < 0:
+            raise Refused(4, f"volume {env.get('VOLUME') or ''} holds more than the store takes "
+                             f"({env.get('MAX_BYTES') or 20 * 2**30} bytes or {env.get('MAX_ENTRIES') or 200_000} "
+                             "entries); nothing was stored")
 
 
 def client() -> Any:
@@ -36,51 +69,110 @@ def client() -> Any:
                         aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"])
 
 
-def archives(s3: Any, bucket: str) -> list[tuple[str, int, int]]:
-    """The bucket's volume archives, newest first: (id, size, mtime)."""
+def archives(s3: Any, bucket: str) -> list[tuple[str, int, int, str]]:
+    """The bucket's volume archives, newest first: (id, size, mtime, volume)."""
     found = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents") or []:
             m = ARCHIVE.match(obj["Key"])
             if m:
-                found.append((m[1], int(obj["Size"]), int(obj["LastModified"].timestamp())))
+                found.append((m[1], int(obj["Size"]), int(obj["LastModified"].timestamp()), m[2]))
     return sorted(found, reverse=True)
+
+
+def info(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+    entry = tarfile.TarInfo(name)
+    entry.type, entry.mode, entry.uid, entry.gid = kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+    entry.mtime = int(st.st_mtime)
+    return entry
+
+
+class Exactly:
+    """`size` bytes of a file the app may be changing: cut short meanwhile, the rest is zeros."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self.f, self.left = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n) or b"\0" * n
+        self.left -= len(data)
+        return data
+
+
+def same(fd: int, st: os.stat_result) -> bool:
+    now = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+
+
+def walk(tar: tarfile.TarFile, dfd: int, prefix: str, budget: Budget) -> None:
+    """Every entry of the directory open as `dfd`, each opened relative to it and never through a link."""
+    with os.scandir(dfd) as listing:
+        names = sorted(e.name for e in listing)
+    for name in names:
+        path = prefix + name
+        try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                entry = info(path, st, tarfile.SYMTYPE)
+                entry.linkname = os.readlink(name, dir_fd=dfd)
+                budget.take(0)
+                tar.addfile(entry)
+            elif stat.S_ISDIR(st.st_mode):
+                fd = os.open(name, DIR_FLAGS, dir_fd=dfd)
+                try:
+                    if same(fd, st):
+                        budget.take(0)
+                        tar.addfile(info(path, st, tarfile.DIRTYPE))
+                        walk(tar, fd, path + "/", budget)
+                finally:
+                    os.close(fd)
+            elif stat.S_ISREG(st.st_mode):
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
+                with os.fdopen(fd, "rb") as f:
+                    if same(fd, st) and stat.S_ISREG(os.fstat(fd).st_mode):
+                        size = os.fstat(fd).st_size
+                        budget.take(size)
+                        entry = info(path, st, tarfile.REGTYPE)
+                        entry.size = size
+                        tar.addfile(entry, Exactly(f, size))
+        except (FileNotFoundError, NotADirectoryError):
+            continue   # removed or replaced meanwhile
+        except OSError as e:
+            if e.errno != errno.ELOOP:   # a link put in its place meanwhile, never followed
+                raise
 
 
 def backup(s3: Any, bucket: str, archive: str) -> None:
     with tempfile.TemporaryFile() as tmp:
-        with tarfile.open(fileobj=tmp, mode="w:gz") as tar:
-            for entry in sorted(os.listdir(DATA)):   # devices and pipes left out: a restore refuses them
-                tar.add(os.path.join(DATA, entry), arcname=entry, filter=lambda m: None if m.isdev() else m)
+        root = os.open(DATA, DIR_FLAGS)
+        try:
+            with tarfile.open(fileobj=tmp, mode="w:gz") as tar:
+                walk(tar, root, "", Budget())
+        finally:
+            os.close(root)
         size = tmp.tell()
         tmp.seek(0)
         s3.upload_fileobj(tmp, bucket, f"{archive}.tar.gz")
     print(f"archive {archive}: {size} bytes")
 
 
-def outside(name: str) -> bool:
-    norm = os.path.normpath(name)
-    return os.path.isabs(name) or norm == ".." or norm.startswith("../")
-
-
-def through(name: str, links: set[str]) -> bool:
-    """Whether the name is, or goes through, a symbolic link the archive made before it."""
-    parts = os.path.normpath(name).split("/")
-    return any("/".join(parts[:i]) in links for i in range(1, len(parts) + 1))
-
-
 def refused(members: list[tarfile.TarInfo]) -> str | None:
-    """The first entry a restore refuses, decided from the archive alone (the volume is not looked at: what
-    it holds now is about to go): a device or a pipe, a name or a hard link outside the volume, or through a
-    link the archive itself made (a tar of a real directory never has one)."""
-    links: set[str] = set()
+    """The first entry that makes the archive one a restore refuses, from the archive alone (what the volume
+    holds now is about to go), or None."""
+    made: set[tuple[str, ...]] = {()}
+    seen: set[tuple[str, ...]] = set()
     for m in members:
-        if m.isdev() or outside(m.name) or through(m.name, links):
+        parts = tuple(m.name.split("/"))
+        if any(p in ("", ".", "..") for p in parts) or parts in seen or parts[:-1] not in made:
             return m.name
-        if m.islnk() and (outside(m.linkname) or through(m.linkname, links)):
+        if not (m.isreg() or m.isdir() or m.issym()):   # a hard link, a device, a pipe: never in a backup
             return m.name
-        if m.issym():
-            links.add(os.path.normpath(m.name))
+        seen.add(parts)
+        if m.isdir():
+            made.add(parts)
     return None
 
 
@@ -88,9 +180,46 @@ def empty(path: str) -> None:
     for entry in os.listdir(path):
         full = os.path.join(path, entry)
         if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full)
+            shutil.rmtree(full)   # through directory descriptors: a link put in meanwhile is removed, not followed
         else:
             os.unlink(full)
+
+
+def extract(tar: tarfile.TarFile, members: list[tarfile.TarInfo], root: int) -> None:
+    """Each entry created anew in the directory the archive made for it, through descriptors only."""
+    dirs: dict[tuple[str, ...], int] = {(): root}
+    made: list[tuple[int, tarfile.TarInfo]] = []
+    try:
+        for m in members:
+            parts = tuple(m.name.split("/"))
+            parent, name = dirs[parts[:-1]], parts[-1]
+            if m.isdir():
+                os.mkdir(name, 0o700, dir_fd=parent)
+                fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+                dirs[parts] = fd
+                made.append((fd, m))
+            elif m.isreg():
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=parent)
+                with os.fdopen(fd, "wb") as out:
+                    source = tar.extractfile(m)
+                    if source is not None:
+                        shutil.copyfileobj(source, out)
+                    os.fchown(fd, m.uid, m.gid)
+                    os.fchmod(fd, m.mode & 0o1777)
+                    os.utime(fd, (m.mtime, m.mtime))
+            else:
+                os.symlink(m.linkname, name, dir_fd=parent)
+                os.chown(name, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+        for fd, m in reversed(made):   # a directory's own mode last: a read-only one still got its entries
+            os.fchown(fd, m.uid, m.gid)
+            os.fchmod(fd, m.mode & 0o1777)
+            os.utime(fd, (m.mtime, m.mtime))
+    except FileExistsError as e:
+        raise Refused(5, f"the app wrote {e.filename!r} into volume {env.get('VOLUME')} during the restore, which "
+                         "is left part done: scale the services that mount it to 0 and restore again") from e
+    finally:
+        for fd, _ in made:
+            os.close(fd)
 
 
 def restore(s3: Any, bucket: str, archive: str) -> None:
@@ -99,31 +228,31 @@ def restore(s3: Any, bucket: str, archive: str) -> None:
             s3.download_fileobj(bucket, f"{archive}.tar.gz", tmp)
         except botocore.exceptions.ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-                print(f"no archive {archive} of {env['APP']} in bucket {bucket}")
-                sys.exit(2)
+                raise Refused(2, f"no archive {archive} of {env['APP']} in bucket {bucket}") from e
             raise
         tmp.seek(0)
         with tarfile.open(fileobj=tmp, mode="r:gz") as tar:
             members = tar.getmembers()   # the whole archive is read: a broken one fails before the volume changes
+            budget = Budget()
+            for m in members:
+                budget.take(m.size)
             first = refused(members)
             if first is not None:
-                print(f"archive {archive} holds an entry a restore refuses (a device, a pipe, a name or hard link "
-                      f"outside the volume or through a link in it): {first!r}; nothing was restored")
-                sys.exit(3)
+                raise Refused(3, f"archive {archive} holds an entry no backup makes (a hard link, a device, a pipe, "
+                                 f"a name with . or .., one outside a directory it made): {first!r}; nothing was "
+                                 "restored")
             empty(DATA)
-            for m in members:
-                m.mode &= ~0o6000   # no setuid or setgid bit comes back
-            # Debian 12's Python 3.11.2 has no extraction filters: the checks above are what keeps the entries
-            # inside /data (its only links are the archive's own, and no entry goes through one); a Python
-            # that has them adds the "tar" filter, and never its "data" default, which would drop the owners
-            extra: dict[str, Any] = {"filter": tarfile.tar_filter} if hasattr(tarfile, "tar_filter") else {}
-            tar.extractall(DATA, members=members, numeric_owner=True, **extra)
+            root = os.open(DATA, DIR_FLAGS)
+            try:
+                extract(tar, members, root)
+            finally:
+                os.close(root)
     print(f"restored {archive} into volume {env['VOLUME']}")
 
 
 def prune(s3: Any, bucket: str, volume: str, keep: int) -> None:
-    mine = [a for a in archives(s3, bucket) if a[0].endswith(f"Z-volume-{volume}")]
-    for archive, _, _ in mine[keep:]:
+    mine = [a for a in archives(s3, bucket) if a[3] == volume]
+    for archive, _, _, _ in mine[keep:]:
         s3.delete_object(Bucket=bucket, Key=f"{archive}.tar.gz")
         print(f"removed {archive}")
     print(f"kept {min(len(mine), keep)} of {len(mine)} archives of volume {volume}")
@@ -138,13 +267,16 @@ def main() -> None:
     elif action == "prune":
         prune(s3, bucket, env["VOLUME"], int(env["KEEP"]))
     elif action == "list":
-        for archive, size, mtime in archives(s3, bucket)[:LISTED]:
+        for archive, size, mtime, _ in archives(s3, bucket)[:LISTED]:
             print(f"snapshot {size} {mtime} {archive}")
 
 
 if __name__ == "__main__":   # as `python3 -c` runs it
     try:
         main()
+    except Refused as e:
+        print(e)
+        sys.exit(e.code)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError, tarfile.TarError) as e:
         print(f"{env.get('ACTION')} of bucket {env.get('BUCKET')}: {type(e).__name__}: {str(e)[:300]}")
         sys.exit(1)

@@ -43,7 +43,9 @@ def ignored_keys(svc: Service) -> tuple[str, ...]:
 
 
 # the names of swarmops' own jobs in an app's namespace (domain/backups.py: `<app>_swarmops-<action>`)
-RESERVED_SERVICES = ("swarmops-snapshot", "swarmops-restore", "swarmops-list", "swarmops-prune")
+RESERVED_SERVICES = ("swarmops-snapshot", "swarmops-restore", "swarmops-list", "swarmops-prune",
+                     "swarmops-volume-backup", "swarmops-volume-restore", "swarmops-volume-list",
+                     "swarmops-volume-prune")
 
 
 def check_hooks(stack: Stack, fail: Fail, allow_empty: bool) -> None:
