@@ -192,7 +192,7 @@ class FakeSwarm:
         self.all_reads = 0                         # read_all: every app's services
         self._ids = itertools.count(1)
 
-    def read_app(self, app: str, services_only: bool = False) -> LiveStack:
+    def read_app(self, app: str, services_only: bool = False, networks: bool = True) -> LiveStack:
         self.reads += 1
         return self.stacks.get(app) or LiveStack(app, {}, [], {NODE.id: NODE})
 

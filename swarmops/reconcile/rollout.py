@@ -15,7 +15,6 @@ from swarmops.config.models import AppConfig, Config
 from swarmops.domain.convergence import Verdict, judge, recovering
 from swarmops.domain.decide import RollbackTarget
 from swarmops.domain.drift import applied_record
-from swarmops.domain.live import LiveStack
 from swarmops.errors import ConvergenceError, DeployError, Interrupted, SwarmopsError
 from swarmops.reconcile.ports import Clock, Deployer, Store, SwarmReader, SystemClock
 
@@ -60,7 +59,7 @@ class Rollout:
         within the deploy timeout; past it the update goes ahead (git stays the truth) with a warning."""
         since, deadline = self.clock.now(), self.clock.monotonic() + self.config.timeout_for(app)
         told = False
-        while services and (reason := recovering(self.reader.read_app(app.name), services, since)):
+        while services and (reason := recovering(self.reader.read_app(app.name, networks=False), services, since)):
             if self.cancel.is_set():
                 raise Interrupted("the daemon stopped while waiting for replicas to come back")
             if self.clock.monotonic() > deadline:
@@ -76,19 +75,15 @@ class Rollout:
         since = self.clock.now()
         self.deployer.deploy(app.name, stack_file)
         self.progress(f"{app.name}: watching {', '.join(watch) or 'nothing'} converge")
-        verdict, live = self._watch(app, tuple(watch), since)
+        verdict = self.watch(app, tuple(watch), since)
         if verdict.state != "converged":
             raise ConvergenceError(f"did not converge: {verdict.reason}", reason=verdict.reason)
-        self.store.save_applied(app.name, applied_record(live or self.reader.read_app(app.name)))
+        self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))   # with its networks
 
     def watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> Verdict:
         """Wait until `services` converge and stay so for the settle period, or fail, or time out."""
-        return self._watch(app, services, since)[0]
-
-    def _watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> tuple[Verdict, LiveStack | None]:
-        """The verdict, and the live state it was judged on (None when nothing was to be watched)."""
         if not services:
-            return Verdict("converged", "no service restarted"), None
+            return Verdict("converged", "no service restarted")
         timeout, settle = self.config.timeout_for(app), self.config.settle_for(app)
         deadline = self.clock.monotonic() + timeout
         converged_at: float | None = None
@@ -96,18 +91,18 @@ class Rollout:
         while True:
             if self.cancel.is_set():
                 raise Interrupted("the daemon stopped while this deploy was converging")
-            live = self.reader.read_app(app.name)
+            live = self.reader.read_app(app.name, networks=False)
             verdict = judge(live, services, since, app.failure_threshold)
             if verdict.state == "failed":
-                return verdict, live
+                return verdict
             if verdict.state == "converged":
                 converged_at = converged_at or self.clock.monotonic()
                 if self.clock.monotonic() - converged_at >= settle:
-                    return verdict, live
+                    return verdict
             else:
                 converged_at = None
             if self.clock.monotonic() > deadline:
-                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}"), live
+                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
             self.clock.wait(self.cancel, pause)
             pause = min(0.5, pause * 1.5)
 

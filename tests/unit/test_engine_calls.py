@@ -16,6 +16,7 @@ import pytest
 
 from swarmops.adapters.store import StateStore
 from swarmops.adapters.swarm.history import LABEL, SwarmHistory
+from swarmops.adapters.swarm.live import SwarmReader
 from swarmops.config.loader import LoadedConfig
 from swarmops.daemon.main import run_once
 from swarmops.reconcile.reconciler import Reconciler
@@ -189,3 +190,39 @@ def test_a_copy_another_writer_made_meanwhile_is_removed_by_the_next_save_after_
     ours.save("web", [{"app": "web", "commit_sha": "c3", "started": 3.0}])     # the load saw both: both go
     assert [c["Spec"]["Name"] for c in api.items.values()] == [max(c["Spec"]["Name"] for c in api.items.values())]
     assert len(api.items) == 1
+
+
+class CountingReadApi:
+    """The Engine calls a Swarm read makes, counted: one app's service and its task, one node, no network."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def services(self, **_: Any) -> list[dict[str, Any]]:
+        self.calls["services"] += 1
+        return [{"ID": "s1", "Version": {"Index": 1}, "Spec": {
+            "Name": "shop_web", "Labels": {"com.docker.stack.namespace": "shop"},
+            "TaskTemplate": {"ContainerSpec": {"Image": "reg:5000/shop/web:abc"}},
+            "Mode": {"Replicated": {"Replicas": 1}}}}]
+
+    def tasks(self, **_: Any) -> list[dict[str, Any]]:
+        self.calls["tasks"] += 1
+        return []
+
+    def nodes(self, **_: Any) -> list[dict[str, Any]]:
+        self.calls["nodes"] += 1
+        return []
+
+    def networks(self, **_: Any) -> list[dict[str, Any]]:
+        self.calls["networks"] += 1
+        return []
+
+
+def test_a_convergence_watch_reads_services_and_tasks_only_and_the_applied_record_the_networks_once() -> None:
+    api = CountingReadApi()
+    reader = SwarmReader(api)
+    for _ in range(10):   # a watch's polls
+        reader.read_app("shop", networks=False)
+    assert api.calls == {"services": 10, "tasks": 10, "nodes": 1}   # nodes: cached across reads
+    reader.read_app("shop")
+    assert api.calls["networks"] == 1

@@ -20,7 +20,7 @@ class FakeReader:
     def __init__(self, *snapshots: LiveStack) -> None:
         self.snapshots, self.reads = list(snapshots), 0
 
-    def read_app(self, app: str, services_only: bool = False) -> LiveStack:
+    def read_app(self, app: str, services_only: bool = False, networks: bool = True) -> LiveStack:
         self.reads += 1
         return self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
 

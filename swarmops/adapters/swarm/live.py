@@ -93,9 +93,10 @@ class SwarmReader:
                 self._nodes = cached
             return cached[1]
 
-    def read_app(self, app: str, services_only: bool = False) -> LiveStack:
-        """Four calls: the app's services, their tasks, the nodes, the stack's networks; one call with
-        `services_only` (labels and specs: enough to see that nothing changed)."""
+    def read_app(self, app: str, services_only: bool = False, networks: bool = True) -> LiveStack:
+        """Four calls: the app's services, their tasks, the nodes (cached), the stack's networks; one call with
+        `services_only` (labels and specs: enough to see that nothing changed); no networks without
+        `networks` (a convergence watch judges tasks, and reads them twice a second)."""
         services = self._call("services", self.api.services,
                               filters={"label": f"{STACK_NAMESPACE}={app}"}, status=False)
         if services_only:
@@ -104,7 +105,8 @@ class SwarmReader:
         ids = [s["ID"] for s in services]
         tasks = self._call("tasks", self.api.tasks, filters={"service": ids}) if ids else []
         live = {svc.short: svc for svc in (_service(s, app) for s in services)}
-        nets = self._call("networks", self.api.networks, filters={"label": f"{STACK_NAMESPACE}={app}"})
+        nets = self._call("networks", self.api.networks, filters={"label": f"{STACK_NAMESPACE}={app}"}) \
+            if networks else []
         return LiveStack(app=app, services=live, tasks=[_task(t) for t in tasks], nodes=self.nodes(),
                          networks={n["Id"]: n["Name"] for n in nets})
 
