@@ -34,7 +34,7 @@ def chromium(*args: str) -> Iterator[Browser]:
             browser.close()
 
 
-def goto(page: Page, url: str, tries: int = 3) -> None:
+def goto(page: Page, url: str, tries: int = 4) -> None:
     """page.goto, again (up to `tries` times, a second apart) when Chromium gave up at the network level:
     the lab's engines add and remove interfaces all the time (a task starts, a network is made), and
     Chromium aborts a navigation in flight when they do (ERR_NETWORK_CHANGED, its own error page replacing
@@ -43,7 +43,12 @@ def goto(page: Page, url: str, tries: int = 3) -> None:
     for attempt in range(tries):
         try:
             page.goto(url)
-            return
+            # Chromium's own error page in place of the answer, without an exception, is the same fault
+            # (a fresh-clone CI's sign-out page was one)
+            if not page.url.startswith("chrome-error://") or attempt == tries - 1:
+                return
+            time.sleep(1)
+            continue
         except PlaywrightError as e:
             network = ("net::ERR_" in str(e) or "chrome-error://" in str(e)
                        or f"is interrupted by another navigation to \"{url}\"" in str(e))
