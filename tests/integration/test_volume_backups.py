@@ -1,19 +1,26 @@
 """Issue 25, item 3, on the lab: an app's named volume archived into its bucket of the S3 store (stacks/minio;
 on the lab its image is SeaweedFS's S3 server, a stand-in for MinIO: lab/s3/minio), from the node its task
 runs on, with the app's own backup account; `keep` bounds the archives; a restore brings back the files,
-links as links, and removes what was written since; the listing shows the archives."""
+links as links, and removes what was written since; the listing shows the archives. Then the schedule: a
+running daemon backs the app up when its time comes, and a daemon killed before the next time runs that
+missed backup once when it starts again."""
 
 from __future__ import annotations
 
 import functools
 import json
 import secrets
+import signal
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import docker
 
+from swarmops.adapters.store import StateStore
 from tests.integration.conftest import BASE_IMAGE, GitRepo, Swarmops, lab_images, ops_stacks, wait_for
 from tests.integration.test_template_data import in_container, secret_entries, service_log
 
@@ -43,6 +50,20 @@ def volume_files(lab: docker.APIClient, app: str) -> str:
     return in_container(lab, app, ["sh", "-c", "cd /srv && for f in $(find . | sort); do "
                                    "if [ -L $f ]; then echo \"$f -> $(readlink $f)\"; elif [ -f $f ]; then "
                                    "echo \"$f: $(cat $f)\"; else echo \"$f\"; fi; done"])
+
+
+def next_minute(margin: float) -> datetime:
+    """The start of the first minute at least `margin` seconds from now (UTC): a daily schedule's HH:MM."""
+    at = datetime.now(UTC) + timedelta(seconds=margin + 60)
+    return at.replace(second=0, microsecond=0)
+
+
+def scheduled_runs(swarmops: Swarmops, app: str) -> list[float]:
+    store = StateStore(swarmops.state_dir / "state.db")
+    try:
+        return sorted(r.started for r in store.backups(app, 50) if r.trigger == "schedule" and r.result == "succeeded")
+    finally:
+        store.close()
 
 
 def archives(swarmops: Swarmops, app: str) -> list[str]:
@@ -110,3 +131,31 @@ def test_a_volume_is_archived_into_the_apps_bucket_keep_bounds_the_archives_and_
     # no key reached a job's spec, a log or the history
     for text in (json.dumps(swarmops.json("history", app)), service_log(lab, f"{minio}_minio")):
         assert keys["secret"].decode() not in text
+
+    # the schedule: a running daemon backs the app up when the time comes (it asks every 30 s)
+    entry = next(a for a in swarmops.apps if a["name"] == app)
+    first_time = next_minute(20)
+    entry["backup"]["schedule"] = f"{first_time:%H:%M}"
+    swarmops.write()
+    log = tmp_path / "daemon.log"
+    daemon = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
+                              stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: [t for t in scheduled_runs(swarmops, app) if t >= first_time.timestamp()],
+                 (first_time - datetime.now(UTC)).total_seconds() + 60, f"the backup at {first_time:%H:%M}", log)
+        assert not [t for t in scheduled_runs(swarmops, app) if t < first_time.timestamp()]   # not before its time
+    finally:
+        daemon.send_signal(signal.SIGKILL)   # killed: no shutdown of its own
+        daemon.wait(timeout=30)
+    # the next time passes while no daemon runs: the one started after runs that backup once
+    second_time = next_minute(5)
+    entry["backup"]["schedule"] = f"{second_time:%H:%M}"
+    swarmops.write()
+    time.sleep(max(0.0, (second_time - datetime.now(UTC)).total_seconds() + 1))
+    before = scheduled_runs(swarmops, app)
+    swarmops.run("daemon", "--once")
+    caught_up = [t for t in scheduled_runs(swarmops, app) if t not in before]
+    assert len(caught_up) == 1 and caught_up[0] > second_time.timestamp(), (before, caught_up)
+    swarmops.run("daemon", "--once")
+    assert len(scheduled_runs(swarmops, app)) == len(before) + 1   # once: not again at the next start
+    assert len(archives(swarmops, app)) == 2   # keep: 2 still
