@@ -113,7 +113,7 @@ def _statuses(loaded: LoadedConfig) -> list[AppStatus]:
     live = make_adapters(loaded.config, store).reader.read_all()
     out = []
     for app in loaded.config.apps:
-        out.append(status_from_store(store, app.name, live.get(app.name)))
+        out.append(status_from_store(store, app.name, live.get(app.name), app))
     known = {a.name for a in loaded.config.apps}
     for name in removed_apps(live, known, lambda app: store.last_deploy(app) is not None):
         base = app_status(name, live[name], False, None, None, "")
@@ -132,7 +132,7 @@ def cmd_status(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     for s in statuses:
         svcs = "; ".join(f"{x.name} {x.running}/{x.desired if x.desired is not None else '-'}"
                          f" on {','.join(x.nodes) or '-'}" for x in s.services) or "-"
-        print(f"{s.app:20} {s.status:12} {(s.commit or '-')[:12]:12} {_when(s.deployed_at):19} "
+        print(f"{s.label:20} {s.status:12} {(s.commit or '-')[:12]:12} {_when(s.deployed_at):19} "
               f"{s.last_result or '-':11} {svcs}")
         if s.message:
             print(f"{'':20} {s.message}")

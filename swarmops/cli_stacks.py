@@ -19,7 +19,10 @@ from swarmops.reconcile.gather import FILE_LIMIT, git_source, read_stack
 
 
 def app_named(loaded: LoadedConfig, name: str) -> AppConfig:
-    app = loaded.config.app(name)
+    """The app by its name (its stack's), or an environment of one as APP/ENV."""
+    group, _, env = name.partition("/")
+    app = loaded.config.app(name) if not env else next(
+        (a for a in loaded.config.apps if a.group == group and a.environment == env), None)
     if app is None:
         known = ", ".join(a.name for a in loaded.config.apps) or "none"
         raise UnknownAppError(f"no app named {name!r} in {loaded.path} (apps: {known})")

@@ -182,6 +182,7 @@ class FakeSwarm:
 
     def __init__(self, clock: FakeClock, versions: tuple[Version, ...] = schema.CLI_28) -> None:
         self.clock = clock
+        self.secret_values: dict[str, bytes] = {}   # what each secret was made from
         self.versions = versions
         self.stacks: dict[str, LiveStack] = {}
         self.deploys: list[tuple[str, str]] = []    # (app, stack file text)
@@ -268,6 +269,7 @@ class FakeSwarm:
     def ensure(self, app: str, name: str, data: bytes) -> bool:
         made = name not in self.secrets.setdefault(app, set())
         self.secrets[app].add(name)
+        self.secret_values[name] = data
         return made
 
     def prune(self, app: str) -> list[str]:

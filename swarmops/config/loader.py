@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swarmops.config.models import AppConfig, Config, shared_bucket
+from swarmops.config.models import AppConfig, Config, expand_environments, shared_bucket
 from swarmops.errors import ConfigError
 from swarmops.util import yamlio
 
@@ -56,13 +56,33 @@ def _explain(e: ValidationError, path: Path, doc: Any, prefix: tuple[str | int, 
     return ConfigError("; ".join(lines))
 
 
-def _validate_app(raw: Any, source: Path) -> AppConfig:
+def _validate_app(raw: Any, source: Path) -> list[AppConfig]:
+    """The app of an apps.d file, or one app per environment it declares."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: an app file must be a mapping with keys like name, repo, branch")
     try:
-        return AppConfig.model_validate(yamlio.to_plain(raw))
+        app = AppConfig.model_validate(yamlio.to_plain(raw))
     except ValidationError as e:
         raise _explain(e, source, raw) from e
+    try:
+        return expand_environments(app)
+    except ValueError as e:
+        line = yamlio.line_of(raw, ("environments",))
+        raise ConfigError(f"{source}:{line}: key 'environments': {e}" if line else
+                          f"{source}: key 'environments': {e}") from e
+
+
+def _refusal(file: Path, app: AppConfig, config: Config, names: dict[str, str],
+             apps: list[AppConfig]) -> ConfigError | None:
+    """Why an app of an apps.d file cannot join the others, or None."""
+    if app.name in names:
+        return ConfigError(f"{file}: key 'name': duplicate app name {app.name!r}, already defined in "
+                           f"{names[app.name]}; rename one")
+    if (why := config.lacks_s3(app)) is not None:
+        return ConfigError(f"{file}: key 'backup.volumes': {why}")
+    if (why := shared_bucket([*apps, app])) is not None:
+        return ConfigError(f"{file}: key 'backup.s3.bucket': {why}")
+    return None
 
 
 def load_config(path: Path) -> LoadedConfig:
@@ -87,22 +107,16 @@ def load_config(path: Path) -> LoadedConfig:
                               f"{e.strerror}; fix the path or let swarmops read it") from e
         for file in files:
             try:
-                app = _validate_app(_read(file), file)
+                found = _validate_app(_read(file), file)
             except ConfigError as e:
                 errors.append(e)
                 continue
-            if app.name in names:
-                errors.append(ConfigError(
-                    f"{file}: key 'name': duplicate app name {app.name!r}, already defined in "
-                    f"{names[app.name]}; rename one"))
+            problem = next((p for p in (_refusal(file, app, config, names, apps) for app in found) if p), None)
+            if problem is not None:   # an app and its environments come in together, or not at all
+                errors.append(problem)
                 continue
-            if (why := config.lacks_s3(app)) is not None:
-                errors.append(ConfigError(f"{file}: key 'backup.volumes': {why}"))
-                continue
-            if (why := shared_bucket([*apps, app])) is not None:
-                errors.append(ConfigError(f"{file}: key 'backup.s3.bucket': {why}"))
-                continue
-            names[app.name] = str(file)
-            apps.append(app)
+            for app in found:
+                names[app.name] = str(file)
+                apps.append(app)
         config = config.model_copy(update={"apps": apps})
     return LoadedConfig(config=config, path=path, app_errors=errors)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from swarmops.config.duration import Duration
 
@@ -314,6 +314,25 @@ def _once(v: list[str], kind: str) -> list[str]:
     return v
 
 
+ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+class EnvironmentSettings(Strict):
+    """One environment of an app (issue 27): a stack of its own, from the same repo, following its own
+    branch, with its own values over the app's. It is an app of its own from then on (named by its stack),
+    whose secrets are read from `secrets/<env>/` and bound to that name."""
+
+    branch: str | None = None                  # default: the app's
+    name: str | None = None                    # the stack name; default <app>-<env>
+    variables: dict[str, str] = Field(default_factory=dict)   # over the app's
+    replicas: dict[str, int] = Field(default_factory=dict)    # over the app's and the stack file's
+    role: str | None = None
+    allowed_roles: list[str] | None = None
+    policy: PolicySettings | None = None
+    url: str | None = Field(None, pattern=r"^https?://\S+$")
+    backup: BackupSettings | None = None       # each environment its own: they hold different data
+
+
 class AppConfig(Strict):
     name: str
     repo: str
@@ -337,6 +356,36 @@ class AppConfig(Strict):
     variables: dict[str, str] = Field(default_factory=dict)   # ${VAR} values for the stack file (ops-controlled)
     sso: AppSso | None = None   # who may pass the SSO middleware when the app's routers name it
     backup: BackupSettings | None = None   # scheduled backups of the app's databases
+    replicas: dict[str, int] = Field(default_factory=dict)   # per service, over the stack file's (ops-controlled)
+    environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
+    environment: str | None = None   # set by the expansion of `environments` (expand_environments)
+    group: str | None = None         # the app an environment belongs to, set with it
+
+    @field_validator("replicas")
+    @classmethod
+    def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
+        for service, count in v.items():
+            if not 0 <= count <= 1000:
+                raise ValueError(f"replicas of {service!r}: {count} is not 0 to 1000")
+        return v
+
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(cls, v: dict[str, EnvironmentSettings]) -> dict[str, EnvironmentSettings]:
+        for env in v:
+            if not ENVIRONMENT.match(env):
+                raise ValueError(f"{env!r} is not an environment name: lowercase letters, digits and '-', starting "
+                                 "with a letter, at most 20 characters (like staging or production)")
+        return v
+
+    @model_validator(mode="after")
+    def _environments_alone(self) -> AppConfig:
+        if self.environments and (self.environment or self.group):
+            raise ValueError("environment and group are set by swarmops for each environment of an app; remove them")
+        if self.environments and self.backup is not None:
+            raise ValueError("an app with environments backs up each environment on its own: move backup: under "
+                             "the environments that have data to keep")
+        return self
 
     @field_validator("variables")
     @classmethod
@@ -368,6 +417,36 @@ class AppConfig(Strict):
     def roles(self) -> tuple[str, ...]:
         """Every role this app's services may run on: its own first."""
         return (self.role, *[r for r in self.allowed_roles if r != self.role])
+
+
+def expand_environments(app: AppConfig) -> list[AppConfig]:
+    """The app itself, or one app per environment it declares (ValueError naming the environment's key when
+    one is not valid)."""
+    if not app.environments:
+        return [app]
+    base = app.model_dump(exclude={"environments"})
+    out = []
+    for env, settings in app.environments.items():
+        overrides = {"name": settings.name or f"{app.name}-{env}", "branch": settings.branch or app.branch,
+                     "variables": {**app.variables, **settings.variables},
+                     "replicas": {**app.replicas, **settings.replicas}, "role": settings.role or app.role,
+                     "allowed_roles": app.allowed_roles if settings.allowed_roles is None else settings.allowed_roles,
+                     "policy": settings.policy or app.policy, "url": settings.url or app.url,
+                     "backup": settings.backup, "environment": env, "group": app.name}
+        try:
+            out.append(AppConfig.model_validate({**base, **{k: _plain(v) for k, v in overrides.items()}}))
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"environment {env}: {where}: {first['msg']}") from e
+        if out[-1].name in [a.name for a in out[:-1]]:
+            raise ValueError(f"environment {env}: its stack name {out[-1].name!r} is another environment's too; "
+                             "give each environment a name of its own")
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def bucket_of(app: AppConfig) -> str | None:
@@ -439,6 +518,11 @@ class Config(Strict):
             raise ValueError(f"{v!r}: write the registry as host:port, like registry.local:5000 (no scheme)")
         return v
 
+    @field_validator("apps")
+    @classmethod
+    def _each_environment_an_app(cls, v: list[AppConfig]) -> list[AppConfig]:
+        return [expanded for app in v for expanded in expand_environments(app)]
+
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
         seen: set[str] = set()
@@ -489,7 +573,8 @@ class Config(Strict):
 
     def builtin_variables(self, app: AppConfig) -> dict[str, str]:
         """What swarmops itself gives `${SWARMOPS_*}` in a stack file."""
-        found = {"SWARMOPS_REGISTRY": self.registry, "SWARMOPS_APP": app.name, "SWARMOPS_STACK": app.name}
+        found = {"SWARMOPS_REGISTRY": self.registry, "SWARMOPS_APP": app.group or app.name,
+                 "SWARMOPS_STACK": app.name, "SWARMOPS_ENV": app.environment or ""}
         if self.domain:
             found["SWARMOPS_DOMAIN"] = self.domain
         return found

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from swarmops.adapters.store import StateStore
-from swarmops.config.models import Config
+from swarmops.config.models import AppConfig, Config
 from swarmops.domain.live import LiveStack, SsoRoutes, sso_routes
 from swarmops.domain.status import PROGRESSING, AppStatus, Deployed, app_status
 from swarmops.errors import SwarmopsError
@@ -22,7 +22,8 @@ REFRESH_SECONDS = 30.0   # every app's live state; a deploy refreshes its own ap
 SNAPSHOT_MAX_AGE = 2 * REFRESH_SECONDS   # a missed refresh falls back to per-app reads, never to old data
 
 
-def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> AppStatus:
+def status_from_store(store: StateStore, app: str, live: LiveStack | None, entry: AppConfig | None = None
+                      ) -> AppStatus:
     """An app's status from its live stack and what the state store remembers (CLI and cache alike)."""
     last = store.last_deploy(app)
     state = store.app_state(app)
@@ -36,7 +37,8 @@ def status_from_store(store: StateStore, app: str, live: LiveStack | None) -> Ap
     return replace(status, last_fault=state.last_fault, last_fault_at=state.last_fault_at or None,
                    fault_cleared_at=state.fault_cleared_at or None, backup_at=backup.started if backup else None,
                    backup_result=backup.result if backup else None, backup_message=backup.message if backup else "",
-                   backup_ok_at=good.started if good else None)
+                   backup_ok_at=good.started if good else None, group=entry.group or "" if entry else "",
+                   environment=entry.environment or "" if entry else "")
 
 
 class StatusCache(Observer):
@@ -64,7 +66,7 @@ class StatusCache(Observer):
             return self._statuses.get(app)
 
     def _status(self, app: str, live: LiveStack | None) -> AppStatus:
-        return status_from_store(self.store, app, live)
+        return status_from_store(self.store, app, live, self.config.app(app))
 
     def refresh(self) -> None:
         try:

@@ -97,3 +97,29 @@ def build_specs(stack: Stack) -> dict[str, BuildSpec]:
     return {name: BuildSpec(service=name, context=svc.build.context, dockerfile=svc.build.dockerfile,
                             args=svc.build.args, target=svc.build.target)
             for name, svc in stack.services.items() if svc.build is not None}
+
+
+def environment_secret(rel: str, environment: str | None) -> str:
+    """Where an environment's copy of a secret file is: `secrets/db.age` -> `secrets/<env>/db.age` (issue 27),
+    beside the app's own, so that staging never reads production's."""
+    if not environment:
+        return rel
+    head, _, name = rel.rpartition("/")
+    return f"{head}/{environment}/{name}" if head else f"{environment}/{name}"
+
+
+def with_replicas(stack: Stack, replicas: Mapping[str, int], source: str) -> Stack:
+    """The stack with the replicas the app's entry sets per service (ops' values over the file's)."""
+    if not replicas:
+        return stack
+    unknown = sorted(set(replicas) - set(stack.services))
+    if unknown:
+        raise StackError(f"{source}: key 'replicas': service {unknown[0]!r} is not in {stack.filename}; name one of "
+                         f"{', '.join(sorted(stack.services))}", file=stack.filename)
+    for name in replicas:
+        if stack.services[name].deploy.mode in ("global", "global-job"):
+            raise StackError(f"{source}: key 'replicas': service {name!r} runs in {stack.services[name].deploy.mode} "
+                             "mode, one task per node: it takes no replicas", file=stack.filename)
+    services = {name: svc.model_copy(update={"deploy": svc.deploy.model_copy(update={"replicas": replicas[name]})})
+                if name in replicas else svc for name, svc in stack.services.items()}
+    return stack.model_copy(update={"services": services})

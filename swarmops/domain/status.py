@@ -56,6 +56,13 @@ class AppStatus:
     backup_result: str | None = None        # succeeded, failed
     backup_message: str = ""                # what failed, or the snapshots it took
     backup_ok_at: float | None = None       # the last backup run that succeeded: its start
+    group: str = ""                         # the app an environment belongs to (issue 27); "" for a plain app
+    environment: str = ""                   # staging, production ...
+
+    @property
+    def label(self) -> str:
+        """APP/ENV for an environment, else the app's name: how the CLI takes it back."""
+        return f"{self.group}/{self.environment}" if self.environment else self.app
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -35,8 +35,17 @@ from swarmops.domain.migrations import Migrated, snapshots_from_json
 from swarmops.domain.policy import published_ports
 from swarmops.domain.policyctx import policy_context
 from swarmops.domain.render import FINGERPRINT_LABEL, age_secrets, referenced_files
-from swarmops.domain.stackfile import BuildSpec, Variables, build_specs, dotenv_path, load_stack, parse_dotenv
-from swarmops.errors import SourceError, StackError, SwarmopsError
+from swarmops.domain.stackfile import (
+    BuildSpec,
+    Variables,
+    build_specs,
+    dotenv_path,
+    environment_secret,
+    load_stack,
+    parse_dotenv,
+    with_replicas,
+)
+from swarmops.errors import SecretError, SourceError, StackError, SwarmopsError
 from swarmops.reconcile.ports import HistoryCopy, Ledger, Registry, Source, Store, SwarmReader
 from swarmops.reconcile.rollout import deploy_dir
 
@@ -73,7 +82,8 @@ def read_stack(config: Config, app: AppConfig, src: Source, commit: str) -> Stac
             return src.read(commit, rel, FILE_LIMIT)
         except SourceError as e:
             raise StackError(f"{rel}: not in commit {commit[:12]}; add it or fix the path", file=rel) from e
-    return load_stack(text, app.stack, variables, read_file, app.allow_empty)
+    return with_replicas(load_stack(text, app.stack, variables, read_file, app.allow_empty), app.replicas,
+                         f"the entry of {app.name}")
 
 
 @dataclass(frozen=True)
@@ -219,9 +229,18 @@ class Gatherer:
         names: dict[str, str] = {}
         values: dict[str, bytes] = {}
         notes: list[str] = []
-        for key, rel in encrypted.items():
-            plaintext, bound = secrets.unseal(secrets.decrypt(identity, src.read(commit, rel, FILE_LIMIT), rel),
-                                              app.name, key, rel)
+        for key, written in encrypted.items():
+            rel = environment_secret(written, app.environment)
+            try:
+                sealed = src.read(commit, rel, FILE_LIMIT)
+            except SourceError as e:
+                raise SecretError(f"{rel}: not in commit {commit[:12]}: environment {app.environment} of "
+                                  f"{app.group} reads its own copy of {written} there; `swarmops secret encrypt "
+                                  f"{app.name} {key} --output {rel}` makes it", file=rel) from e
+            plaintext, bound = secrets.unseal(secrets.decrypt(identity, sealed, rel), app.name, key, rel)
+            if not bound and app.environment:
+                raise SecretError(f"{rel} is bound to no app; an environment takes only secrets sealed for it: "
+                                  f"`swarmops secret encrypt {app.name} {key} --output {rel}` makes one", file=rel)
             if not bound:
                 notes.append(f"{rel} is bound to no app (made before secrets were); "
                              f"`swarmops secret rekey {app.name}` in a checkout rewrites it")

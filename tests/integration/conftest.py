@@ -104,6 +104,10 @@ class GitRepo:
         self._git("push", "-q", str(self.bare), "HEAD:refs/heads/main")
         return self._git("rev-parse", "HEAD")
 
+    def push(self, commit: str, branch: str) -> None:
+        """`commit` made the head of `branch` on the remote, as a release or a promotion by hand does."""
+        self._git("push", "-q", "--force", str(self.bare), f"{commit}:refs/heads/{branch}")
+
 
 def web_app(text: str = "v1", replicas: int = 1, extra: str = "") -> dict[str, str | None]:
     """A one-service app built from web/, serving `text`."""
@@ -147,12 +151,19 @@ class Swarmops:
         return name
 
     def configured(self) -> set[str]:
-        """Every app this test configured: in `apps:` and in its apps.d (`swarmops new` writes there)."""
-        names = {app["name"] for app in self.apps}
+        """Every stack this test configured: in `apps:` and in its apps.d (`swarmops new` writes there), each
+        environment of an app included."""
+        entries: list[Any] = list(self.apps)
         apps_dir = self.extra.get("apps_dir")
-        for entry in sorted(Path(apps_dir).glob("*.yml")) if apps_dir else []:
-            with contextlib.suppress(OSError, YAMLError, KeyError, TypeError):   # JSON is YAML
-                names.add(str(YAML(typ="safe").load(entry.read_text())["name"]))
+        for file in sorted(Path(apps_dir).glob("*.yml")) if apps_dir else []:
+            with contextlib.suppress(OSError, YAMLError):   # JSON is YAML
+                entries.append(YAML(typ="safe").load(file.read_text()))
+        names: set[str] = set()
+        for entry in entries:
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
+                envs = entry.get("environments") or {}
+                names |= {str((e or {}).get("name") or f"{entry['name']}-{env}") for env, e in envs.items()} \
+                    if envs else {str(entry["name"])}
         return names
 
     def add_app(self, name: str, repo: str, **keys: Any) -> str:
