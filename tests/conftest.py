@@ -20,12 +20,12 @@ SLOWEST_FIRST = (   # seconds in the fresh-clone CI run of 6052215 (test-output/
     "tests/integration/test_safe_rollouts.py",   # 340
     "tests/integration/test_template_data.py",   # 364 then; about 200 since the go build cache
     "tests/integration/test_migrations.py",   # 219
+    "tests/integration/test_volume_backups.py",   # about 200 with its schedule's waits (mostly idle)
     "tests/integration/test_drills.py",   # 197
     "tests/integration/test_sso.py",   # 196
     "tests/integration/test_http.py",   # 141
     "tests/integration/test_core.py",   # 139
     "tests/integration/test_backups.py",   # 54, twice since it runs on MariaDB too
-    "tests/integration/test_volume_backups.py",   # 52 alone on the lab
     "tests/integration/test_faults.py",   # 107
     "tests/integration/test_bench.py",   # 96
     "tests/integration/test_policy_and_secrets.py",   # 93

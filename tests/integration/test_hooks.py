@@ -178,3 +178,23 @@ def test_a_failing_post_deploy_hook_rolls_the_stack_back_and_a_relabel_runs_no_h
     assert hook_jobs(lab, app) == []
     labelled = [s["Spec"]["Labels"] for s in lab.services(filters={"label": "io.swarmops.hook"})]
     assert not [labels for labels in labelled if "com.docker.stack.namespace" in labels]
+
+
+@pytest.mark.parametrize(("asks", "rule"), [
+    ("    deploy: {placement: {constraints: [node.labels.role == db]}}\n", "SO111"),   # a role not the app's
+    ("    volumes: [\"/srv/billing:/data\"]\n", "SO109"),                              # a bind of the host
+], ids=["foreign-role", "bind"])
+def test_a_hook_asking_for_what_the_app_may_not_is_refused_like_a_service_and_nothing_runs(
+        lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any, no_jobs_left: None, jobs_network: str,
+        asks: str, rule: str) -> None:
+    repo: GitRepo = repo_factory()
+    files = with_hook(served_app("v1", free_node_port()), "migrate", "pre-deploy", "echo migrating", jobs_network)
+    files["stack.yml"] = str(files["stack.yml"]).replace("    x-swarmops: {hook: pre-deploy, timeout: 1m}\n",
+                                                         "    x-swarmops: {hook: pre-deploy, timeout: 1m}\n" + asks)
+    repo.commit("a hook that asks for too much", files)
+    app = swarmops.add_app(swarmops.name(f"hookpol{rule[-1]}"), repo.url, policy={"allowed_external": [jobs_network]})
+    res = swarmops.run("sync", app, check=False)
+    assert res.returncode != 0 and rule in res.stdout + res.stderr and "migrate" in res.stdout + res.stderr, res
+    assert services(lab, app) == {} and hook_jobs(lab, app) == []   # no job ran, nothing was deployed
+    status = {s["app"]: s for s in swarmops.json("status")}[app]
+    assert status["status"] == "PolicyViolation" and rule in status["message"], status
