@@ -17,6 +17,8 @@ from swarmops.adapters import age as secrets
 from swarmops.adapters.tokens import TokenStore
 from swarmops.cli_backups import add_parser as add_backup_parser
 from swarmops.cli_backups import cmd_backup
+from swarmops.cli_promote import add_parser as add_promote_parser
+from swarmops.cli_promote import cmd_promote
 from swarmops.cli_stacks import app_named, cmd_policy, cmd_render, cmd_validate
 from swarmops.config.loader import LoadedConfig, config_path, load_config
 from swarmops.daemon.statuscache import status_from_store
@@ -362,10 +364,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--app", help="also fetch and check this app's stack file")
     v.add_argument("--stacks", action="store_true", help="also fetch and check every app's stack file")
     add_backup_parser(sub)
+    add_promote_parser(sub)
     return p
 
 
-COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "status": cmd_status,
+COMMANDS: dict[str, Any] = {"daemon": cmd_daemon, "sync": cmd_sync, "promote": cmd_promote, "status": cmd_status,
                             "history": cmd_history, "validate": cmd_validate, "pause": cmd_pause,
                             "resume": cmd_resume, "rollback": cmd_rollback, "diff": cmd_diff, "keygen": cmd_keygen,
                             "new": cmd_new, "nodes": cmd_nodes, "token": cmd_token, "render": cmd_render,

@@ -143,6 +143,10 @@ class SecretError(SwarmopsError):
     """A secret cannot be encrypted or decrypted."""
 
 
+class PromotionError(SwarmopsError):
+    """A promotion between an app's environments cannot be made."""
+
+
 class TokenError(SwarmopsError):
     """A token cannot be created, found or revoked."""
 

@@ -60,6 +60,8 @@ class FakeSource:
         self.messages: dict[str, str] = {}
         self.heads: list[str] = []
         self.calls: list[str] = []
+        self.pushed: list[tuple[str, str]] = []
+        self.refuse_push = False
 
     def commit(self, message: str, files: Mapping[str, bytes | str], base: bool = True) -> str:
         tree = dict(self.commits[self.heads[-1]]) if base and self.heads else {}
@@ -79,6 +81,14 @@ class FakeSource:
         self.calls.append("ensure")
         if commit not in self.commits:
             raise SourceError(f"commit {commit[:12]} is not in the repo")
+
+    def push(self, commit: str, branch: str) -> None:
+        """Recorded in `pushed`; `refuse_push` makes the remote refuse it (not a fast-forward)."""
+        self.ensure(commit)
+        if self.refuse_push:
+            raise SourceError(f"git push of file:///srv/git/shop.git failed: ! [rejected] {commit[:12]} -> "
+                              f"{branch} (non-fast-forward)")
+        self.pushed.append((commit, branch))
 
     def info(self, commit: str) -> CommitInfo:
         return CommitInfo(commit, "Ana Dev", "ana@example.go.id", T0, self.messages[commit])

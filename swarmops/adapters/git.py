@@ -4,6 +4,7 @@ on change, checkout of an exact commit. The only module that knows git."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import tarfile
 import threading
@@ -106,6 +107,14 @@ class GitSource:
         if ref in refs:
             return refs[ref]
         raise SourceError(f"branch {self.branch!r} not found at {self.shown_url}")
+
+    def push(self, commit: str, branch: str) -> None:
+        """Make `commit`, which the cache holds, the head of `branch` on the remote: a fast-forward only,
+        with the same credentials as the fetches (SourceError with git's reason otherwise)."""
+        if not re.fullmatch(r"[0-9a-f]{40}", commit):
+            raise SourceError(f"{commit!r} is not a commit id")
+        self.ensure(commit)
+        self._git("push", "-q", self.url, f"{commit}:refs/heads/{branch}", network=True, cwd=self.cache_dir)
 
     def _has(self, commit: str) -> bool:
         """Whether the cache holds `commit` as a commit, asked of the source's own `git cat-file` (which

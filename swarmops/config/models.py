@@ -331,6 +331,8 @@ class EnvironmentSettings(Strict):
     policy: PolicySettings | None = None
     url: str | None = Field(None, pattern=r"^https?://\S+$")
     backup: BackupSettings | None = None       # each environment its own: they hold different data
+    # deploy only commits the app's staging environment has run successfully (`swarmops promote` moves them)
+    require_staging: bool = False
 
 
 class AppConfig(Strict):
@@ -360,6 +362,7 @@ class AppConfig(Strict):
     environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
     environment: str | None = None   # set by the expansion of `environments` (expand_environments)
     group: str | None = None         # the app an environment belongs to, set with it
+    requires: str | None = None      # the stack whose successful deploys of a commit come first (require_staging)
 
     @field_validator("replicas")
     @classmethod
@@ -380,8 +383,9 @@ class AppConfig(Strict):
 
     @model_validator(mode="after")
     def _environments_alone(self) -> AppConfig:
-        if self.environments and (self.environment or self.group):
-            raise ValueError("environment and group are set by swarmops for each environment of an app; remove them")
+        if self.environments and (self.environment or self.group or self.requires):
+            raise ValueError("environment, group and requires are set by swarmops for each environment of an app; "
+                             "remove them")
         if self.environments and self.backup is not None:
             raise ValueError("an app with environments backs up each environment on its own: move backup: under "
                              "the environments that have data to keep")
@@ -432,7 +436,8 @@ def expand_environments(app: AppConfig) -> list[AppConfig]:
                      "replicas": {**app.replicas, **settings.replicas}, "role": settings.role or app.role,
                      "allowed_roles": app.allowed_roles if settings.allowed_roles is None else settings.allowed_roles,
                      "policy": settings.policy or app.policy, "url": settings.url or app.url,
-                     "backup": settings.backup, "environment": env, "group": app.name}
+                     "backup": settings.backup, "environment": env, "group": app.name,
+                     "requires": _staging_of(app, env) if settings.require_staging else None}
         try:
             out.append(AppConfig.model_validate({**base, **{k: _plain(v) for k, v in overrides.items()}}))
         except ValidationError as e:
@@ -443,6 +448,14 @@ def expand_environments(app: AppConfig) -> list[AppConfig]:
             raise ValueError(f"environment {env}: its stack name {out[-1].name!r} is another environment's too; "
                              "give each environment a name of its own")
     return out
+
+
+def _staging_of(app: AppConfig, env: str) -> str:
+    staging = app.environments.get("staging")
+    if staging is None or env == "staging":
+        raise ValueError(f"environment {env}: require_staging names the app's staging environment, and "
+                         f"{'it is that one' if env == 'staging' else 'the app has none'}")
+    return staging.name or f"{app.name}-staging"
 
 
 def _plain(value: Any) -> Any:

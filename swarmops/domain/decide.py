@@ -92,6 +92,11 @@ class Stored:
     applied: Mapping[str, Any] = field(default_factory=dict)
     good: tuple[GoodDeploy, ...] = ()   # successful deploys, newest first
     migrations: tuple[Migrated, ...] = ()   # migrations that succeeded, in any deploy, newest first
+    proven: frozenset[str] = frozenset()    # commits the app's required staging deployed successfully
+    failed_kind: str = ""                   # why failed_commit failed (the error's class)
+
+
+PROMOTION_ERROR = "PromotionError"   # a commit the required staging has not run successfully
 
 
 @dataclass(frozen=True)
@@ -216,9 +221,17 @@ def decide(f: Facts) -> Decision | Need:
         return _check_drift(f)
     if not f.live_full:
         return Need("live")
-    if not f.force and f.trigger == "poll" and f.stored.failed_commit == f.head:
+    proven = not f.app.requires or f.head in f.stored.proven
+    # a commit refused only for want of staging's run is asked again: staging may have run it since
+    waited = f.stored.failed_kind == PROMOTION_ERROR and proven
+    if not f.force and f.trigger == "poll" and f.stored.failed_commit == f.head and not waited:
         return Skip(f"commit {f.head[:12]} failed before; push a new commit or run `swarmops sync {f.app.name}`",
                     f.head)
+    if not proven:
+        return Refuse(f.head, f"{f.app.name} deploys only commits {f.app.requires} has run successfully "
+                              f"(require_staging), and {f.head[:12]} has not: let it deploy there first; `swarmops "
+                              f"promote {f.app.group} --from staging --to {f.app.environment}` moves what staging "
+                              "runs", PROMOTION_ERROR)
     return _deploy(f, ())
 
 

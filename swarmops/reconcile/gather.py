@@ -52,6 +52,7 @@ from swarmops.reconcile.rollout import deploy_dir
 log = logging.getLogger("swarmops.reconcile")
 # Swarm keeps a config or secret to 500 KB; env files are read whole into the environment
 FILE_LIMIT = 512 * 1024
+PROVEN_READ = 500   # deploys of the required staging looked at: a promotion is of a recent one
 GOOD_KEPT = 50   # successful deploys looked at for a rollback target
 
 
@@ -119,12 +120,20 @@ class Gatherer:
         calls per refresh; else one)."""
         stored = Stored(paused=state.paused, failed_commit=state.failed_commit,
                         pending=self._pending(app.name, state.pending_check),
-                        applied=self.store.load_applied(app.name))
+                        applied=self.store.load_applied(app.name), proven=self._proven(app),
+                        failed_kind=state.last_error_kind if state.failed_commit else "")
         live = (None if force else self.snapshot(app.name)) or self.reader.read_app(app.name, services_only=True)
         facts = Facts(self.config, app, trigger, head, live, stored=stored, force=force)
         if stored.pending is not None:
             facts = self._with_history(facts, restore=not read_only)
         return facts
+
+    def _proven(self, app: AppConfig) -> frozenset[str]:
+        """The commits the app's required staging ran successfully (none asked for: none read)."""
+        if not app.requires:
+            return frozenset()
+        return frozenset(d.commit_sha for d in self.store.history(app.requires, PROVEN_READ)
+                         if d.result == SUCCEEDED)
 
     def _pending(self, app: str, pending_check: int) -> Pending | None:
         orphans = tuple(self.store.orphaned(app))

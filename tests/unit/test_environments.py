@@ -16,7 +16,8 @@ from swarmops.config.loader import load_config
 from swarmops.config.models import AppConfig, Config
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain.stackfile import environment_secret
-from swarmops.errors import UnknownAppError
+from swarmops.errors import PromotionError, UnknownAppError
+from swarmops.ops.promote import plan_promotion, push_promotion
 from tests.fakes import World
 
 ENTRY = """name: shop
@@ -159,3 +160,85 @@ def test_status_names_the_environment_and_the_app(tmp_path: Path) -> None:
     w, _ = staging_world(tmp_path)
     status = status_from_store(w.store, "shop-staging", None, w.app)
     assert (status.group, status.environment, status.label) == ("shop", "staging", "shop/staging")
+
+
+# ---- require_staging and promote (issue 27, item 2)
+
+WEB = {"stack.yml": """services:
+  web:
+    image: reg:5000/base/busybox:1
+    command: ["sleep", "1000"]
+    deploy: {replicas: 1}
+"""}
+TWO = {"name": "shop", "repo": "file:///srv/git/shop.git", "environments": {
+    "staging": {"branch": "main"}, "production": {"name": "shop", "branch": "production", "require_staging": True}}}
+
+
+def staging_ran(w: World, commit: str, result: str = "succeeded") -> None:
+    deploy_id = w.store.start_deploy("shop-staging", commit, "Ana", "v", "poll", "")
+    w.store.finish_deploy(deploy_id, result)
+
+
+def test_require_staging_needs_the_staging_environment() -> None:
+    config = Config.model_validate({"registry": "r:5000", "apps": [TWO]})
+    assert [(a.name, a.requires) for a in config.apps] == [("shop-staging", None), ("shop", "shop-staging")]
+    with pytest.raises(ValueError, match="require_staging names the app's staging environment, and the app has none"):
+        Config.model_validate({"registry": "r:5000", "apps": [{"name": "shop", "repo": "x", "environments": {
+            "production": {"require_staging": True}}}]})
+
+
+def test_production_refuses_a_commit_staging_has_not_run_and_takes_it_once_staging_has(tmp_path: Path) -> None:
+    w = World(tmp_path, app={"name": "shop", "environment": "production", "group": "shop",
+                             "requires": "shop-staging"})
+    head = w.source.commit("v1 pushed straight to production", WEB)
+    out = w.poll()
+    assert (out.result, out.error_kind) == ("failed", "PromotionError") and w.swarm.deploys == []
+    assert "deploys only commits shop-staging has run successfully" in out.message
+    assert "swarmops promote shop --from staging --to production" in out.message
+    staging_ran(w, head, "failed")
+    assert w.poll().result == "skipped" and w.swarm.deploys == []   # failed there: still not
+    staging_ran(w, head)
+    assert w.poll().result == "deployed"   # the next poll, no sync needed
+
+
+def promotion_world(tmp_path: Path) -> tuple[World, Config]:
+    w = World(tmp_path, app={"name": "shop-staging", "environment": "staging", "group": "shop", "branch": "main"})
+    return w, Config.model_validate({"registry": "r:5000", "state_dir": str(tmp_path / "state"), "apps": [TWO]})
+
+
+def test_a_promotion_moves_the_commit_staging_runs_and_converged_on(tmp_path: Path) -> None:
+    w, config = promotion_world(tmp_path)
+    head = w.source.commit("v1", WEB)
+    assert w.sync().result == "deployed"
+    p = plan_promotion(config, w.store, w.live(), "shop", "staging", "production")
+    assert (p.source.name, p.target.name, p.target.branch, p.commit) == ("shop-staging", "shop", "production", head)
+    said = push_promotion(w.source, p)
+    assert w.source.pushed == [(head, "production")] and said.startswith("shop: branch production moved to")
+
+
+def test_a_commit_that_failed_on_staging_or_nothing_deployed_is_not_promoted(tmp_path: Path) -> None:
+    w, config = promotion_world(tmp_path)
+    with pytest.raises(PromotionError, match="runs no commit swarmops deployed"):
+        plan_promotion(config, w.store, w.live(), "shop", "staging", "production")
+    w.source.commit("v1", WEB)
+    w.sync()
+    live = w.live()
+    with pytest.raises(PromotionError, match="no successful deploy of it"):
+        plan_promotion(config, RecordlessStore(), live, "shop", "staging", "production")
+    with pytest.raises(PromotionError, match="shop has no environment 'qa' \\(it has production, staging\\)"):
+        plan_promotion(config, w.store, live, "shop", "staging", "qa")
+
+
+def test_a_promotion_the_remote_refuses_says_why_and_what_to_do(tmp_path: Path) -> None:
+    w, config = promotion_world(tmp_path)
+    w.source.commit("v1", WEB)
+    w.sync()
+    w.source.refuse_push = True
+    p = plan_promotion(config, w.store, w.live(), "shop", "staging", "production")
+    with pytest.raises(PromotionError, match=r"cannot move branch production .*non-fast-forward.*merge them"):
+        push_promotion(w.source, p)
+
+
+class RecordlessStore:
+    def deploy_of(self, app: str, commit: str) -> None:
+        return None

@@ -1,0 +1,40 @@
+"""`swarmops promote APP --from ENV --to ENV`: the target environment moved to what the source runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from swarmops.config.loader import LoadedConfig
+from swarmops.ops import actions
+from swarmops.ops.promote import environment, plan_promotion, push_promotion
+from swarmops.runtime import make_adapters, make_reconciler, open_store
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("promote", help="move an environment to the commit another one runs and converged on")
+    p.add_argument("app")
+    p.add_argument("--from", dest="source", default="staging", help="the environment whose commit moves")
+    p.add_argument("--to", dest="target", default="production", help="the environment it moves to")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_promote(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    config = loaded.config
+    store = open_store(config)
+    adapters = make_adapters(config, store)
+    source = environment(config, args.app, args.source)
+    promotion = plan_promotion(config, store, adapters.reader.read_app(source.name), args.app, args.source,
+                               args.target)
+    moved = push_promotion(adapters.sources(source), promotion)
+    print(moved, file=sys.stderr, flush=True)
+    reconciler = make_reconciler(config, adapters, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    outcome = actions.sync(reconciler, promotion.target)
+    if args.json:
+        print(json.dumps({"app": args.app, "from": args.source, "to": args.target, "commit": promotion.commit,
+                          "result": outcome.result, "message": outcome.message}))
+    else:
+        print(f"{promotion.target.name}: {outcome.result} {promotion.commit[:12]} {outcome.message}".rstrip())
+    return 0 if outcome.ok else 1
