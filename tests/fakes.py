@@ -334,9 +334,10 @@ class RecordingStore(StateStore):
 class World:
     """One app on fakes, wired as runtime.py wires the real adapters."""
 
-    def __init__(self, tmp: Path, app: dict[str, Any] | None = None, **config: Any) -> None:
-        self.app = AppConfig.model_validate({"name": "shop", "repo": "file:///srv/git/shop.git", "settle": "1s",
-                                             "deploy_timeout": "30s", **(app or {})})
+    def __init__(self, tmp: Path, app: dict[str, Any] | AppConfig | None = None, **config: Any) -> None:
+        """`app`: the entry's keys over a small default, or an AppConfig as it is (an environment of one)."""
+        defaults = {"name": "shop", "repo": "file:///srv/git/shop.git", "settle": "1s", "deploy_timeout": "30s"}
+        self.app = app if isinstance(app, AppConfig) else AppConfig.model_validate({**defaults, **(app or {})})
         self.config = Config.model_validate({"registry": "reg:5000", "state_dir": str(tmp / "state"),
                                              "apps": [self.app], **config})
         self.clock = FakeClock()

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swarmops.config.models import AppConfig, Config, expand_environments, shared_bucket
+from swarmops.config.models import AppConfig, Config, check_overlaps, expand_environments, shared_bucket
 from swarmops.errors import ConfigError
 from swarmops.util import yamlio
 
@@ -72,16 +72,27 @@ def _validate_app(raw: Any, source: Path) -> list[AppConfig]:
                           f"{source}: key 'environments': {e}") from e
 
 
-def _refusal(file: Path, app: AppConfig, config: Config, names: dict[str, str],
-             apps: list[AppConfig]) -> ConfigError | None:
-    """Why an app of an apps.d file cannot join the others, or None."""
-    if app.name in names:
-        return ConfigError(f"{file}: key 'name': duplicate app name {app.name!r}, already defined in "
-                           f"{names[app.name]}; rename one")
-    if (why := config.lacks_s3(app)) is not None:
-        return ConfigError(f"{file}: key 'backup.volumes': {why}")
-    if (why := shared_bucket([*apps, app])) is not None:
+def _refusal(file: Path, found: list[AppConfig], config: Config, names: dict[str, str], apps: list[AppConfig],
+             claimed: dict[str, list[Path]]) -> ConfigError | None:
+    """Why the apps of an apps.d file (an app, or its environments) cannot join the others, or None. A stack
+    name two files claim is refused in both, whatever their order: an environment added to one entry never
+    takes over another team's running stack."""
+    for app in found:
+        if app.name in names:
+            return ConfigError(f"{file}: key 'name': duplicate app name {app.name!r}, already defined in "
+                               f"{names[app.name]}; rename one")
+        others = [f for f in claimed[app.name] if f != file]
+        if others:
+            return ConfigError(f"{file}: key 'name': stack {app.name!r} is claimed by {others[0]} too; neither is "
+                               "deployed until one is renamed")
+        if (why := config.lacks_s3(app)) is not None:
+            return ConfigError(f"{file}: key 'backup.volumes': {why}")
+    if (why := shared_bucket([*apps, *found])) is not None:
         return ConfigError(f"{file}: key 'backup.s3.bucket': {why}")
+    try:
+        check_overlaps([*names, *(app.name for app in found)])
+    except ValueError as e:
+        return ConfigError(f"{file}: key 'name': {e}")
     return None
 
 
@@ -105,13 +116,18 @@ def load_config(path: Path) -> LoadedConfig:
             where = f"{path}:{line}" if line else str(path)
             raise ConfigError(f"{where}: key 'apps_dir': cannot read {str(config.apps_dir)[:200]!r}: "
                               f"{e.strerror}; fix the path or let swarmops read it") from e
+        entries: list[tuple[Path, list[AppConfig]]] = []
         for file in files:
             try:
-                found = _validate_app(_read(file), file)
+                entries.append((file, _validate_app(_read(file), file)))
             except ConfigError as e:
                 errors.append(e)
-                continue
-            problem = next((p for p in (_refusal(file, app, config, names, apps) for app in found) if p), None)
+        claimed: dict[str, list[Path]] = {}
+        for file, found in entries:
+            for app in found:
+                claimed.setdefault(app.name, []).append(file)
+        for file, found in entries:
+            problem = _refusal(file, found, config, names, apps, claimed)
             if problem is not None:   # an app and its environments come in together, or not at all
                 errors.append(problem)
                 continue

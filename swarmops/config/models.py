@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from swarmops.config.duration import Duration
 
@@ -317,6 +317,29 @@ def _once(v: list[str], kind: str) -> list[str]:
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 
 
+def variable_names(v: dict[str, str]) -> dict[str, str]:
+    for key in v:
+        if not VARIABLE.match(key):
+            raise ValueError(f"{key!r} is not a variable name: letters, digits and '_', not starting with a digit")
+        if key.startswith("SWARMOPS_"):
+            raise ValueError(f"{key} is set by swarmops itself; choose another name")
+    return v
+
+
+def stack_name(v: str) -> str:
+    if not STACK_NAME.match(v):
+        raise ValueError(f"{v!r} is not a valid app name: use lowercase letters, digits, '-' and '_', starting with a "
+                         "letter or digit, at most 63 characters (it is the stack name)")
+    return v
+
+
+def replica_counts(v: dict[str, int]) -> dict[str, int]:
+    for service, count in v.items():
+        if not 0 <= count <= 1000:
+            raise ValueError(f"replicas of {service!r}: {count} is not 0 to 1000")
+    return v
+
+
 class EnvironmentSettings(Strict):
     """One environment of an app (issue 27): a stack of its own, from the same repo, following its own
     branch, with its own values over the app's. It is an app of its own from then on (named by its stack),
@@ -333,6 +356,21 @@ class EnvironmentSettings(Strict):
     backup: BackupSettings | None = None       # each environment its own: they hold different data
     # deploy only commits the app's staging environment has run successfully (`swarmops promote` moves them)
     require_staging: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _stack_name(cls, v: str | None) -> str | None:
+        return None if v is None else stack_name(v)
+
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return variable_names(v)
+
+    @field_validator("replicas")
+    @classmethod
+    def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
+        return replica_counts(v)
 
 
 class AppConfig(Strict):
@@ -367,10 +405,7 @@ class AppConfig(Strict):
     @field_validator("replicas")
     @classmethod
     def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
-        for service, count in v.items():
-            if not 0 <= count <= 1000:
-                raise ValueError(f"replicas of {service!r}: {count} is not 0 to 1000")
-        return v
+        return replica_counts(v)
 
     @field_validator("environments")
     @classmethod
@@ -381,11 +416,18 @@ class AppConfig(Strict):
                                  "with a letter, at most 20 characters (like staging or production)")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_expansion_fields(cls, data: Any) -> Any:
+        set_here = sorted(k for k in ("environment", "group", "requires")
+                          if isinstance(data, dict) and data.get(k) is not None)
+        if set_here:
+            raise ValueError(f"{', '.join(set_here)}: swarmops sets these for each environment an entry declares "
+                             "under environments:; remove them")
+        return data
+
     @model_validator(mode="after")
     def _environments_alone(self) -> AppConfig:
-        if self.environments and (self.environment or self.group or self.requires):
-            raise ValueError("environment, group and requires are set by swarmops for each environment of an app; "
-                             "remove them")
         if self.environments and self.backup is not None:
             raise ValueError("an app with environments backs up each environment on its own: move backup: under "
                              "the environments that have data to keep")
@@ -394,22 +436,12 @@ class AppConfig(Strict):
     @field_validator("variables")
     @classmethod
     def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
-            if not VARIABLE.match(key):
-                raise ValueError(f"{key!r} is not a variable name: letters, digits and '_', not starting with a digit")
-            if key.startswith("SWARMOPS_"):
-                raise ValueError(f"{key} is set by swarmops itself; choose another name")
-        return v
+        return variable_names(v)
 
     @field_validator("name")
     @classmethod
     def _stack_name(cls, v: str) -> str:
-        if not STACK_NAME.match(v):
-            raise ValueError(
-                f"{v!r} is not a valid app name: use lowercase letters, digits, '-' and '_', "
-                "starting with a letter or digit, at most 63 characters (it is the stack name)"
-            )
-        return v
+        return stack_name(v)
 
     @field_validator("stack")
     @classmethod
@@ -428,22 +460,23 @@ def expand_environments(app: AppConfig) -> list[AppConfig]:
     one is not valid)."""
     if not app.environments:
         return [app]
-    base = app.model_dump(exclude={"environments"})
-    out = []
+    out: list[AppConfig] = []
     for env, settings in app.environments.items():
-        overrides = {"name": settings.name or f"{app.name}-{env}", "branch": settings.branch or app.branch,
-                     "variables": {**app.variables, **settings.variables},
-                     "replicas": {**app.replicas, **settings.replicas}, "role": settings.role or app.role,
-                     "allowed_roles": app.allowed_roles if settings.allowed_roles is None else settings.allowed_roles,
-                     "policy": settings.policy or app.policy, "url": settings.url or app.url,
-                     "backup": settings.backup, "environment": env, "group": app.name,
-                     "requires": _staging_of(app, env) if settings.require_staging else None}
+        name = settings.name or f"{app.name}-{env}"
         try:
-            out.append(AppConfig.model_validate({**base, **{k: _plain(v) for k, v in overrides.items()}}))
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ValueError(f"environment {env}: {where}: {first['msg']}") from e
+            stack_name(name)
+        except ValueError as e:
+            raise ValueError(f"environment {env}: name: {e}") from e
+        # model_copy, not a dump validated again: that would mark every policy key as set (over the config's
+        # own policy) and rewrite durations; each value here was validated where it was written
+        out.append(app.model_copy(update={
+            "name": name, "branch": settings.branch or app.branch,
+            "variables": {**app.variables, **settings.variables}, "replicas": {**app.replicas, **settings.replicas},
+            "role": settings.role or app.role,
+            "allowed_roles": app.allowed_roles if settings.allowed_roles is None else settings.allowed_roles,
+            "policy": settings.policy or app.policy, "url": settings.url or app.url, "backup": settings.backup,
+            "environments": {}, "environment": env, "group": app.name,
+            "requires": _staging_of(app, env) if settings.require_staging else None}))
         if out[-1].name in [a.name for a in out[:-1]]:
             raise ValueError(f"environment {env}: its stack name {out[-1].name!r} is another environment's too; "
                              "give each environment a name of its own")
@@ -456,10 +489,6 @@ def _staging_of(app: AppConfig, env: str) -> str:
         raise ValueError(f"environment {env}: require_staging names the app's staging environment, and "
                          f"{'it is that one' if env == 'staging' else 'the app has none'}")
     return staging.name or f"{app.name}-staging"
-
-
-def _plain(value: Any) -> Any:
-    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def bucket_of(app: AppConfig) -> str | None:

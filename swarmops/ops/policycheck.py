@@ -12,7 +12,7 @@ from swarmops.domain.policy import Violation, check
 from swarmops.domain.policyctx import policy_context
 from swarmops.domain.render import Rendered, RenderRequest, age_secrets, render_stack
 from swarmops.domain.ssolabels import SsoKey
-from swarmops.domain.stackfile import Variables, build_specs, dotenv_path, load_stack, parse_dotenv
+from swarmops.domain.stackfile import Variables, build_specs, dotenv_path, load_stack, parse_dotenv, with_replicas
 from swarmops.errors import StackError
 
 FILE_LIMIT = 512 * 1024
@@ -41,7 +41,8 @@ def load_from_disk(config: Config, app: AppConfig, text: str, filename: str, roo
     env_path = dotenv_path(filename)
     dotenv = parse_dotenv(read(env_path).decode("utf-8", "replace"), env_path) if (root / env_path).is_file() else {}
     variables = Variables(config.builtin_variables(app), app.variables, dotenv)
-    return load_stack(text, filename, variables, read, app.allow_empty)
+    return with_replicas(load_stack(text, filename, variables, read, app.allow_empty), app.replicas,
+                         f"the entry of {app.name}")
 
 
 def render_offline(config: Config, app: AppConfig, stack: Stack, commit: str = "offline",

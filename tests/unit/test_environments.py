@@ -35,13 +35,13 @@ environments:
 """
 
 
-def loaded(tmp_path: Path, files: dict[str, str]) -> Any:
+def loaded(tmp_path: Path, files: dict[str, str], extra: str = "") -> Any:
     apps_d = tmp_path / "apps.d"
     apps_d.mkdir(exist_ok=True)
     for name, text in files.items():
         (apps_d / name).write_text(text)
     config = tmp_path / "swarmops.yml"
-    config.write_text(f"registry: reg:5000\nstate_dir: {tmp_path}/state\napps_dir: {apps_d}\n")
+    config.write_text(f"registry: reg:5000\nstate_dir: {tmp_path}/state\napps_dir: {apps_d}\n{extra}")
     return load_config(config)
 
 
@@ -72,7 +72,7 @@ def test_the_cli_takes_app_slash_environment_and_the_stack_name_alike(tmp_path: 
 
 @pytest.mark.parametrize(("environments", "words"), [
     ("{Staging: {branch: main}}", "'Staging' is not an environment name"),
-    ("{staging: {name: 'Shop Staging'}}", "environment staging: name: "),
+    ("{staging: {name: 'Shop Staging'}}", "key 'environments.staging.name': 'Shop Staging' is not a valid"),
     ("{staging: {name: shop}, production: {name: shop}}", "its stack name 'shop' is another environment's too"),
     ("{staging: {replicas: {web: -1}}}", "replicas"),
 ], ids=["env-name", "stack-name", "same-stack-twice", "replicas"])
@@ -86,11 +86,54 @@ def test_a_bad_environment_is_refused_naming_the_file_and_key_and_the_other_apps
     assert [a.name for a in result.config.apps] == ["blog"]
 
 
-def test_an_environment_whose_stack_another_app_has_refuses_the_whole_entry(tmp_path: Path) -> None:
-    result = loaded(tmp_path, {"a-blog.yml": "name: shop-staging\nrepo: file:///srv/blog.git\n", "shop.yml": ENTRY})
+def test_a_stack_name_two_files_claim_is_refused_in_both_whatever_their_order(tmp_path: Path) -> None:
+    # an environment added to shop's entry must not take over the stack another team's file runs
+    result = loaded(tmp_path, {"a-shop.yml": ENTRY, "c-other.yml": "name: shop-staging\nrepo: file:///srv/other.git\n"})
+    errors = sorted(str(e) for e in result.app_errors)
+    assert len(errors) == 2 and all("stack 'shop-staging' is claimed by" in e for e in errors), errors
+    assert result.config.apps == []   # shop's production does not come in alone either
+
+
+def test_apps_d_names_that_overlap_under_ruling_30_are_refused(tmp_path: Path) -> None:
+    result = loaded(tmp_path, {"a.yml": "name: shop\nrepo: file:///srv/a.git\n",
+                               "b.yml": "name: shop_admin\nrepo: file:///srv/b.git\n"})
     [error] = [str(e) for e in result.app_errors]
-    assert "duplicate app name 'shop-staging'" in error
-    assert [a.name for a in result.config.apps] == ["shop-staging"]   # production does not come in alone
+    assert "b.yml: key 'name': apps 'shop' and 'shop_admin'" in error, error
+    assert [a.name for a in result.config.apps] == ["shop"]
+
+
+def test_two_environments_of_one_entry_sharing_a_bucket_are_refused(tmp_path: Path) -> None:
+    backup = ("{volumes: [uploads], schedule: '02:00', s3: {bucket: backups-shop, access_key_file: /k, "
+              "secret_key_file: /s}}")
+    result = loaded(tmp_path, {
+        "shop.yml": f"name: shop\nrepo: file:///srv/shop.git\nenvironments:\n  staging: {{backup: {backup}}}\n"
+                    f"  production: {{name: shop, backup: {backup}}}\n",
+        "z.yml": "name: zoo\nrepo: file:///srv/zoo.git\n"},
+        extra="backup_s3: {endpoint: 'http://minio:9000', network: minio}\n")
+    [error] = [str(e) for e in result.app_errors]
+    assert "key 'backup.s3.bucket': apps shop-staging and shop both back up into bucket backups-shop" in error
+    assert [a.name for a in result.config.apps] == ["zoo"]   # a later file is not refused for it
+
+
+@pytest.mark.parametrize("key", ["environment: staging", "group: shop", "requires: shop-staging"])
+def test_an_entry_cannot_set_what_the_expansion_sets(tmp_path: Path, key: str) -> None:
+    # else a plain app would answer to `shop/staging`, or take staging's status label
+    result = loaded(tmp_path, {"evil.yml": f"name: evil\nrepo: file:///srv/evil.git\n{key}\n"})
+    [error] = [str(e) for e in result.app_errors]
+    assert "swarmops sets these for each environment" in error and key.split(":")[0] in error, error
+
+
+def test_an_environment_keeps_the_configs_policy_where_its_own_says_nothing(tmp_path: Path) -> None:
+    config = Config.model_validate({"registry": "r:5000", "policy": {"resource_limits": "deny", "max_replicas": 2,
+                                                                     "allowed_external": ["proxy"]},
+                                    "apps": [{"name": "shop", "repo": "x", "settle": "1.2345678s",
+                                              "policy": {"allowed_ports": [30001]},
+                                              "environments": {"staging": {}}}]})
+    [staging] = config.apps
+    policy = config.policy_for(staging)
+    assert (policy.resource_limits, policy.max_replicas, policy.allowed_external) == ("deny", 2, ["proxy"])
+    assert policy.allowed_ports == [30001]
+    assert staging.settle == 1.2345678   # not rewritten by a round trip
 
 
 def test_backups_are_set_per_environment_not_for_the_app() -> None:
@@ -120,9 +163,16 @@ secrets:
 """
 
 
+def environment_of(entry: dict[str, Any], env: str) -> AppConfig:
+    """The app one environment of an apps.d entry becomes, as the loader makes it."""
+    defaults = {"repo": "file:///srv/git/shop.git", "settle": "1s", "deploy_timeout": "30s"}
+    config = Config.model_validate({"registry": "reg:5000", "apps": [{**defaults, **entry}]})
+    return next(a for a in config.apps if a.environment == env)
+
+
 def staging_world(tmp_path: Path) -> tuple[World, str]:
-    w = World(tmp_path, app={"name": "shop-staging", "environment": "staging", "group": "shop",
-                             "replicas": {"web": 2}})
+    w = World(tmp_path, app=environment_of({"name": "shop", "environments": {
+        "staging": {"replicas": {"web": 2}}, "production": {"name": "shop"}}}, "staging"))
     return w, age_secrets.keygen(w.config.state_dir)
 
 
@@ -188,8 +238,7 @@ def test_require_staging_needs_the_staging_environment() -> None:
 
 
 def test_production_refuses_a_commit_staging_has_not_run_and_takes_it_once_staging_has(tmp_path: Path) -> None:
-    w = World(tmp_path, app={"name": "shop", "environment": "production", "group": "shop",
-                             "requires": "shop-staging"})
+    w = World(tmp_path, app=environment_of(TWO, "production"))
     head = w.source.commit("v1 pushed straight to production", WEB)
     out = w.poll()
     assert (out.result, out.error_kind) == ("failed", "PromotionError") and w.swarm.deploys == []
@@ -202,7 +251,7 @@ def test_production_refuses_a_commit_staging_has_not_run_and_takes_it_once_stagi
 
 
 def promotion_world(tmp_path: Path) -> tuple[World, Config]:
-    w = World(tmp_path, app={"name": "shop-staging", "environment": "staging", "group": "shop", "branch": "main"})
+    w = World(tmp_path, app=environment_of(TWO, "staging"))
     return w, Config.model_validate({"registry": "r:5000", "state_dir": str(tmp_path / "state"), "apps": [TWO]})
 
 
