@@ -3,9 +3,13 @@ executable_path), and pages served from another origin to attack a page's forms 
 
 from __future__ import annotations
 
+import random
+import select
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +73,40 @@ def submit_again_on_network_change(page: Page, url: str, selector: str, tries: i
         if not page.url.startswith("chrome-error://") or attempt == tries - 1:
             return
         time.sleep(1)
+
+
+@contextmanager
+def through_loopback(target: str, port: int) -> Iterator[str]:
+    """A TCP forwarder from a loopback address (yielded; random in 127/8, so that it does not meet the
+    host's own listeners) and `port` to `target`:`port`. Chromium aborts what it has in flight to any
+    address but loopback whenever an interface changes, and the lab's engines change them all the time
+    (ERR_NETWORK_CHANGED, failing page tests in fresh-clone CIs): a browser mapped to this address only
+    ever talks to loopback, and the forwarder, which never looks at interfaces, carries the bytes on."""
+    local = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+
+    class Pipe(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with socket.create_connection((target, port), timeout=30) as upstream:
+                ends = [self.request, upstream]
+                while True:
+                    ready, _, _ = select.select(ends, [], [], 60)
+                    if not ready:
+                        return
+                    for end in ready:
+                        data = end.recv(65536)
+                        if not data:
+                            return
+                        (upstream if end is self.request else self.request).sendall(data)
+
+    server = socketserver.ThreadingTCPServer((local, port), Pipe)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield local
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager

@@ -1,6 +1,7 @@
-"""Issue 27, item 1 (first slice), on the lab: one apps.d entry with two environments, staging following
-`main` and production following `production`, each its own stack. A commit to main deploys staging only;
-production moves when its branch does; status and history name each environment."""
+"""Issue 27, items 1 and 2, on the lab: one apps.d entry with two environments, staging following `main` and
+production following `production` with require_staging, each its own stack. A commit to main deploys
+staging only; `swarmops promote` moves production to what staging runs; a commit that failed on staging
+is not deployed to production even when pushed to its branch; status and history name each environment."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ import docker
 from tests.integration.conftest import GitRepo, Swarmops, commit_of, web_app
 
 
-def test_a_commit_to_main_deploys_staging_only_and_production_moves_with_its_own_branch(
+def test_a_commit_to_main_deploys_staging_only_promote_moves_production_and_a_failed_commit_stays_out(
         lab: docker.APIClient, swarmops: Swarmops, repo_factory: Any) -> None:
     repo: GitRepo = repo_factory()
     first = repo.commit("v1", web_app("v1"))
     repo.push(first, "production")
     app = swarmops.name("env")
     staging = f"{app}-staging"
-    swarmops.add_app(app, repo.url, environments={"staging": {"branch": "main", "variables": {"TIER": "staging"}},
-                                                  "production": {"name": app, "branch": "production"}})
-    out = swarmops.run("daemon", "--once").stdout
-    assert f"{staging}: deployed" in out and f"{app}: deployed" in out, out
+    swarmops.add_app(app, repo.url, deploy_timeout="60s", environments={
+        "staging": {"branch": "main", "variables": {"TIER": "staging"}},
+        "production": {"name": app, "branch": "production", "require_staging": True}})
+    swarmops.run("sync", f"{app}/staging")
+    swarmops.run("sync", f"{app}/production")
     assert commit_of(lab, staging) == first and commit_of(lab, app) == first
 
     second = repo.commit("v2 on main", {"web/index.html": "v2\n"})
@@ -35,8 +37,20 @@ def test_a_commit_to_main_deploys_staging_only_and_production_moves_with_its_own
     table = swarmops.run("status").stdout
     assert f"{app}/staging" in table and f"{app}/production" in table, table
 
-    repo.push(second, "production")   # the release: production's branch moves to what staging ran
-    swarmops.run("sync", f"{app}/production")
+    promoted = swarmops.run("promote", app, "--from", "staging", "--to", "production")
+    assert f"branch production moved to {second[:12]}" in promoted.stderr, promoted
     assert commit_of(lab, app) == second
     assert [e["commit_sha"] for e in swarmops.json("history", f"{app}/production")][:2] == [second, first]
-    assert [e["commit_sha"] for e in swarmops.json("history", f"{app}/staging")][:2] == [second, first]
+
+    # a commit that fails on staging (its tasks exit at once): rolled back there, never run by production
+    broken = repo.commit("v3 that does not start", {"stack.yml": str(web_app()["stack.yml"]).replace(
+        "    build: ./web\n", "    build: ./web\n    command: [\"sh\", \"-c\", \"exit 1\"]\n")})
+    assert swarmops.run("sync", f"{app}/staging", check=False).returncode != 0
+    assert commit_of(lab, staging) == second
+    again = swarmops.run("promote", app, check=False)   # what staging runs is still v2: nothing new
+    assert again.returncode == 0 and commit_of(lab, app) == second, again
+    repo.push(broken, "production")   # pushed straight to production's branch
+    refused = swarmops.run("sync", f"{app}/production", check=False)
+    assert refused.returncode != 0 and f"{app} deploys only commits {staging} has run successfully" in refused.stdout
+    assert commit_of(lab, app) == second
+    assert {s["app"]: s for s in swarmops.json("status")}[app]["status"] == "Failed"

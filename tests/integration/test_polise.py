@@ -37,7 +37,7 @@ from itsdangerous import TimestampSigner
 from playwright.sync_api import expect
 
 from bench.lab import remove_stack
-from tests.integration.browser import chromium, other_origin
+from tests.integration.browser import chromium, other_origin, through_loopback
 from tests.integration.conftest import (
     MANAGER,
     MANAGER_IP,
@@ -283,7 +283,9 @@ def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_wor
     user = {"sub": "sub-budi", "name": "Budi", "email": ""}
     csrf = os.urandom(12).hex()
     node_ip = urllib.parse.urlsplit(office.site.base).hostname
-    with chromium(f"--host-resolver-rules=MAP {polise_host} {node_ip},MAP {evil_host} 127.0.0.1") as browser:
+    port = urllib.parse.urlsplit(public).port or 443
+    with through_loopback(str(node_ip), port) as local, \
+            chromium(f"--host-resolver-rules=MAP {polise_host} {local},MAP {evil_host} 127.0.0.1") as browser:
         context = browser.new_context(locale="en-US")   # the texts below are Polise's English ones
         cookie = session_cookie(office.lab, office.postgres, user, csrf)
         context.add_cookies([{"name": "session", "value": cookie, "url": public, "httpOnly": True, "sameSite": "Lax"}])

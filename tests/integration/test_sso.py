@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,11 @@ import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 from ruamel.yaml import YAML
 
 from bench.lab import remove_stack
-from tests.integration.browser import chromium, goto, submit_again_on_network_change
+from tests.integration.browser import chromium, goto, submit_again_on_network_change, through_loopback
 from tests.integration.conftest import (
     MANAGER,
     MANAGER_IP,
@@ -131,9 +132,13 @@ class Door:
     def url(self, role: str, path: str = "/") -> str:
         return f"https://{self.apps[role]}.{DOMAIN}:{self.tls_port}{path}"
 
-    def browser(self) -> Any:
-        return chromium(f"--host-resolver-rules=MAP *.{DOMAIN} {self.node_ip}",
-                        f"--ignore-certificate-errors-spki-list={self.spki}")
+    @contextmanager
+    def browser(self) -> Iterator[Browser]:
+        """Chromium reaching the proxy through a loopback forwarder (browser.through_loopback says why)."""
+        with through_loopback(self.node_ip, self.tls_port) as local, \
+                chromium(f"--host-resolver-rules=MAP *.{DOMAIN} {local}",
+                         f"--ignore-certificate-errors-spki-list={self.spki}") as browser:
+            yield browser
 
     def get(self, host: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """A request to the proxy by the host's name over TLS, checked against this run's CA (not Chromium)."""
