@@ -3,7 +3,6 @@ executable_path), and pages served from another origin to attack a page's forms 
 
 from __future__ import annotations
 
-import random
 import select
 import socket
 import socketserver
@@ -77,12 +76,12 @@ def submit_again_on_network_change(page: Page, url: str, selector: str, tries: i
 
 @contextmanager
 def through_loopback(target: str, port: int) -> Iterator[str]:
-    """A TCP forwarder from a loopback address (yielded; random in 127/8, so that it does not meet the
-    host's own listeners) and `port` to `target`:`port`. Chromium aborts what it has in flight to any
-    address but loopback whenever an interface changes, and the lab's engines change them all the time
-    (ERR_NETWORK_CHANGED, failing page tests in fresh-clone CIs): a browser mapped to this address only
-    ever talks to loopback, and the forwarder, which never looks at interfaces, carries the bytes on."""
-    local = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    """A TCP forwarder from a free loopback port to `target`:`port`; yields its `127.0.0.1:PORT`, for a
+    host-resolver rule `MAP NAME:port 127.0.0.1:PORT` (Chromium rewrites the port too; the page's address,
+    Host header and TLS name stay the lab's). Chromium aborts what it has in flight to any address but
+    loopback whenever an interface changes, and the lab's engines change them all the time
+    (ERR_NETWORK_CHANGED, failing page tests in fresh-clone CIs): a browser mapped here only ever talks to
+    loopback, and the forwarder, which never looks at interfaces, carries the bytes on."""
 
     class Pipe(socketserver.BaseRequestHandler):
         def handle(self) -> None:
@@ -98,12 +97,15 @@ def through_loopback(target: str, port: int) -> Iterator[str]:
                             return
                         (upstream if end is self.request else self.request).sendall(data)
 
-    server = socketserver.ThreadingTCPServer((local, port), Pipe)
-    server.daemon_threads = True
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        request_queue_size = 64   # Chromium opens many connections at once
+
+    server = Server(("127.0.0.1", 0), Pipe)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield local
+        yield f"127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -285,7 +285,7 @@ def test_another_apps_page_cannot_post_polises_rating_and_report_forms_which_wor
     node_ip = urllib.parse.urlsplit(office.site.base).hostname
     port = urllib.parse.urlsplit(public).port or 443
     with through_loopback(str(node_ip), port) as local, \
-            chromium(f"--host-resolver-rules=MAP {polise_host} {local},MAP {evil_host} 127.0.0.1") as browser:
+            chromium(f"--host-resolver-rules=MAP {polise_host}:{port} {local},MAP {evil_host} 127.0.0.1") as browser:
         context = browser.new_context(locale="en-US")   # the texts below are Polise's English ones
         cookie = session_cookie(office.lab, office.postgres, user, csrf)
         context.add_cookies([{"name": "session", "value": cookie, "url": public, "httpOnly": True, "sameSite": "Lax"}])

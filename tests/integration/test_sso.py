@@ -136,7 +136,7 @@ class Door:
     def browser(self) -> Iterator[Browser]:
         """Chromium reaching the proxy through a loopback forwarder (browser.through_loopback says why)."""
         with through_loopback(self.node_ip, self.tls_port) as local, \
-                chromium(f"--host-resolver-rules=MAP *.{DOMAIN} {local}",
+                chromium(f"--host-resolver-rules=MAP *.{DOMAIN}:{self.tls_port} {local},MAP *.{DOMAIN} {self.node_ip}",
                          f"--ignore-certificate-errors-spki-list={self.spki}") as browser:
             yield browser
 
