@@ -18,6 +18,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("app")
     p.add_argument("--from", dest="source", default="staging", help="the environment whose commit moves")
     p.add_argument("--to", dest="target", default="production", help="the environment it moves to")
+    p.add_argument("--tag", help="the new tag, for a target following tags (default: the highest one's last "
+                                 "number plus one)")
     p.add_argument("--json", action="store_true")
 
 
@@ -25,9 +27,10 @@ def cmd_promote(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     config = loaded.config
     store = open_store(config)
     adapters = make_adapters(config, store)
-    source = environment(config, args.app, args.source)
+    source, target = environment(config, args.app, args.source), environment(config, args.app, args.target)
+    refs = adapters.sources(target).refs() if target.tags else None
     promotion = plan_promotion(config, store, adapters.reader.read_app(source.name), args.app, args.source,
-                               args.target)
+                               args.target, refs, args.tag)
     moved = push_promotion(adapters.sources(source), promotion)
     print(moved, file=sys.stderr, flush=True)
     reconciler = make_reconciler(config, adapters, progress=lambda m: print(m, file=sys.stderr, flush=True))

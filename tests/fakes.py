@@ -62,6 +62,7 @@ class FakeSource:
         self.calls: list[str] = []
         self.pushed: list[tuple[str, str]] = []
         self.refuse_push = False
+        self.tags: dict[str, str] = {}   # refs/tags/NAME -> sha, when the source follows tags
 
     def commit(self, message: str, files: Mapping[str, bytes | str], base: bool = True) -> str:
         tree = dict(self.commits[self.heads[-1]]) if base and self.heads else {}
@@ -82,13 +83,17 @@ class FakeSource:
         if commit not in self.commits:
             raise SourceError(f"commit {commit[:12]} is not in the repo")
 
-    def push(self, commit: str, branch: str) -> None:
+    def refs(self) -> dict[str, str]:
+        self.calls.append("refs")
+        return dict(self.tags) if self.tags else {"refs/heads/main": self.head()}
+
+    def push(self, commit: str, ref: str) -> None:
         """Recorded in `pushed`; `refuse_push` makes the remote refuse it (not a fast-forward)."""
         self.ensure(commit)
         if self.refuse_push:
             raise SourceError(f"git push of file:///srv/git/shop.git failed: ! [rejected] {commit[:12]} -> "
-                              f"{branch} (non-fast-forward)")
-        self.pushed.append((commit, branch))
+                              f"{ref} (non-fast-forward)")
+        self.pushed.append((commit, ref))
 
     def info(self, commit: str) -> CommitInfo:
         return CommitInfo(commit, "Ana Dev", "ana@example.go.id", T0, self.messages[commit])

@@ -18,6 +18,7 @@ import git
 from swarmops.adapters import gitwire
 from swarmops.config.models import Auth
 from swarmops.domain.commits import LOG_ARGS, LogEntry, parse_batch, parse_commit, parse_numstat
+from swarmops.domain.refs import latest_tag
 from swarmops.errors import ProcessTimeout, SourceError, StackError
 from swarmops.util import process
 from swarmops.util.redact import redact_url
@@ -68,9 +69,10 @@ def _cause(stderr: str) -> str:
 
 class GitSource:
     def __init__(self, url: str, branch: str, cache_dir: Path, auth: Auth | None, timeout: float,
-                 net_slots: threading.Semaphore | None = None) -> None:
+                 net_slots: threading.Semaphore | None = None, tags: str | None = None) -> None:
         self.url = url
         self.branch = branch
+        self.tags = tags   # a pattern: the source follows the highest matching tag, not the branch
         self.cache_dir = cache_dir
         self.timeout = timeout
         if auth and auth.token_file and not os.access(auth.token_file, os.R_OK):
@@ -95,26 +97,44 @@ class GitSource:
             raise SourceError(f"git {verb} of {self.shown_url} failed: {_cause(res.stderr)}")
         return res.stdout
 
-    def head(self) -> str:
-        """The branch's commit on the remote, without fetching anything."""
-        ref = f"refs/heads/{self.branch}"
+    @property
+    def follows(self) -> str:
+        return f"tags {self.tags}" if self.tags else f"branch {self.branch!r}"
+
+    def refs(self) -> dict[str, str]:
+        """The remote's refs this source follows (its branch, or its tags), name -> sha, fetching nothing."""
+        wanted = "refs/tags/" if self.tags else f"refs/heads/{self.branch}"
         if gitwire.is_git_url(self.url):
             with self._slots if self._slots is not None else nullcontext():
                 refs = gitwire.advertised_refs(self.url, self.timeout)
         else:
-            out = self._git("ls-remote", "--heads", self.url, ref, network=True)
+            out = self._git("ls-remote", "--tags" if self.tags else "--heads", self.url,
+                            *([] if self.tags else [wanted]), network=True)
             refs = {name: sha for sha, _, name in (line.partition("\t") for line in out.splitlines())}
+        return {name: sha for name, sha in refs.items() if name.startswith(wanted)}
+
+    def head(self) -> str:
+        """The commit the source follows on the remote: its branch's, or its highest matching tag's."""
+        refs = self.refs()
+        if self.tags:
+            found = latest_tag(refs, self.tags)
+            if found is None:
+                raise SourceError(f"no tag matching {self.tags} at {self.shown_url}")
+            return found[1]
+        ref = f"refs/heads/{self.branch}"
         if ref in refs:
             return refs[ref]
         raise SourceError(f"branch {self.branch!r} not found at {self.shown_url}")
 
-    def push(self, commit: str, branch: str) -> None:
-        """Make `commit`, which the cache holds, the head of `branch` on the remote: a fast-forward only,
-        with the same credentials as the fetches (SourceError with git's reason otherwise)."""
+    def push(self, commit: str, ref: str) -> None:
+        """Make `commit`, which the cache holds, the head of branch `ref` (a fast-forward only), or of the new
+        tag `ref` when it starts with refs/tags/ (never moving one that exists), with the same credentials as
+        the fetches (SourceError with git's reason otherwise)."""
         if not re.fullmatch(r"[0-9a-f]{40}", commit):
             raise SourceError(f"{commit!r} is not a commit id")
         self.ensure(commit)
-        self._git("push", "-q", self.url, f"{commit}:refs/heads/{branch}", network=True, cwd=self.cache_dir)
+        target = ref if ref.startswith("refs/tags/") else f"refs/heads/{ref}"
+        self._git("push", "-q", self.url, f"{commit}:{target}", network=True, cwd=self.cache_dir)
 
     def _has(self, commit: str) -> bool:
         """Whether the cache holds `commit` as a commit, asked of the source's own `git cat-file` (which
@@ -135,10 +155,10 @@ class GitSource:
         if not (self.cache_dir / "HEAD").is_file():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             self._git("init", "-q", "--bare", cwd=self.cache_dir)
-        self._git("fetch", "-q", "--no-tags", self.url,
-                  f"+refs/heads/{self.branch}:refs/heads/{self.branch}", network=True, cwd=self.cache_dir)
+        spec = f"refs/tags/{self.tags}" if self.tags else f"refs/heads/{self.branch}"
+        self._git("fetch", "-q", "--no-tags", self.url, f"+{spec}:{spec}", network=True, cwd=self.cache_dir)
         if not self._has(commit):
-            raise SourceError(f"commit {commit[:12]} is not on branch {self.branch!r} of {self.shown_url}")
+            raise SourceError(f"commit {commit[:12]} is not on {self.follows} of {self.shown_url}")
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
         """Write the tree at `path` of `commit` to `dest`: exactly what git holds, nothing else."""

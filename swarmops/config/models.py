@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from swarmops.config.duration import Duration
+from swarmops.domain.refs import tag_pattern
 
 # A stack name is also the image repository path component: Docker needs lowercase.
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -346,6 +347,7 @@ class EnvironmentSettings(Strict):
     whose secrets are read from `secrets/<env>/` and bound to that name."""
 
     branch: str | None = None                  # default: the app's
+    tags: str | None = None                    # follow the highest tag matching this (v*) in place of a branch
     name: str | None = None                    # the stack name; default <app>-<env>
     variables: dict[str, str] = Field(default_factory=dict)   # over the app's
     replicas: dict[str, int] = Field(default_factory=dict)    # over the app's and the stack file's
@@ -362,6 +364,17 @@ class EnvironmentSettings(Strict):
     def _stack_name(cls, v: str | None) -> str | None:
         return None if v is None else stack_name(v)
 
+    @field_validator("tags")
+    @classmethod
+    def _tag_pattern(cls, v: str | None) -> str | None:
+        return None if v is None else tag_pattern(v)
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> EnvironmentSettings:
+        if self.branch is not None and self.tags is not None:
+            raise ValueError("an environment follows a branch or tags, not both: keep one of branch: and tags:")
+        return self
+
     @field_validator("variables")
     @classmethod
     def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
@@ -377,6 +390,7 @@ class AppConfig(Strict):
     name: str
     repo: str
     branch: str = "main"
+    tags: str | None = None   # follow the highest tag matching this pattern (v*) in place of the branch
     stack: str = "stack.yml"
     role: str = "app"
     allowed_roles: list[str] = Field(default_factory=list)
@@ -406,6 +420,16 @@ class AppConfig(Strict):
     @classmethod
     def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
         return replica_counts(v)
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_pattern(cls, v: str | None) -> str | None:
+        return None if v is None else tag_pattern(v)
+
+    @property
+    def follows(self) -> str:
+        """What the app follows in its repo, as messages name it."""
+        return f"tags {self.tags}" if self.tags else f"branch {self.branch}"
 
     @field_validator("environments")
     @classmethod
@@ -471,6 +495,7 @@ def expand_environments(app: AppConfig) -> list[AppConfig]:
         # own policy) and rewrite durations; each value here was validated where it was written
         out.append(app.model_copy(update={
             "name": name, "branch": settings.branch or app.branch,
+            "tags": settings.tags if settings.tags or settings.branch else app.tags,
             "variables": {**app.variables, **settings.variables}, "replicas": {**app.replicas, **settings.replicas},
             "role": settings.role or app.role,
             "allowed_roles": app.allowed_roles if settings.allowed_roles is None else settings.allowed_roles,

@@ -25,6 +25,7 @@ class Push:
     repo_urls: tuple[str, ...]
     branch: str | None        # None for a tag push or a deleted ref
     commit: str
+    tag: str | None = None    # the tag a tag push made or moved (None when deleted)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -73,9 +74,10 @@ def parse_push(provider: str, headers: Mapping[str, str], body: bytes) -> Push:
     ref = str(data.get("ref", ""))
     after = str(data.get("after") or data.get("checkout_sha") or "")
     branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+    tag = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None
     if set(after) == {"0"}:
-        branch = None    # the branch was deleted: nothing to deploy
-    return Push(provider, delivery_id(provider, headers, body), urls, branch, after)
+        branch = tag = None    # the ref was deleted: nothing to deploy
+    return Push(provider, delivery_id(provider, headers, body), urls, branch, after, tag)
 
 
 _SCP = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?!//)(?P<path>.+)$")

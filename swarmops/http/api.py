@@ -79,7 +79,8 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
         status = ctx.statuses.get(entry.name)
         last = ctx.store.last_deploy(entry.name)
         return {"status": status.to_dict() if status else None, "last_deploy": last.to_dict() if last else None,
-                "repo": redact_url(entry.repo), "branch": entry.branch, "url": ctx.statuses.public_url(entry.name),
+                "repo": redact_url(entry.repo), "branch": entry.branch, "tags": entry.tags,
+                "url": ctx.statuses.public_url(entry.name),
                 "forge_repo": entry.forge_repo, "sso": bool(ctx.statuses.sso(entry.name))}
 
     @api.get("/api/v1/sso", responses={503: {"description": "the live state has not been read yet (Retry-After)"}})

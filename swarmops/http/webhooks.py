@@ -4,13 +4,22 @@ repository and branch."""
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from swarmops.config.models import AppConfig
-from swarmops.domain.webhook import DRAIN_LIMIT, MAX_BODY, PROVIDERS, event_kind, normalise_url, parse_push, verify
+from swarmops.domain.refs import matches
+from swarmops.domain.webhook import (
+    DRAIN_LIMIT,
+    MAX_BODY,
+    PROVIDERS,
+    Push,
+    event_kind,
+    normalise_url,
+    parse_push,
+    verify,
+)
 from swarmops.errors import WebhookError
 from swarmops.http.context import HttpContext
 
@@ -54,7 +63,7 @@ async def _webhook(ctx: HttpContext, provider: str, request: Request) -> JSONRes
     if not verified:
         ctx.metrics.webhooks.labels(kind, "unauthorized").inc()
         return JSONResponse({"error": "signature missing or wrong"}, status_code=401)
-    if event_kind(kind, request.headers) not in ("push", ""):
+    if event_kind(kind, request.headers) not in ("push", "tag push", ""):   # GitLab's tag pushes: "Tag Push Hook"
         ctx.metrics.webhooks.labels(kind, "ignored").inc()
         return JSONResponse({"ignored": "not a push event"}, status_code=202)
     try:
@@ -88,17 +97,26 @@ def _read_secret(path: Path) -> bytes:
         return b""
 
 
-def _dispatch(ctx: HttpContext, kind: str, push: Any, candidates: list[AppConfig]) -> JSONResponse:
+def follows(app: AppConfig, push: Push) -> bool:
+    """Whether a push moves what the app follows: its branch, or a tag matching its pattern (the reconcile
+    then reads the highest tag itself: a push of a lower one changes nothing)."""
+    if app.tags:
+        return push.tag is not None and matches(push.tag, app.tags)
+    return push.branch is not None and push.branch == app.branch
+
+
+def _dispatch(ctx: HttpContext, kind: str, push: Push, candidates: list[AppConfig]) -> JSONResponse:
     urls = {normalise_url(u) for u in push.repo_urls}
     same_repo = [a for a in candidates if normalise_url(a.repo) in urls]
     if not same_repo:
         ctx.metrics.webhooks.labels(kind, "no_app").inc()
         return JSONResponse({"ignored": "no app deploys this repository"}, status_code=202)
-    matched = [a for a in same_repo if a.branch == push.branch]
+    matched = [a for a in same_repo if follows(a, push)]
     if not matched:
         ctx.metrics.webhooks.labels(kind, "other_branch").inc()
-        return JSONResponse({"ignored": f"push to {push.branch or 'a tag or deleted branch'}; apps follow "
-                             f"{', '.join(sorted({a.branch for a in same_repo}))}"}, status_code=202)
+        pushed = f"branch {push.branch}" if push.branch else f"tag {push.tag}" if push.tag else "a deleted ref"
+        return JSONResponse({"ignored": f"push to {pushed}; apps follow "
+                             f"{', '.join(sorted({a.follows for a in same_repo}))}"}, status_code=202)
     triggered = [a.name for a in matched if ctx.triggers.trigger(a, "webhook")]
     ctx.metrics.webhooks.labels(kind, "triggered").inc()
     return JSONResponse({"triggered": triggered, "coalesced": [a.name for a in matched if a.name not in triggered]},

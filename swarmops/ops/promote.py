@@ -1,9 +1,11 @@
 """`swarmops promote APP --from staging --to production` (issue 27, item 2): the target environment is moved
 to the exact commit the source environment runs and has converged on, by pushing that commit to the branch
-the target follows (a fast-forward, with swarmops' own git credentials), then reconciled at once."""
+the target follows (a fast-forward, with swarmops' own git credentials), or as a new tag above the highest
+of those it follows, then reconciled at once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,6 +13,7 @@ from swarmops.adapters.store import Deploy
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.decide import unchanged
 from swarmops.domain.live import LiveStack
+from swarmops.domain.refs import latest_tag, next_tag, promotable_tag
 from swarmops.errors import PromotionError, SourceError
 from swarmops.reconcile.ports import Source
 
@@ -26,6 +29,7 @@ class Promotion:
     source: AppConfig
     target: AppConfig
     commit: str
+    ref: str | None   # what is pushed: the target's branch, or a new tag (refs/tags/...); None: it runs it already
 
 
 def environment(config: Config, app: str, env: str) -> AppConfig:
@@ -38,13 +42,15 @@ def environment(config: Config, app: str, env: str) -> AppConfig:
 
 
 def plan_promotion(config: Config, store: Deploys, live: LiveStack, app: str, source_env: str,
-                   target_env: str) -> Promotion:
+                   target_env: str, target_refs: Mapping[str, str] | None = None,
+                   tag: str | None = None) -> Promotion:
     """What a promotion moves, or why it cannot (PromotionError): the source runs a commit it deployed
-    successfully and still runs it as deployed."""
+    successfully and still runs it as deployed. A target following tags gets a new tag, above its highest
+    (`tag`, or that one's last number plus one), read from `target_refs`, the remote's tags."""
     source, target = environment(config, app, source_env), environment(config, app, target_env)
-    if source.name == target.name or source.branch == target.branch:
-        raise PromotionError(f"{app}: {source_env} and {target_env} follow the same branch {source.branch}; "
-                             "a promotion moves the target's own branch")
+    if source.name == target.name or source.follows == target.follows:
+        raise PromotionError(f"{app}: {source_env} and {target_env} follow the same {source.follows}; "
+                             "a promotion moves the target's own branch or tags")
     commit = live.deployed_commit()
     if commit is None or not unchanged(live, commit):
         raise PromotionError(f"{source.name} runs no commit swarmops deployed as it is (status "
@@ -52,13 +58,39 @@ def plan_promotion(config: Config, store: Deploys, live: LiveStack, app: str, so
     if store.deploy_of(source.name, commit) is None:
         raise PromotionError(f"{source.name} runs {commit[:12]}, but this swarmops' history has no successful "
                              "deploy of it; a commit that failed there is not promoted")
-    return Promotion(source, target, commit)
+    if target.tags is None:
+        if tag is not None:
+            raise PromotionError(f"{target.name} follows {target.follows}, not tags: promote it without --tag")
+        return Promotion(source, target, commit, target.branch)
+    return Promotion(source, target, commit, _new_tag(target, dict(target_refs or {}), commit, tag))
+
+
+def _new_tag(target: AppConfig, refs: dict[str, str], commit: str, tag: str | None) -> str | None:
+    pattern = str(target.tags)
+    current = latest_tag(refs, pattern)
+    if current is not None and current[1] == commit and tag is None:
+        return None
+    name = tag or next_tag(refs, pattern)
+    if name is None:
+        raise PromotionError(f"{target.name} follows tags {pattern} and none is numbered to count from; name the "
+                             "first with --tag (for example --tag v1.0.0)")
+    why = promotable_tag(refs, pattern, name)
+    if why is not None:
+        raise PromotionError(f"{target.name}: {why}; name another with --tag")
+    return f"refs/tags/{name}"
+
+
+def shown(ref: str) -> str:
+    return f"tag {ref.removeprefix('refs/tags/')}" if ref.startswith("refs/tags/") else f"branch {ref}"
 
 
 def push_promotion(source: Source, p: Promotion) -> str:
+    if p.ref is None:
+        return f"{p.target.name}: runs {p.commit[:12]} already, the commit of its highest tag; nothing to move"
     try:
-        source.push(p.commit, p.target.branch)
+        source.push(p.commit, p.ref)
     except SourceError as e:
-        raise PromotionError(f"cannot move branch {p.target.branch} to {p.commit[:12]}: {e}; if the branch has "
+        raise PromotionError(f"cannot move {shown(p.ref)} to {p.commit[:12]}: {e}; if the branch has "
                              "commits of its own, merge them into the staging branch first") from e
-    return f"{p.target.name}: branch {p.target.branch} moved to {p.commit[:12]}, which {p.source.name} runs"
+    verb = "made at" if p.ref.startswith("refs/tags/") else "moved to"
+    return f"{p.target.name}: {shown(p.ref)} {verb} {p.commit[:12]}, which {p.source.name} runs"

@@ -58,7 +58,7 @@ GOOD_KEPT = 50   # successful deploys looked at for a rollback target
 
 def git_source(config: Config, app: AppConfig, slots: threading.Semaphore) -> GitSource:
     return GitSource(app.repo, app.branch, config.state_dir / "repos" / f"{app.name}.git", config.auth_for(app),
-                     config.git.timeout, slots)
+                     config.git.timeout, slots, tags=app.tags)
 
 
 def read_stack(config: Config, app: AppConfig, src: Source, commit: str) -> Stack:

@@ -29,8 +29,13 @@ class Source(Protocol):
 
     def ensure(self, commit: str) -> None: ...
 
-    def push(self, commit: str, branch: str) -> None:
-        """`commit` made the head of `branch` on the remote (a fast-forward)."""
+    def refs(self) -> dict[str, str]:
+        """The remote's refs the source follows (its branch, or its tags), name -> sha."""
+        ...
+
+    def push(self, commit: str, ref: str) -> None:
+        """`commit` made the head of branch `ref` on the remote (a fast-forward), or the new tag `ref` when
+        it starts with refs/tags/."""
         ...
 
     def info(self, commit: str) -> CommitInfo: ...

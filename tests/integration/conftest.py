@@ -108,6 +108,10 @@ class GitRepo:
         """`commit` made the head of `branch` on the remote, as a release or a promotion by hand does."""
         self._git("push", "-q", "--force", str(self.bare), f"{commit}:refs/heads/{branch}")
 
+    def tag(self, commit: str, name: str) -> None:
+        """A lightweight tag pushed to the remote (where swarmops reads it)."""
+        self._git("push", "-q", str(self.bare), f"{commit}:refs/tags/{name}")
+
 
 def web_app(text: str = "v1", replicas: int = 1, extra: str = "") -> dict[str, str | None]:
     """A one-service app built from web/, serving `text`."""

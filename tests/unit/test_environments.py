@@ -291,3 +291,48 @@ def test_a_promotion_the_remote_refuses_says_why_and_what_to_do(tmp_path: Path) 
 class RecordlessStore:
     def deploy_of(self, app: str, commit: str) -> None:
         return None
+
+
+# ---- production following tags v* (issue 27, item 1)
+
+TAGGED = {"name": "shop", "repo": "file:///srv/git/shop.git", "environments": {
+    "staging": {"branch": "main"}, "production": {"name": "shop", "tags": "v*", "require_staging": True}}}
+
+
+def test_an_environment_follows_tags_or_a_branch_never_both() -> None:
+    config = Config.model_validate({"registry": "r:5000", "apps": [TAGGED]})
+    staging, production = config.apps
+    assert (staging.tags, staging.follows) == (None, "branch main")
+    assert (production.tags, production.follows) == ("v*", "tags v*")
+    with pytest.raises(ValueError, match="follows a branch or tags, not both"):
+        Config.model_validate({"registry": "r:5000", "apps": [{**TAGGED, "environments": {
+            "production": {"branch": "production", "tags": "v*"}}}]})
+    with pytest.raises(ValueError, match="is not a tag pattern"):
+        Config.model_validate({"registry": "r:5000", "apps": [{**TAGGED, "environments": {
+            "production": {"tags": "v[0-9]*"}}}]})
+    # an app following tags: its staging environment, on a branch, does not inherit them
+    app = Config.model_validate({"registry": "r:5000", "apps": [{**TAGGED, "tags": "v*", "environments": {
+        "staging": {"branch": "main"}, "production": {"name": "shop"}}}]}).apps
+    assert [a.tags for a in app] == [None, "v*"]
+
+
+def test_a_promotion_to_tags_makes_the_next_tag_above_the_highest(tmp_path: Path) -> None:
+    w = World(tmp_path, app=environment_of(TAGGED, "staging"))
+    config = Config.model_validate({"registry": "r:5000", "state_dir": str(tmp_path / "state"), "apps": [TAGGED]})
+    old, head = w.source.commit("v1", WEB), w.source.commit("v2", {"a.txt": "2"})
+    assert w.sync().result == "deployed"
+    refs = {"refs/tags/v1.2.9": old, "refs/tags/v1.2.10": old, "refs/tags/v1.2.10^{}": old}
+    p = plan_promotion(config, w.store, w.live(), "shop", "staging", "production", refs)
+    assert (p.target.name, p.ref, p.commit) == ("shop", "refs/tags/v1.2.11", head)
+    assert push_promotion(w.source, p) == f"shop: tag v1.2.11 made at {head[:12]}, which shop-staging runs"
+    assert w.source.pushed == [(head, "refs/tags/v1.2.11")]
+    named = plan_promotion(config, w.store, w.live(), "shop", "staging", "production", refs, "v2.0.0")
+    assert named.ref == "refs/tags/v2.0.0"
+    with pytest.raises(PromotionError, match=r"would not be above v1\.2\.10.*name another with --tag"):
+        plan_promotion(config, w.store, w.live(), "shop", "staging", "production", refs, "v1.2.1")
+    with pytest.raises(PromotionError, match="none is numbered to count from; name the first with --tag"):
+        plan_promotion(config, w.store, w.live(), "shop", "staging", "production", {})
+    # production's highest tag is staging's commit already: nothing is pushed
+    same = plan_promotion(config, w.store, w.live(), "shop", "staging", "production", {"refs/tags/v3": head})
+    assert same.ref is None and "nothing to move" in push_promotion(w.source, same)
+    assert len(w.source.pushed) == 1

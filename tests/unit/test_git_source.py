@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from swarmops.adapters.git import GitSource
+from swarmops.errors import SourceError
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -83,3 +84,24 @@ def test_one_source_starts_its_cat_file_processes_once(work: Path, monkeypatch: 
         src.object_id(head, "")
     cat_files = [a[1:3] for a in started if "cat-file" in a]
     assert cat_files == [["cat-file", "--batch-check"], ["cat-file", "--batch"]], started
+
+
+def test_a_source_following_tags_runs_the_highest_fetches_it_and_pushes_only_new_tags(work: Path) -> None:
+    first = commit(work, "stack.yml", "v1")
+    git(work, "tag", "v1.9.0")
+    second = commit(work, "stack.yml", "v2")
+    git(work, "tag", "-a", "-m", "release", "v1.10.0")   # annotated: the tag object is not what runs
+    third = commit(work, "stack.yml", "v3 on main, not tagged")
+    src = GitSource(f"file://{work}", "main", work.parent / "cache.git", None, 30, threading.Semaphore(1), tags="v*")
+    assert src.head() == second
+    src.ensure(second)
+    assert src.read(second, "stack.yml") == b"v2" and src._has(first)
+    with pytest.raises(SourceError, match="is not on tags v\\*"):
+        src.ensure(third)   # main's head is no tag's
+    git(work, "checkout", "-q", "--detach")   # a non-bare remote takes pushes to refs it has not checked out
+    src.push(second, "refs/tags/v1.11.0")
+    assert git(work, "rev-parse", "v1.11.0") == second and src.head() == second
+    with pytest.raises(SourceError, match="already exists"):
+        src.push(first, "refs/tags/v1.11.0")   # a tag is never moved
+    with pytest.raises(SourceError, match="no tag matching prod-\\*"):
+        GitSource(f"file://{work}", "main", work.parent / "c2.git", None, 30, tags="prod-*").head()

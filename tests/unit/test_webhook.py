@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from swarmops.config.models import AppConfig
 from swarmops.domain.webhook import normalise_url, parse_push, verify
 from swarmops.errors import WebhookError
+from swarmops.http.webhooks import follows
 
 SECRET = b"s3cret"
 BODY = json.dumps({"ref": "refs/heads/main", "after": "a" * 40,
@@ -65,3 +67,17 @@ def test_a_body_nested_too_deeply_is_refused(body: bytes) -> None:
     # was a RecursionError out of json.loads
     with pytest.raises(WebhookError, match="nests too deeply"):
         parse_push("github", {}, body)
+
+
+def test_a_tag_push_moves_only_the_apps_following_matching_tags() -> None:
+    tag = json.dumps({"ref": "refs/tags/v1.2.0", "after": "b" * 40, "repository": {"clone_url": "https://h/x"}})
+    pushed = parse_push("gitlab", {}, tag.encode())
+    assert (pushed.tag, pushed.branch) == ("v1.2.0", None)
+    on_tags = AppConfig.model_validate({"name": "shop", "repo": "https://h/x", "tags": "v*"})
+    on_main = AppConfig.model_validate({"name": "shop-staging", "repo": "https://h/x"})
+    assert follows(on_tags, pushed) and not follows(on_main, pushed)
+    assert not follows(AppConfig.model_validate({"name": "other", "repo": "https://h/x", "tags": "release-*"}), pushed)
+    main = parse_push("github", {}, BODY)
+    assert follows(on_main, main) and not follows(on_tags, main)   # a tags app ignores its branch's pushes
+    deleted = json.dumps({"ref": "refs/tags/v1.3.0", "after": "0" * 40, "repository": {"clone_url": "https://h/x"}})
+    assert not follows(on_tags, parse_push("gitea", {}, deleted.encode()))
