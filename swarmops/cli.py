@@ -55,7 +55,8 @@ def _reconciler(loaded: LoadedConfig) -> Reconciler:
 
 
 def cmd_sync(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    outcome = actions.sync(_reconciler(loaded), app_named(loaded, args.app), dry_run=args.dry_run)
+    outcome = actions.sync(_reconciler(loaded), app_named(loaded, args.app), dry_run=args.dry_run,
+                           actor=actions.cli_actor())
     return _print_outcome(outcome, args.json)
 
 
@@ -94,7 +95,7 @@ def cmd_resume(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 def cmd_rollback(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return _print_outcome(actions.rollback(_reconciler(loaded), app_named(loaded, args.app), args.to,
-                                           args.across_migrations), args.json)
+                                           args.across_migrations, actions.cli_actor()), args.json)
 
 
 def cmd_diff(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -274,12 +275,15 @@ def cmd_nodes(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def cmd_token(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     store = TokenStore(loaded.config.state_dir / "tokens.json")
     if args.token_command == "create":
-        token = store.create(args.name, args.scope)
-        print(f"token {args.name!r} ({args.scope}); it is shown once, store it now:")
+        may = [m.strip() for m in args.may.split(",")] if args.may else None
+        token = store.create(args.name, args.scope, args.app or None, may)
+        limits = (f" for {', '.join(args.app)}" if args.app else "") + (f", may {', '.join(may)}" if may else "")
+        print(f"token {args.name!r} ({args.scope}{limits}); it is shown once, store it now:")
         print(token)
     elif args.token_command == "list":
         for r in store.list():
-            print(f"{r.name:20} {r.scope:7} created {_when(r.created)}")
+            limits = (f" apps {','.join(r.apps)}" if r.apps else "") + (f" may {','.join(r.may)}" if r.may else "")
+            print(f"{r.name:20} {r.scope:7} created {_when(r.created)}{limits}")
     else:
         store.revoke(args.name)
         print(f"token {args.name!r} revoked")
@@ -354,6 +358,10 @@ def parser() -> argparse.ArgumentParser:
     tc = tok.add_parser("create", help="make a token; printed once, only its hash is kept")
     tc.add_argument("name")
     tc.add_argument("--scope", choices=["read", "deploy"], required=True)
+    tc.add_argument("--app", action="append", help="limit it to apps matching this (shop, shop/staging, shop/*); "
+                                                   "again for more")
+    tc.add_argument("--may", help="a deploy token's actions, comma-separated (sync, pause, resume, rollback, "
+                                  "promote; default all)")
     tok.add_parser("list", help="the tokens' names and scopes")
     tr = tok.add_parser("revoke", help="delete a token")
     tr.add_argument("name")

@@ -9,7 +9,7 @@ from typing import Any
 
 from swarmops.config.loader import LoadedConfig
 from swarmops.ops import actions
-from swarmops.ops.promote import environment, plan_promotion, push_promotion
+from swarmops.ops.promote import promote
 from swarmops.runtime import make_adapters, make_reconciler, open_store
 
 
@@ -27,14 +27,11 @@ def cmd_promote(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     config = loaded.config
     store = open_store(config)
     adapters = make_adapters(config, store)
-    source, target = environment(config, args.app, args.source), environment(config, args.app, args.target)
-    refs = adapters.sources(target).refs() if target.tags else None
-    promotion = plan_promotion(config, store, adapters.reader.read_app(source.name), args.app, args.source,
-                               args.target, refs, args.tag)
-    moved = push_promotion(adapters.sources(source), promotion)
+    promotion, moved = promote(config, store, adapters.reader.read_app, adapters.sources, args.app, args.source,
+                               args.target, args.tag)
     print(moved, file=sys.stderr, flush=True)
     reconciler = make_reconciler(config, adapters, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    outcome = actions.sync(reconciler, promotion.target)
+    outcome = actions.sync(reconciler, promotion.target, actor=actions.cli_actor())
     if args.json:
         print(json.dumps({"app": args.app, "from": args.source, "to": args.target, "commit": promotion.commit,
                           "result": outcome.result, "message": outcome.message}))

@@ -212,6 +212,9 @@ class FakeSwarm:
         self.reads += 1
         return self.stacks.get(app) or LiveStack(app, {}, [], {NODE.id: NODE})
 
+    def networks(self, app: str) -> dict[str, str]:
+        return dict(self.stacks[app].networks) if app in self.stacks else {}
+
     def read_all(self) -> dict[str, LiveStack]:
         self.reads += 1
         self.all_reads += 1
@@ -314,9 +317,10 @@ class RecordingStore(StateStore):
         self.writes.append("set_app " + ",".join(sorted(fields)))
         super().set_app(app, **fields)
 
-    def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str, render_dir: str) -> int:
+    def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str, render_dir: str,
+                     actor: str = "") -> int:
         self.writes.append("start_deploy")
-        return super().start_deploy(app, commit, author, message, trigger, render_dir)
+        return super().start_deploy(app, commit, author, message, trigger, render_dir, actor)
 
     def finish_deploy(self, deploy_id: int, result: str, error: str = "", rollback_to: str = "",
                       builds: str = "", restarted: str = "") -> None:

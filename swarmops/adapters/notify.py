@@ -88,7 +88,8 @@ class Notifier(Observer):
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
         event = outcome_event(outcome)
         if event is not None:
-            self._notify(outcome.app, outcome.commit or "", event, outcome.message)
+            asked = f" (asked by {outcome.actor})" if outcome.actor else ""
+            self._notify(outcome.app, outcome.commit or "", event, outcome.message + asked)
 
     def on_backup(self, run: BackupRun) -> None:
         """A backup that failed is notified as a failed deploy is: once per run (its start names it). One that

@@ -11,6 +11,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from swarmops.config.models import AccessRule
+from swarmops.domain.access import Grant, Principal
 from swarmops.errors import TokenError
 
 SCOPES = ("read", "deploy")
@@ -22,6 +26,13 @@ class TokenRecord:
     scope: str
     sha256: str
     created: float
+    apps: list[str] | None = None    # the app patterns it is limited to (None: every app)
+    may: list[str] | None = None     # a deploy token's actions (None: every one)
+
+    def principal(self) -> Principal:
+        apps = tuple(self.apps or ("*",))
+        may = ("read",) if self.scope == "read" else tuple(self.may or ("*",))
+        return Principal(f"token:{self.name}", grants=(Grant(apps, may),))
 
 
 def _hash(token: str) -> str:
@@ -48,14 +59,21 @@ class TokenStore:
             json.dump([asdict(r) for r in records], f, indent=1)
         tmp.replace(self.path)
 
-    def create(self, name: str, scope: str) -> str:
+    def create(self, name: str, scope: str, apps: list[str] | None = None, may: list[str] | None = None) -> str:
+        """A new token; `apps` limits it to those app patterns, `may` a deploy token to those actions."""
         if scope not in SCOPES:
             raise TokenError(f"scope {scope!r}: use read or deploy")
+        if may is not None and scope != "deploy":
+            raise TokenError("--may names a deploy token's actions; a read token only reads")
+        try:   # the same checks as a rule of the config's access:
+            AccessRule.model_validate({"groups": ["token"], "apps": apps or ["*"], "may": may or ["*"]})
+        except ValidationError as e:
+            raise TokenError(f"token {name!r}: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         records = self._load()
         if any(r.name == name for r in records):
             raise TokenError(f"a token named {name!r} exists; revoke it first or pick another name")
         token = "so_" + secrets.token_urlsafe(32)
-        self._save([*records, TokenRecord(name, scope, _hash(token), time.time())])
+        self._save([*records, TokenRecord(name, scope, _hash(token), time.time(), apps, may)])
         return token
 
     def list(self) -> list[TokenRecord]:
@@ -68,10 +86,15 @@ class TokenStore:
         self._save([r for r in records if r.name != name])
 
     def scope_of(self, token: str) -> str | None:
-        """The token's scope, or None when it is unknown (constant-time comparison of hashes)."""
+        """The token's scope, or None when it is unknown."""
+        found = self.record_of(token)
+        return found.scope if found else None
+
+    def record_of(self, token: str) -> TokenRecord | None:
+        """The token's record, or None when it is unknown (constant-time comparison of hashes)."""
         digest = _hash(token)
         found = None
         for r in self._load():
             if hmac.compare_digest(r.sha256, digest):
-                found = r.scope
+                found = r
         return found

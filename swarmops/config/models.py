@@ -546,6 +546,29 @@ def check_overlaps(names: list[str]) -> None:
                                  "of the _ works)")
 
 
+class AccessRule(Strict):
+    """One rule of `access:`: the people of these groups (the office's sign-in) may do these actions to the
+    apps these patterns match (a stack name, or APP/ENV for an environment: `shop/staging`, `shop/*`, `*`)."""
+
+    groups: list[str] = Field(min_length=1)
+    apps: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    may: list[Literal["read", "sync", "pause", "resume", "rollback", "promote", "*"]] = Field(min_length=1)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        return [one_line(g, "a group name", 256) for g in v]
+
+    @field_validator("apps")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            if not re.fullmatch(r"[a-z0-9*][a-z0-9_.*-]*(/[a-z0-9*][a-z0-9*-]*)?", pattern):
+                raise ValueError(f"{pattern!r} is not an app pattern: a stack name or APP/ENV, with * for any part "
+                                 "(shop, shop/staging, shop/*, *)")
+        return v
+
+
 class Config(Strict):
     registry: str
     registry_insecure: bool = False
@@ -576,6 +599,7 @@ class Config(Strict):
     build: BuildSettings = Field(default_factory=lambda: BuildSettings.model_validate({}))
     sso: SsoSettings = Field(default_factory=lambda: SsoSettings.model_validate({}))
     backup_s3: S3StoreSettings | None = None   # the S3 store volume backups go to
+    access: list[AccessRule] = Field(default_factory=list)   # who of the sign-in may do what (domain/access.py)
     apps: list[AppConfig] = Field(default_factory=list)
 
     @field_validator("registry")

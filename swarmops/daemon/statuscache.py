@@ -120,9 +120,10 @@ class StatusCache(Observer):
             sso = dict(self._sso)
         return [(a.name, sso[a.name]) for a in self.config.apps if sso.get(a.name)]
 
-    def refresh_app(self, app: str) -> None:
+    def refresh_app(self, app: str, live: LiveStack | None = None) -> None:
+        """The app's status from `live` (a deploy's converged read), else from a read of the Swarm."""
         try:
-            live = self.reader.read_app(app)
+            live = live or self.reader.read_app(app)
             status = self._status(app, live)
         except SwarmopsError as e:
             log.warning("cannot refresh the status of %s: %s", app, e)
@@ -163,4 +164,4 @@ class StatusCache(Observer):
     def on_outcome(self, outcome: Outcome, trigger: str, seconds: float) -> None:
         current = self.get(outcome.app)
         if outcome.result != "noop" or current is None or current.status == PROGRESSING:
-            self.refresh_app(outcome.app)
+            self.refresh_app(outcome.app, outcome.live)

@@ -18,21 +18,22 @@ class Triggers:
         self._queued: set[str] = set()
         self._lock = threading.Lock()
 
-    def trigger(self, app: AppConfig, trigger: str, force: bool = False) -> bool:
-        """Queue a reconcile; False when one is already queued (not yet started) for this app."""
+    def trigger(self, app: AppConfig, trigger: str, force: bool = False, actor: str = "") -> bool:
+        """Queue a reconcile; False when one is already queued (not yet started) for this app. `actor`: who
+        asked (an API token, a signed-in user), recorded with what it deploys."""
         with self._lock:
             if app.name in self._queued:
                 return False
             self._queued.add(app.name)
-        self.executor.submit(self._run, app, trigger, force)
+        self.executor.submit(self._run, app, trigger, force, actor)
         return True
 
     def submit(self, work: Callable[[], object]) -> None:
         self.executor.submit(work)
 
-    def _run(self, app: AppConfig, trigger: str, force: bool) -> None:
+    def _run(self, app: AppConfig, trigger: str, force: bool, actor: str) -> None:
         def started() -> None:
             with self._lock:
                 self._queued.discard(app.name)
 
-        self.reconciler.reconcile(app, trigger=trigger, force=force, on_start=started)
+        self.reconciler.reconcile(app, trigger=trigger, force=force, on_start=started, actor=actor)

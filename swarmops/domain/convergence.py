@@ -107,11 +107,11 @@ def judge(live: LiveStack, services: Iterable[str], since: datetime, failure_thr
     return Verdict("converged", "; ".join(v.reason for v in verdicts) or "no services")
 
 
-def _recovering(live: LiveStack, service: LiveService, since: datetime) -> str | None:
+def _recovering(live: LiveStack, service: LiveService, since: datetime | None) -> str | None:
     if service.job:   # a job's tasks end by design: nothing is being brought back
         return None
     tasks = live.tasks_of(service)
-    if any(t.state in ENDED_STATES and t.timestamp and t.timestamp >= since for t in tasks):
+    if since is not None and any(t.state in ENDED_STATES and t.timestamp and t.timestamp >= since for t in tasks):
         return None   # failing, not recovering: waiting would not help, the update may be the fix
     wanted = [t for t in tasks if t.desired == "running"]
     running = sum(t.state == "running" for t in wanted)
@@ -127,11 +127,12 @@ def _recovering(live: LiveStack, service: LiveService, since: datetime) -> str |
     return None   # the missing ones are pending: no node can take them, waiting would not help
 
 
-def recovering(live: LiveStack, services: Iterable[str], since: datetime) -> str | None:
+def recovering(live: LiveStack, services: Iterable[str], since: datetime | None) -> str | None:
     """Why a rolling update of `services` should wait: Swarm is still bringing back a replica (say on a
     node whose engine just restarted). A stop-first update would take down a serving replica while that
     one is not up yet. None when every replica runs, or when the missing ones are not coming (pending
-    on no suitable node) or keep failing (a task ended since `since`)."""
+    on no suitable node) or keep failing (a task ended since `since`, the wait's start; None: a read made
+    before any wait, where no task can have ended since)."""
     reasons = [r for name in services if (svc := live.services.get(name)) is not None
                and (r := _recovering(live, svc, since))]
     return "; ".join(reasons) or None

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from swarmops.config.models import AppConfig, Config
 from swarmops.domain.compose.model import Stack
 from swarmops.domain.compose.schema import Version
+from swarmops.domain.convergence import recovering
 from swarmops.domain.drift import Drift, find_drift
 from swarmops.domain.hooks import HookStep, plan_hooks
 from swarmops.domain.live import LiveStack
@@ -189,6 +190,9 @@ class DeployWork:
     notes: tuple[str, ...] = ()      # policy warnings and what reading the commit found
     hooks: tuple[HookStep, ...] = ()  # in the stack file's order, pre- and post-deploy
     guard: RollbackGuard = field(default_factory=RollbackGuard)   # what a rollback must respect (migrations)
+    # why the update waits for Swarm to bring replicas back, from the live read decided on (None: it need not);
+    # the executor asks the Swarm again only then, or when a build or a hook ran in between
+    recovering: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,7 @@ def _deploy(f: Facts, heal: tuple[Drift, ...]) -> Decision | Need:
         rollback=rollback, before=tuple(f.live.services),
         notes=c.notes + tuple(f"policy warning: {v}" for v in found if v.severity != "deny") + ignored,
         hooks=hooks, guard=guard_rollback(target_deploy(f.stored.good, rollback), f.stored.migrations, hooks,
-                                          rendered.hooks)), heal)
+                                          rendered.hooks), recovering=recovering(f.live, watch, None)), heal)
 
 
 def target_deploy(good: tuple[GoodDeploy, ...], rollback: RollbackTarget | None) -> int | None:

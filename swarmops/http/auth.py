@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
+from swarmops.domain.access import Principal
+
 COOKIE = "swarmops_session"
 SESSION_TTL = 8 * 3600.0
 MAX_SESSIONS = 10_000
@@ -16,7 +18,7 @@ MAX_SESSIONS = 10_000
 
 @dataclass(frozen=True)
 class Session:
-    scope: str
+    who: Principal   # a token's, or a signed-in person's with their groups
     csrf: str
     expires: float
 
@@ -29,7 +31,7 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, scope: str) -> str:
+    def create(self, who: Principal) -> str:
         sid = secrets.token_urlsafe(32)
         with self._lock:
             now = time.time()
@@ -37,7 +39,7 @@ class Sessions:
                 del self._sessions[old]
             while len(self._sessions) >= MAX_SESSIONS:
                 del self._sessions[next(iter(self._sessions))]
-            self._sessions[sid] = Session(scope, secrets.token_urlsafe(32), now + self.ttl)
+            self._sessions[sid] = Session(who, secrets.token_urlsafe(32), now + self.ttl)
         return sid
 
     def get(self, sid: str | None) -> Session | None:

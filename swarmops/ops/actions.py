@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,9 +24,14 @@ class ServiceDiff:
     fields: list[tuple[str, Any, Any]] = field(default_factory=list)   # (field, git, live)
 
 
-def sync(reconciler: Reconciler, app: AppConfig, dry_run: bool = False) -> Outcome:
+def cli_actor() -> str:
+    """Who runs a CLI command, as the history names them: the sudo caller, else the process's user."""
+    return "cli:" + (os.environ.get("SUDO_USER") or getpass.getuser())
+
+
+def sync(reconciler: Reconciler, app: AppConfig, dry_run: bool = False, actor: str = "") -> Outcome:
     # a dry run decides as the sync would (heal drift, retry a failed commit), and writes nothing
-    return reconciler.reconcile(app, trigger="manual", dry_run=dry_run, force=True)
+    return reconciler.reconcile(app, trigger="manual", dry_run=dry_run, force=True, actor=actor)
 
 
 def pause(store: Store, app: AppConfig) -> str:
@@ -37,8 +44,9 @@ def resume(store: Store, app: AppConfig) -> str:
     return f"{app.name}: auto-sync resumed; the next poll syncs it to git"
 
 
-def rollback(reconciler: Reconciler, app: AppConfig, to: str | None, across_migrations: bool = False) -> Outcome:
-    return reconciler.roll_back_to(app, to, across_migrations)
+def rollback(reconciler: Reconciler, app: AppConfig, to: str | None, across_migrations: bool = False,
+             actor: str = "") -> Outcome:
+    return reconciler.roll_back_to(app, to, across_migrations, actor)
 
 
 def diff(reconciler: Reconciler, app: AppConfig) -> tuple[str, list[ServiceDiff]]:

@@ -5,7 +5,7 @@ of those it follows, then reconciled at once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,11 +42,12 @@ def environment(config: Config, app: str, env: str) -> AppConfig:
 
 
 def plan_promotion(config: Config, store: Deploys, live: LiveStack, app: str, source_env: str,
-                   target_env: str, target_refs: Mapping[str, str] | None = None,
+                   target_env: str, target_refs: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
                    tag: str | None = None) -> Promotion:
     """What a promotion moves, or why it cannot (PromotionError): the source runs a commit it deployed
     successfully and still runs it as deployed. A target following tags gets a new tag, above its highest
-    (`tag`, or that one's last number plus one), read from `target_refs`, the remote's tags."""
+    (`tag`, or that one's last number plus one), read from `target_refs`, the remote's tags (or what reads
+    them, asked only once the source's checks have passed)."""
     source, target = environment(config, app, source_env), environment(config, app, target_env)
     if source.name == target.name or source.follows == target.follows:
         raise PromotionError(f"{app}: {source_env} and {target_env} follow the same {source.follows}; "
@@ -62,7 +63,8 @@ def plan_promotion(config: Config, store: Deploys, live: LiveStack, app: str, so
         if tag is not None:
             raise PromotionError(f"{target.name} follows {target.follows}, not tags: promote it without --tag")
         return Promotion(source, target, commit, target.branch)
-    return Promotion(source, target, commit, _new_tag(target, dict(target_refs or {}), commit, tag))
+    refs = target_refs() if callable(target_refs) else target_refs
+    return Promotion(source, target, commit, _new_tag(target, dict(refs or {}), commit, tag))
 
 
 def _new_tag(target: AppConfig, refs: dict[str, str], commit: str, tag: str | None) -> str | None:
@@ -94,3 +96,13 @@ def push_promotion(source: Source, p: Promotion) -> str:
                              "commits of its own, merge them into the staging branch first") from e
     verb = "made at" if p.ref.startswith("refs/tags/") else "moved to"
     return f"{p.target.name}: {shown(p.ref)} {verb} {p.commit[:12]}, which {p.source.name} runs"
+
+
+def promote(config: Config, store: Deploys, read_app: Callable[[str], LiveStack],
+            sources: Callable[[AppConfig], Source], app: str, source_env: str, target_env: str,
+            tag: str | None = None) -> tuple[Promotion, str]:
+    """Plan and push a promotion (the CLI's and the API's): the target's reconcile is the caller's to start."""
+    source, target = environment(config, app, source_env), environment(config, app, target_env)
+    planned = plan_promotion(config, store, read_app(source.name), app, source_env, target_env,
+                             lambda: sources(target).refs(), tag)
+    return planned, push_promotion(sources(source), planned)

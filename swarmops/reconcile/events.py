@@ -3,12 +3,13 @@ notifications, forge statuses, the history copy) are told of."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from swarmops.domain.decide import Decision
 from swarmops.domain.drift import Drift
 from swarmops.domain.hooks import HookRun
+from swarmops.domain.live import LiveStack
 from swarmops.domain.plan import Plan
 
 Result = Literal["noop", "deployed", "healed", "drift", "skipped", "planned", "rolled_back", "failed"]
@@ -31,6 +32,8 @@ class Outcome:
     attempted: bool = False       # a deploy of the commit was started (a history entry exists for it)
     decision: Decision | None = None
     hooks: tuple[HookRun, ...] = ()   # the deploy hooks that ran, with their results
+    live: LiveStack | None = field(default=None, repr=False, compare=False)   # as the deploy converged
+    actor: str = ""               # who asked for it (an API token, a signed-in user, the CLI's user)
 
     @property
     def ok(self) -> bool:

@@ -58,8 +58,9 @@ class Executor:
         self.progress = progress
         self.emit = emit
 
-    def run(self, app: AppConfig, d: Decision, values: dict[str, bytes]) -> Outcome:
-        """`values`: the plaintext of the decision's secrets, kept in memory only."""
+    def run(self, app: AppConfig, d: Decision, values: dict[str, bytes], actor: str = "") -> Outcome:
+        """`values`: the plaintext of the decision's secrets, kept in memory only; `actor`: who asked, kept
+        with the deploy in the history."""
         match d:
             case Skip():
                 return Outcome(app.name, "skipped", d.commit, d.reason, decision=d)
@@ -70,9 +71,9 @@ class Executor:
                                    last_error_kind=d.error_kind, last_error_at=time.time())
                 return Outcome(app.name, "failed", d.commit, d.message, error_kind=d.error_kind, decision=d)
             case Deploy():
-                return self._deploy(app, d, values)
+                return self._deploy(app, d, values, actor)
             case RollBack():
-                return self._roll_back(app, d)
+                return self._roll_back(app, d, actor)
             case Resolve():
                 self.resolve(app, d)
                 return Outcome(app.name, "noop", d.pending.commit, "resolved an interrupted deploy", decision=d)
@@ -117,13 +118,14 @@ class Executor:
         self.store.set_app(app.name, pending_check=0)   # only now: resolved
         self.history.save(app.name)
 
-    def _deploy(self, app: AppConfig, d: Deploy, values: dict[str, bytes]) -> Outcome:
+    def _deploy(self, app: AppConfig, d: Deploy, values: dict[str, bytes], actor: str = "") -> Outcome:
         w = d.work
         if d.heal:
             text = "; ".join(str(x) for x in d.heal)
             self.store.set_app(app.name, drift=text)
             log.warning("drift in %s: %s", app.name, text)
-        deploy_id = self.store.start_deploy(app.name, w.commit, w.meta.author, w.meta.title, w.trigger, w.deploy_dir)
+        deploy_id = self.store.start_deploy(app.name, w.commit, w.meta.author, w.meta.title, w.trigger, w.deploy_dir,
+                                            actor)
         builds = ",".join(f"{b.service}:{b.fingerprint[:12]}" + (f" (the registry held {b.replaced} instead of "
                                                                   "the image swarmops pushed; rebuilt)" if b.replaced
                                                                   else "") for b in w.builds)
@@ -146,11 +148,12 @@ class Executor:
                 if step.run:
                     self.jobs.check(app.name, step.hook.job)
             self._hooks(app, w, "pre-deploy", hooks)
-            self.rollout.await_replicas(app, w.watch)
+            if w.recovering or w.builds or runs:   # else the decision's read, a moment old, said go ahead
+                self.rollout.await_replicas(app, w.watch)
             self.progress(f"{app.name}: docker stack deploy ({w.plan.summary()})")
             deployed = True
             t0 = time.monotonic()
-            self.rollout.apply(app, Path(w.deploy_dir) / "stack.yml", w.watch)
+            converged = self.rollout.apply(app, Path(w.deploy_dir) / "stack.yml", w.watch)
             self.emit("on_phase", app.name, "convergence", time.monotonic() - t0)
             self._hooks(app, w, "post-deploy", hooks)
         except Interrupted as e:
@@ -183,8 +186,10 @@ class Executor:
             return Outcome(app.name, "healed", w.commit, "healed drift: " + "; ".join(str(x) for x in d.heal),
                            w.plan, drift=d.heal, attempted=True, decision=d)
         ran = "".join(f"; {r.kind} hook {r.name} passed in {r.result.seconds:.1f}s" for r in runs)
+        # a post-deploy job ran after the converged read: the status cache reads the app again then
+        live = None if any(r.kind == "post-deploy" for r in runs) else converged
         return Outcome(app.name, "deployed", w.commit, w.plan.summary() + ran, w.plan, attempted=True, decision=d,
-                       hooks=tuple(runs))
+                       hooks=tuple(runs), live=live)
 
     def _hooks(self, app: AppConfig, w: DeployWork, kind: str, hooks: _DeployHooks) -> None:
         """Run the decision's hooks of `kind` in order; the first that does not succeed fails the deploy
@@ -284,11 +289,11 @@ class Executor:
                 if digest:   # what a later commit with the same build inputs may reuse, and nothing else
                     self.ledger.record(f"{app.name}/{step.service}", step.fingerprint, digest)
 
-    def _roll_back(self, app: AppConfig, d: RollBack) -> Outcome:
+    def _roll_back(self, app: AppConfig, d: RollBack, actor: str = "") -> Outcome:
         target = d.target
         self.store.set_app(app.name, paused=True)
         deploy_id = self.store.start_deploy(app.name, target.commit, d.author, d.message, "rollback",
-                                            str(Path(target.stack_file).parent))
+                                            str(Path(target.stack_file).parent), actor)
         self.progress(f"{app.name}: rolling back to {target.commit[:12]} (auto-sync suspended)")
         try:
             self.rollout.apply(app, Path(target.stack_file), d.watch)

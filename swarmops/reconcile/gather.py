@@ -161,30 +161,28 @@ class Gatherer:
         raise AssertionError(need)
 
     def _with_history(self, facts: Facts, restore: bool = True) -> Facts:
-        good, _ = self._good(facts.app.name, GOOD_KEPT, restore)
-        migrations = self._migrations(facts.app.name, GOOD_KEPT)
+        good, _, migrations = self._history(facts.app.name, GOOD_KEPT, restore)
         return replace(facts, stored=replace(facts.stored, good=good, migrations=migrations))
 
-    def _migrations(self, app: str, limit: int) -> tuple[Migrated, ...]:
-        """The migrations that succeeded, in the last `limit` history entries."""
-        return tuple(Migrated(s.commit, s.hook, s.id, d.id) for d in self.store.history(app, limit)
-                     for s in snapshots_from_json(d.snapshots) if s.migrated)
-
-    def _good(self, app: str, limit: int, restore: bool = True
-              ) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]]]:
-        """Successful deploys, newest first, with what another manager recorded read in first (unless
-        `restore` is off); and each one's author and message."""
+    def _history(self, app: str, limit: int, restore: bool = True
+                 ) -> tuple[tuple[GoodDeploy, ...], dict[str, tuple[str, str]], tuple[Migrated, ...]]:
+        """From one read of the last `limit` history entries, with what another manager recorded read in first
+        (unless `restore` is off): the successful deploys, newest first; each one's author and message; the
+        migrations that succeeded."""
         if restore:
             self.history.restore(app)
-        entries = [d for d in self.store.history(app, limit) if d.result == SUCCEEDED]
+        entries = self.store.history(app, limit)
+        succeeded = [d for d in entries if d.result == SUCCEEDED]
         good = tuple(GoodDeploy(d.commit_sha, str(Path(d.render_dir) / "stack.yml"),
-                                (Path(d.render_dir) / "stack.yml").is_file(), d.id) for d in entries)
-        return good, {d.commit_sha: (d.author, d.message) for d in reversed(entries)}
+                                (Path(d.render_dir) / "stack.yml").is_file(), d.id) for d in succeeded)
+        migrations = tuple(Migrated(s.commit, s.hook, s.id, d.id) for d in entries
+                           for s in snapshots_from_json(d.snapshots) if s.migrated)
+        return good, {d.commit_sha: (d.author, d.message) for d in reversed(succeeded)}, migrations
 
     def rollback_facts(self, app: AppConfig) -> RollbackFacts:
         """What an operator's rollback chooses its target from."""
-        good, authors = self._good(app.name, 500)
-        return RollbackFacts(good, authors, self.reader.read_app(app.name), self._migrations(app.name, 500))
+        good, authors, migrations = self._history(app.name, 500)
+        return RollbackFacts(good, authors, self.reader.read_app(app.name), migrations)
 
     def _on_disk(self, app: AppConfig, commit: str | None) -> GoodDeploy | None:
         if not commit:

@@ -129,15 +129,18 @@ class Reconciler:
             return any(lock.locked() for lock in self._locks.values())
 
     def reconcile(self, app: AppConfig, trigger: str = "poll", dry_run: bool = False,
-                  force: bool = False, on_start: Callable[[], None] | None = None) -> Outcome:
+                  force: bool = False, on_start: Callable[[], None] | None = None, actor: str = "") -> Outcome:
         """`force`: `sync APP`, make the cluster match git now (deploy, retry a failed commit, heal drift).
-        `on_start` runs once this app's lock is held (webhook coalescing uses it)."""
-        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force), on_start,
-                             record=not dry_run)
+        `on_start` runs once this app's lock is held (webhook coalescing uses it). `actor`: who asked, recorded
+        with the deploy, in the log line and on the outcome."""
+        return self._guarded(app, trigger, lambda: self._reconcile(app, trigger, dry_run, force, actor), on_start,
+                             record=not dry_run, actor=actor)
 
-    def roll_back_to(self, app: AppConfig, commit: str | None, across_migrations: bool = False) -> Outcome:
+    def roll_back_to(self, app: AppConfig, commit: str | None, across_migrations: bool = False,
+                     actor: str = "") -> Outcome:
         """Deploy an earlier good commit's rendered stack and suspend auto-sync until resume."""
-        return self._guarded(app, "rollback", lambda: self._manual_rollback(app, commit, across_migrations))
+        return self._guarded(app, "rollback", lambda: self._manual_rollback(app, commit, across_migrations, actor),
+                             actor=actor)
 
     def preview(self, app: AppConfig) -> Preview:
         """The branch head rendered against what runs, for a diff; nothing is written."""
@@ -155,7 +158,7 @@ class Reconciler:
                 log.exception("observer %s failed on %s", type(o).__name__, event)
 
     def _guarded(self, app: AppConfig, trigger: str, work: Callable[[], Outcome],
-                 on_start: Callable[[], None] | None = None, record: bool = True) -> Outcome:
+                 on_start: Callable[[], None] | None = None, record: bool = True, actor: str = "") -> Outcome:
         """`record`: note a failure in the store (a dry run writes nothing)."""
         with self._lock(app.name):
             started = time.monotonic()
@@ -177,12 +180,15 @@ class Reconciler:
                 outcome = replace(outcome, retry_in=self._retry(app, outcome))
             else:
                 self.attempts.pop(app.name, None)
+            if actor:
+                outcome = replace(outcome, actor=actor)
             self._emit("on_outcome", outcome, trigger, time.monotonic() - started)
         # a no-change check is the common case (1,000 apps: 1,000 a minute): debug, not the journal's noise
         log.log(logging.DEBUG if outcome.result == "noop" else logging.INFO, "reconcile", extra={"fields": {
             "app": app.name, "trigger": trigger, "result": outcome.result, "commit": outcome.commit,
             "duration_s": round(time.monotonic() - started, 3), "message": outcome.message,
-            **({"error_kind": outcome.error_kind} if outcome.error_kind else {})}})
+            **({"error_kind": outcome.error_kind} if outcome.error_kind else {}),
+            **({"actor": actor} if actor else {})}})
         return outcome
 
     def _retry(self, app: AppConfig, outcome: Outcome) -> float | None:
@@ -208,7 +214,7 @@ class Reconciler:
         self._emit("on_git", app.name, True)
         return head
 
-    def _reconcile(self, app: AppConfig, trigger: str, dry_run: bool, force: bool) -> Outcome:
+    def _reconcile(self, app: AppConfig, trigger: str, dry_run: bool, force: bool, actor: str = "") -> Outcome:
         state = self.store.app_state(app.name)   # read once: the common check is 1,000 apps a minute
         if trigger in ("poll", "retry") and state.paused:   # no git call for a paused app
             return self.execute.run(app, Skip("auto-sync is suspended; `swarmops resume` to sync again"), {})
@@ -237,7 +243,7 @@ class Reconciler:
             for note in d.work.notes:
                 self.progress(f"{app.name}: {note}")
         values = dict(facts.candidate.secret_values) if facts.candidate else {}
-        return self.execute.run(app, d, values)
+        return self.execute.run(app, d, values, actor)
 
     def _satisfy(self, facts: Facts, need: Need, dry_run: bool) -> Facts:
         try:
@@ -258,9 +264,10 @@ class Reconciler:
         commit = d.work.commit if isinstance(d, Deploy) else d.commit if isinstance(d, InSync) else None
         return Outcome(app.name, "planned", commit, notes + describe(d), plan, drift=drift, decision=d)
 
-    def _manual_rollback(self, app: AppConfig, commit: str | None, across_migrations: bool) -> Outcome:
+    def _manual_rollback(self, app: AppConfig, commit: str | None, across_migrations: bool,
+                         actor: str = "") -> Outcome:
         f = self.gather.rollback_facts(app)
         d = decide_rollback(f.good, f.authors, f.live, commit, f.migrations, across_migrations)
         if isinstance(d, str):
             raise SwarmopsError(d, app=app.name)
-        return self.execute.run(app, d, {})
+        return self.execute.run(app, d, {}, actor)

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from swarmops.config.models import AppConfig, Config
 from swarmops.domain.convergence import Verdict, judge, recovering
 from swarmops.domain.decide import RollbackTarget
 from swarmops.domain.drift import applied_record
+from swarmops.domain.live import LiveStack
 from swarmops.errors import ConvergenceError, DeployError, Interrupted, SwarmopsError
 from swarmops.reconcile.ports import Clock, Deployer, Store, SwarmReader, SystemClock
 
@@ -70,20 +72,27 @@ class Rollout:
                 told = True
             self.clock.wait(self.cancel, 0.5)
 
-    def apply(self, app: AppConfig, stack_file: Path, watch: Iterable[str]) -> None:
-        """Deploy and wait; raises ConvergenceError with Docker's words when it does not converge."""
+    def apply(self, app: AppConfig, stack_file: Path, watch: Iterable[str]) -> LiveStack:
+        """Deploy and wait; raises ConvergenceError with Docker's words when it does not converge. Returns the
+        app's live state as converged: the watch's last read with the stack's networks, which the applied
+        record and the status cache are made from (not one more read of every service and task)."""
         since = self.clock.now()
         self.deployer.deploy(app.name, stack_file)
         self.progress(f"{app.name}: watching {', '.join(watch) or 'nothing'} converge")
-        verdict = self.watch(app, tuple(watch), since)
+        verdict, last = self._watch(app, tuple(watch), since)
         if verdict.state != "converged":
             raise ConvergenceError(f"did not converge: {verdict.reason}", reason=verdict.reason)
-        self.store.save_applied(app.name, applied_record(self.reader.read_app(app.name)))   # with its networks
+        live = replace(last or self.reader.read_app(app.name, networks=False), networks=self.reader.networks(app.name))
+        self.store.save_applied(app.name, applied_record(live))
+        return live
 
     def watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> Verdict:
         """Wait until `services` converge and stay so for the settle period, or fail, or time out."""
+        return self._watch(app, services, since)[0]
+
+    def _watch(self, app: AppConfig, services: tuple[str, ...], since: datetime) -> tuple[Verdict, LiveStack | None]:
         if not services:
-            return Verdict("converged", "no service restarted")
+            return Verdict("converged", "no service restarted"), None
         timeout, settle = self.config.timeout_for(app), self.config.settle_for(app)
         deadline = self.clock.monotonic() + timeout
         converged_at: float | None = None
@@ -94,15 +103,15 @@ class Rollout:
             live = self.reader.read_app(app.name, networks=False)
             verdict = judge(live, services, since, app.failure_threshold)
             if verdict.state == "failed":
-                return verdict
+                return verdict, live
             if verdict.state == "converged":
                 converged_at = converged_at or self.clock.monotonic()
                 if self.clock.monotonic() - converged_at >= settle:
-                    return verdict
+                    return verdict, live
             else:
                 converged_at = None
             if self.clock.monotonic() > deadline:
-                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}")
+                return Verdict("failed", f"not converged within {timeout:g}s: {verdict.reason}"), live
             self.clock.wait(self.cancel, pause)
             pause = min(0.5, pause * 1.5)
 

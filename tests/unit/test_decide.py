@@ -36,7 +36,7 @@ from swarmops.domain.live import LiveStack
 from swarmops.domain.migrations import Migrated
 from swarmops.domain.policyctx import policy_context
 from swarmops.domain.stackfile import build_specs
-from tests.unit.fakes import service, stack, stack_of
+from tests.unit.fakes import service, stack, stack_of, task
 
 HEAD, OLD = "b" * 40, "a" * 40
 APP = AppConfig.model_validate({"name": "app", "repo": "file:///srv/git/app.git"})
@@ -224,3 +224,15 @@ def test_every_decision_describes_itself_in_one_line_and_as_json_without_a_secre
         assert line and "\n" not in line and data["kind"] == d.kind and data["summary"] == line
     assert to_dict(decisions[3])["deploy_id"] == 7 and to_dict(decisions[6])["commit"] == OLD
     assert describe(healed).startswith("heal drift: web: changed")
+
+
+def test_a_deploy_says_to_wait_for_replicas_swarm_is_bringing_back_from_the_read_it_decided_on() -> None:
+    changed = candidate(STACK.replace("image: reg:5000/base/busybox:1", "image: reg:5000/base/busybox:2"))
+    live = running(OLD)
+    web = replace(live.services["web"], replicas=2)
+    live = replace(live, services={"web": web})
+    up = replace(live, tasks=[task(web, at=1), task(web, at=2)])
+    coming = replace(live, tasks=[task(web, at=1), task(web, state="starting", at=2)])
+    for current, wait in ((up, None), (coming, "web: 1/2 running, a task starting on vm")):
+        d = decide(facts(current, live_full=True, stored=Stored(good=(GOOD_OLD,)), candidate=changed))
+        assert isinstance(d, Deploy) and d.work.watch == ("web",) and d.work.recovering == wait

@@ -102,3 +102,11 @@ def test_a_degraded_app_notifies_once_per_episode(receiver: tuple[int, list[dict
     assert [m["title"] for m in received] == ["swarmops: portal app degraded"] * 2
     assert "cause: web: 1/2 running, task: non-zero exit (1)" in received[0]["message"]
 
+
+
+def test_a_deploy_someone_asked_for_names_them(receiver: tuple[int, list[dict[str, Any]]]) -> None:
+    port, received = receiver
+    n = notifier(port)
+    n.on_outcome(Outcome("portal", "failed", "c" * 40, "did not converge", actor="user:rtyler"), "manual", 2.0)
+    n.flush()
+    assert "cause: did not converge (asked by user:rtyler)" in received[0]["message"]

@@ -147,6 +147,7 @@ def test_control_characters_of_a_commit_message_reach_an_api_client_as_json_esca
 
 
 def test_sessions_expire(setup: Any) -> None:
+    from swarmops.domain.access import EVERYTHING, Principal
     from swarmops.http.auth import Sessions
     sessions = Sessions(ttl=-1)
-    assert sessions.get(sessions.create("deploy")) is None
+    assert sessions.get(sessions.create(Principal("token:ops", grants=(EVERYTHING,)))) is None

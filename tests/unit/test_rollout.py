@@ -24,6 +24,9 @@ class FakeReader:
         self.reads += 1
         return self.snapshots.pop(0) if len(self.snapshots) > 1 else self.snapshots[0]
 
+    def networks(self, app: str) -> dict[str, str]:
+        return {}
+
     def read_all(self) -> dict[str, LiveStack]:
         return {"app": self.read_app("app")}
 
@@ -65,3 +68,43 @@ def test_a_daemon_stopping_ends_the_wait() -> None:
     r, app = rollout(FakeReader(COMING_BACK), cancel=cancel)
     with pytest.raises(Interrupted):
         r.await_replicas(app, ("web",))
+
+
+class WatchedReader(FakeReader):
+    """Also counts the network reads, and which reads came with networks."""
+
+    def __init__(self, *snapshots: LiveStack) -> None:
+        super().__init__(*snapshots)
+        self.full_reads = self.network_reads = 0
+
+    def read_app(self, app: str, services_only: bool = False, networks: bool = True) -> LiveStack:
+        self.full_reads += networks and not services_only
+        return super().read_app(app, services_only, networks)
+
+    def networks(self, app: str) -> dict[str, str]:
+        self.network_reads += 1
+        return {"n1": "app_default"}
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.deployed: list[str] = []
+        self.applied: list[Any] = []
+
+    def deploy(self, app: str, stack_file: Any) -> None:
+        self.deployed.append(app)
+
+    def save_applied(self, app: str, record: Any) -> None:
+        self.applied.append(record)
+
+
+def test_a_converged_deploy_returns_the_watchs_last_read_with_the_networks_read_once(tmp_path: Any) -> None:
+    reader, edges = WatchedReader(COMING_BACK, BOTH_UP), Recorded()
+    app = AppConfig.model_validate({"name": "app", "repo": "file:///srv/git/app.git", "settle": "0s"})
+    config = Config.model_validate({"registry": "reg:5000", "state_dir": str(tmp_path), "apps": [app]})
+    r = Rollout(config, edges, reader, edges, threading.Event(), list[str]().append)   # type: ignore[arg-type]
+    live = r.apply(app, tmp_path / "stack.yml", ["web"])
+    # two polls (starting, then both running), then the stack's networks: no read of every service again
+    assert (reader.reads, reader.full_reads, reader.network_reads) == (2, 0, 1)
+    assert live.tasks == BOTH_UP.tasks and live.networks == {"n1": "app_default"}
+    assert edges.deployed == ["app"] and len(edges.applied) == 1

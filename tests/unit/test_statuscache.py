@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from swarmops.daemon.statuscache import SNAPSHOT_MAX_AGE, StatusCache
 from swarmops.domain.status import PROGRESSING
@@ -39,9 +42,19 @@ def test_a_deploy_shows_progressing_then_its_outcome_refreshes_the_app(tmp_path:
     cache.on_deploy("shop", "c" * 40, "poll")
     current = cache.get("shop")
     assert current is not None and current.status == PROGRESSING and cache.snapshot("shop") is None
-    w.sync()
+    # the outcome's own converged read is what the cache takes: no read of its own
+    cache.reader = NoReads()   # type: ignore[assignment]
+    outcome = w.sync()
     after = cache.get("shop")
     assert after is not None and after.status == "Synced" and seen[-1] == "Synced"
+    assert outcome.live is not None and after.commit == outcome.commit
+    with pytest.raises(AssertionError, match="read the Swarm"):   # an outcome without one: the cache reads
+        cache.on_outcome(replace(outcome, live=None), "poll", 1.0)
+
+
+class NoReads:
+    def read_app(self, app: str, services_only: bool = False, networks: bool = True) -> None:
+        raise AssertionError("the status cache read the Swarm")
 
 
 def test_the_snapshot_is_used_by_the_next_check_only_while_it_is_recent(tmp_path: Path) -> None:

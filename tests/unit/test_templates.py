@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ruamel.yaml import YAML
 
 from swarmops.config.models import AppConfig, Config
+from swarmops.domain.stackfile import Variables, load_stack
 from swarmops.ops.bootstrap import list_templates
 from swarmops.ops.policycheck import check_stack_text
 
@@ -61,7 +62,8 @@ def test_template_renders_and_passes_docker_swarmops_and_the_restricted_policy(
     assert "sleep 6" in dockerfile or template in ("php", "node", "go")   # drains before it stops
     name = data.get("app_name", f"demo-{template}")
     stack_text = (repo / "stack.yml").read_text()
-    assert f"Host(`{name}.{data.get('domain', 'apps.example.go.id')}`)" in stack_text
+    host = f"Host(`{name}.{data.get('domain', 'apps.example.go.id')}`)"
+    assert deploy_labels(repo, name)[f"traefik.http.routers.{name}.rule"] == host
 
     app = AppConfig.model_validate({"name": name, "repo": "file:///dev/null"})
     found = check_stack_text(CONFIG, app, stack_text, "stack.yml", "restricted", repo)
@@ -183,14 +185,35 @@ def test_new_seeds_credentials_bound_to_the_app_and_names_the_secret_each_server
     assert "database stack as shop_app_db_password" in notes and "S3 stack as shop-app_s3_access_key" in notes
 
 
+def deploy_labels(repo: Path, stack: str) -> dict[str, str]:
+    """The web service's deploy labels in swarmops' effective model of the stack, deployed as `stack`."""
+    def read(rel: str) -> bytes:
+        return (repo / rel).read_bytes()
+    builtin = {"SWARMOPS_REGISTRY": "registry.local:5000", "SWARMOPS_APP": stack, "SWARMOPS_STACK": stack}
+    model = load_stack((repo / "stack.yml").read_text(), "stack.yml", Variables(builtin, {}, {}), read)
+    return dict(model.services["web"].deploy.labels)
+
+
+def test_each_environment_of_a_template_app_gets_routers_and_a_host_of_its_own(tmp_path: Path) -> None:
+    repo = render(tmp_path / "app", "python", app_name="shop")
+    staging, production = deploy_labels(repo, "shop-staging"), deploy_labels(repo, "shop")
+    assert staging["traefik.http.routers.shop-staging.rule"] == "Host(`shop-staging.apps.example.go.id`)"
+    assert production["traefik.http.routers.shop.rule"] == "Host(`shop.apps.example.go.id`)"
+    assert not set(staging) & {k for k in production if k.startswith("traefik.http.")}   # no router name shared
+    for stack in ("shop", "shop-staging"):   # each passes the restricted policy as its own stack
+        app = AppConfig.model_validate({"name": stack, "repo": "file:///dev/null"})
+        found = check_stack_text(CONFIG, app, (repo / "stack.yml").read_text(), "stack.yml", "restricted", repo)
+        assert [str(v) for v in found if v.severity == "deny"] == [], stack
+
+
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_sso_puts_the_apps_own_router_behind_the_proxys_middleware_only_when_asked(
         tmp_path: Path, template: str) -> None:
     name = f"demo-{template}"
     for sso in (True, False):
         repo = render(tmp_path / str(sso), template, sso=sso)
-        labels = YAML(typ="safe").load((repo / "stack.yml").read_text())["services"]["web"]["deploy"]["labels"]
-        assert f"traefik.http.routers.{name}.rule" in labels   # the router that matches the app's host
+        labels = deploy_labels(repo, name)
+        assert labels[f"traefik.http.routers.{name}.rule"] == f"Host(`{name}.apps.example.go.id`)"
         assert labels.get(f"traefik.http.routers.{name}.middlewares") == ("sso@file" if sso else None)
         # behind sso, HTTPS only; without it, as before
         assert labels.get(f"traefik.http.routers.{name}.entrypoints") == ("websecure" if sso else "web")
@@ -369,7 +392,7 @@ def test_new_puts_the_app_behind_sso_from_the_set_word_and_tells_how_to_limit_it
     config = Config.model_validate({"registry": "registry.local:5000", "state_dir": str(tmp_path / "state"),
                                     "apps_dir": str(tmp_path / "apps.d"), "apps": []})
     stack, notes = _new(tmp_path, config, "kiosk", {"sso": "true"})   # --set sso=true: the CLI passes words
-    assert "traefik.http.routers.kiosk.middlewares: sso@file" in stack
+    assert "traefik.http.routers.${SWARMOPS_STACK}.middlewares=sso@file" in stack
     [note] = notes
     assert "sso: {groups: [...]" in note and str(tmp_path / "apps.d" / "kiosk.yml") in note
     stack, notes = _new(tmp_path, config, "board", {"sso": "false"})

@@ -37,6 +37,7 @@ class Deploy:
     restarted: str
     hooks: str = ""    # JSON: the hooks that ran (name, kind, state, exit code, seconds, log tail)
     snapshots: str = ""   # JSON: the snapshots taken before its migrations (id, hook, database, migrated)
+    actor: str = ""       # who asked for it (token:NAME, user:LOGIN, cli:USER); empty for a poll or a push
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS deploys (
   message TEXT NOT NULL DEFAULT '', trigger TEXT NOT NULL, started REAL NOT NULL, ended REAL,
   result TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', rollback_to TEXT NOT NULL DEFAULT '',
   render_dir TEXT NOT NULL DEFAULT '', builds TEXT NOT NULL DEFAULT '', restarted TEXT NOT NULL DEFAULT '',
-  hooks TEXT NOT NULL DEFAULT '', snapshots TEXT NOT NULL DEFAULT ''
+  hooks TEXT NOT NULL DEFAULT '', snapshots TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys(app, id);
 CREATE TABLE IF NOT EXISTS deploy_owners (
@@ -61,17 +62,17 @@ CREATE TABLE IF NOT EXISTS deploy_owners (
     def _migrate(self, conn: sqlite3.Connection) -> None:
         super()._migrate(conn)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(deploys)")}
-        for column in ("hooks", "snapshots"):
+        for column in ("hooks", "snapshots", "actor"):
             if column not in columns:
                 conn.execute(f"ALTER TABLE deploys ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def start_deploy(self, app: str, commit: str, author: str, message: str, trigger: str,
-                     render_dir: str) -> int:
+                     render_dir: str, actor: str = "") -> int:
         with self._tx() as c:
             cur = c.execute(
-                "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir)"
-                " VALUES (?,?,?,?,?,?,?,?)", (app, commit, author, message, trigger, time.time(), RUNNING,
-                                              render_dir))
+                "INSERT INTO deploys(app, commit_sha, author, message, trigger, started, result, render_dir, actor)"
+                " VALUES (?,?,?,?,?,?,?,?,?)", (app, commit, author, message, trigger, time.time(), RUNNING,
+                                                render_dir, actor))
             deploy_id = int(cur.lastrowid or 0)
             c.execute("INSERT OR REPLACE INTO deploy_owners VALUES (?,?,?,?)",
                       (deploy_id, socket.gethostname(), os.getpid(), _proc_start(os.getpid())))

@@ -105,10 +105,12 @@ class SwarmReader:
         ids = [s["ID"] for s in services]
         tasks = self._call("tasks", self.api.tasks, filters={"service": ids}) if ids else []
         live = {svc.short: svc for svc in (_service(s, app) for s in services)}
-        nets = self._call("networks", self.api.networks, filters={"label": f"{STACK_NAMESPACE}={app}"}) \
-            if networks else []
         return LiveStack(app=app, services=live, tasks=[_task(t) for t in tasks], nodes=self.nodes(),
-                         networks={n["Id"]: n["Name"] for n in nets})
+                         networks=self.networks(app) if networks else {})
+
+    def networks(self, app: str) -> dict[str, str]:
+        nets = self._call("networks", self.api.networks, filters={"label": f"{STACK_NAMESPACE}={app}"})
+        return {n["Id"]: n["Name"] for n in nets}
 
     def read_all(self) -> dict[str, LiveStack]:
         """Every stack's live state from four calls, grouped by stack name."""
