@@ -147,6 +147,11 @@ class PromotionError(SwarmopsError):
     """A promotion between an app's environments cannot be made."""
 
 
+class SignInError(SwarmopsError):
+    """The status page's sign-in through the OpenID Connect provider did not complete; the page says why
+    (never with the provider's codes or tokens)."""
+
+
 class TokenError(SwarmopsError):
     """A token cannot be created, found or revoked."""
 

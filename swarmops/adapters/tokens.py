@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ from swarmops.domain.access import Grant, Principal
 from swarmops.errors import TokenError
 
 SCOPES = ("read", "deploy")
+TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,11 @@ class TokenRecord:
     may: list[str] | None = None     # a deploy token's actions (None: every one)
 
     def principal(self) -> Principal:
-        apps = tuple(self.apps or ("*",))
-        may = ("read",) if self.scope == "read" else tuple(self.may or ("*",))
-        return Principal(f"token:{self.name}", grants=(Grant(apps, may),))
+        """Only a missing limit means every app or action (a token made before limits existed); an empty
+        list means none, and a scope other than read or deploy grants nothing."""
+        apps = ("*",) if self.apps is None else tuple(self.apps)
+        may = {"read": ("read",), "deploy": ("*",) if self.may is None else tuple(self.may)}.get(self.scope, ())
+        return Principal(f"token:{self.name}", grants=(Grant(apps, may),) if apps and may else ())
 
 
 def _hash(token: str) -> str:
@@ -63,6 +67,8 @@ class TokenStore:
         """A new token; `apps` limits it to those app patterns, `may` a deploy token to those actions."""
         if scope not in SCOPES:
             raise TokenError(f"scope {scope!r}: use read or deploy")
+        if not TOKEN_NAME.fullmatch(name):   # it reaches log lines, the history and the page as token:NAME
+            raise TokenError(f"{name!r} is not a token name: letters, digits, '.', '_' and '-', at most 64")
         if may is not None and scope != "deploy":
             raise TokenError("--may names a deploy token's actions; a read token only reads")
         try:   # the same checks as a rule of the config's access:
@@ -89,6 +95,9 @@ class TokenStore:
         """The token's scope, or None when it is unknown."""
         found = self.record_of(token)
         return found.scope if found else None
+
+    def named(self, name: str) -> TokenRecord | None:
+        return next((r for r in self._load() if r.name == name), None)
 
     def record_of(self, token: str) -> TokenRecord | None:
         """The token's record, or None when it is unknown (constant-time comparison of hashes)."""

@@ -94,10 +94,28 @@ class NodesSettings(Strict):
     min_free_disk_gb: float = 5.0
 
 
+class OidcSettings(Strict):
+    """The status page's sign-in through the office's OpenID Connect provider (the one Polise uses):
+    authorization code with PKCE; the groups claim decides what the person may do (`access:`)."""
+
+    discovery_url: str = Field(pattern=r"^https?://\S+$")   # .../.well-known/openid-configuration
+    client_id: str
+    client_secret_file: Path
+    scope: str = "openid profile email groups"
+    groups_claim: str = "groups"
+
+
 class HttpSettings(Strict):
     listen: str = "127.0.0.1:9480"
     public_read: bool = False
     external_url: str | None = None
+    oidc: OidcSettings | None = None   # sign-in with the office's accounts beside tokens (needs external_url)
+
+    @model_validator(mode="after")
+    def _oidc_needs_its_url(self) -> HttpSettings:
+        if self.oidc is not None and not self.external_url:
+            raise ValueError("oidc: the provider sends people back to external_url/auth/callback; set external_url")
+        return self
 
     @field_validator("listen")
     @classmethod

@@ -11,7 +11,10 @@ from fnmatch import fnmatchcase
 # a pattern is a literal ref part with at most one `*`: git's refspec globs and fnmatch agree on it then
 # (`?` and `[...]` would mean something to fnmatch and nothing to a refspec)
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9._/-]*\*?[A-Za-z0-9._/-]*$")
-_VERSION = re.compile(r"^(\d+(?:\.\d+)*)(.*)$")
+# numbers without leading zeros (v01.0.0 is not v1.0.0's equal: it would tie with it) and of at most 18 digits
+# (a tag of thousands of digits is more than int() takes); a tag that is not one sorts below every version
+_NUMBER = r"(?:0|[1-9]\d{0,17})"
+_VERSION = re.compile(rf"^({_NUMBER}(?:\.{_NUMBER})*)(?![0-9])(.*)$", re.S)
 # what `git check-ref-format` allows of a tag made here (a subset: no `@{`, `..`, control characters, ...)
 _TAG_NAME = re.compile(r"^(?!.*\.\.)(?!.*/\.)(?!\.)[A-Za-z0-9._/-]+(?<!\.lock)(?<![./])$")
 

@@ -110,7 +110,7 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
                 "forge_repo": entry.forge_repo, "sso": bool(ctx.statuses.sso(entry.name))}
 
     @api.get("/api/v1/sso", responses={503: {"description": "the live state has not been read yet (Retry-After)"}})
-    def sso(_: Annotated[str | None, Depends(reader)]) -> list[SsoApp]:
+    def sso(p: Annotated[Principal | None, Depends(reader)]) -> list[SsoApp]:
         """Every app whose live routers name the shared SSO middleware (`sso.middleware` of the config),
         from the status cache's last read of the Swarm; groups and contact from the app's entry. 503 until
         the cache has read the Swarm once (a daemon just started knows of no app yet: an empty list would
@@ -121,6 +121,8 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
         found = []
         for name, routes in ctx.statuses.sso_apps():
             entry = ctx.config.app(name)
+            if p is not None and (entry is None or not allowed(p, ctx.config.access, "read", entry)):
+                continue   # a token limited to some apps learns nothing of the others
             access = entry.sso if entry is not None else None
             found.append(SsoApp(app=name, hosts=list(routes.hosts), groups=list(access.groups) if access else [],
                                 contact=access.contact if access else None))
@@ -204,6 +206,8 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
     def promote(app: str, body: PromoteRequest, p: Annotated[Principal, Depends(actor)]) -> ActionResult:
         """Move environment `to` of app `app` (the entry's name, not a stack's) to the commit `from` runs and
         converged on; who may is decided on the target environment (promote)."""
+        if not any(a.group == app and allowed(p, ctx.config.access, "read", a) for a in ctx.config.apps):
+            raise HTTPException(404, f"no app named {app!r} with environments")   # its environments unsaid
         try:
             target = environment(ctx.config, app, body.to)
         except PromotionError as e:
@@ -217,7 +221,8 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
         except SwarmopsError as e:
             raise HTTPException(502, str(e)) from e
         log.info("%s, promoted by %s", moved, p.name)
-        ctx.triggers.trigger(planned.target, "manual", force=True, actor=p.name)
+        if planned.ref is not None:   # nothing moved: no sync either
+            ctx.triggers.trigger(planned.target, "manual", force=True, actor=p.name)
         return ActionResult(app=planned.target.name, accepted=True, message=moved)
 
     @api.get("/metrics", include_in_schema=False)

@@ -12,6 +12,7 @@ from fastapi import Request
 from swarmops.domain.access import Principal
 
 COOKIE = "swarmops_session"
+PENDING_COOKIE = "swarmops_signin"   # a sign-in at the OpenID Connect provider under way (its id only)
 SESSION_TTL = 8 * 3600.0
 MAX_SESSIONS = 10_000
 

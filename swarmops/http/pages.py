@@ -7,7 +7,7 @@ No `from __future__ import annotations` here: FastAPI must see the dependencies 
 
 import hmac
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
@@ -15,9 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from swarmops.adapters.age import digest_key
 from swarmops.config.models import AppConfig
-from swarmops.domain.access import ACTIONS, Action, allowed, refusal
-from swarmops.http.auth import COOKIE, Session, Sessions, same_origin
+from swarmops.domain.access import ACTIONS, Action, Principal, allowed, refusal
+from swarmops.errors import SignInError, SwarmopsError
+from swarmops.http.auth import COOKIE, PENDING_COOKIE, Session, Sessions, same_origin
+from swarmops.http.oidc import PENDING_TTL, OidcLogin
 from swarmops.ops import actions
+from swarmops.ops.promote import promote as run_promotion
 
 log = logging.getLogger("swarmops.http")
 
@@ -33,7 +36,20 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
     secure = bool(external and external.startswith("https://"))
 
     def session(request: Request) -> Session | None:
-        return sessions.get(request.cookies.get(COOKIE))
+        """The request's session; a token's holds that token's grants as they are now (a revoked token's
+        session ends with it)."""
+        found = sessions.get(request.cookies.get(COOKIE))
+        if found is None or not found.who.name.startswith("token:"):
+            return found
+        record = ctx.tokens.named(found.who.name.removeprefix("token:"))
+        if record is None:
+            sessions.drop(request.cookies.get(COOKIE))
+            return None
+        return replace(found, who=record.principal())
+
+    def readable(found: Session | None, entry: AppConfig) -> bool:
+        # no session gets here only when http.public_read is on
+        return found is None or allowed(found.who, ctx.config.access, "read", entry)
 
     def viewer(request: Request) -> Session | None:
         found = session(request)
@@ -62,7 +78,8 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, found: Annotated[Session | None, Depends(viewer)]) -> HTMLResponse:
-        statuses = ctx.statuses.all()
+        shown = {a.name for a in ctx.config.apps if readable(found, a)}
+        statuses = [st for st in ctx.statuses.all() if st.app in shown]
         return render(request, "overview.html", found, {
             "apps": statuses, "refresh": any(st.status == "Progressing" for st in statuses)})
 
@@ -70,19 +87,23 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
     def app_page(app: str, request: Request, found: Annotated[Session | None, Depends(viewer)]) -> HTMLResponse:
         """From the status cache and the history only: a view never reads git, the registry or a secret."""
         entry = ctx.app(app)
+        if not readable(found, entry):
+            raise HTTPException(403, refusal(found.who if found else Principal("nobody"), "read", entry))
+        return render(request, "app.html", found, {**app_view(entry), "may": may(found, entry)})
+
+    def app_view(entry: AppConfig) -> dict[str, Any]:
         status = ctx.statuses.get(entry.name)
-        history = ctx.store.history(entry.name, 30)
-        return render(request, "app.html", found, {
-            "app": entry, "status": status, "may": may(found, entry), "history": [asdict(d) for d in history],
-            "diff": ctx.diffs.get(app),
-            "head": ctx.store.app_state(entry.name).last_head,
-            "refresh": bool(status and status.status == "Progressing")})
+        staged = entry.environment not in (None, "staging") and any(
+            a.group == entry.group and a.environment == "staging" for a in ctx.config.apps)
+        return {"app": entry, "status": status, "history": [asdict(d) for d in ctx.store.history(entry.name, 30)],
+                "diff": ctx.diffs.get(entry.name), "head": ctx.store.app_state(entry.name).last_head,
+                "refresh": bool(status and status.status == "Progressing"), "promotable": staged, "message": ""}
 
     @api.post("/apps/{app}/{action}", include_in_schema=False)
     def app_action(app: str, action: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         found = checked_form(request, csrf)
         entry = ctx.app(app)
-        if action not in ("diff", "sync", "pause", "resume", "rollback"):
+        if action not in ("diff", "sync", "pause", "resume", "rollback", "promote"):
             raise HTTPException(404, f"no action {action!r}")
         needed = cast(Action, "sync" if action == "diff" else action)
         if not allowed(found.who, ctx.config.access, needed, entry):
@@ -99,23 +120,75 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
             ctx.statuses.refresh_app(app)
         elif action == "rollback":
             ctx.triggers.submit(lambda: actions.rollback(ctx.reconciler, entry, None, actor=who))
+        elif action == "promote":   # this environment moved to what the app's staging runs
+            return promote_from_staging(request, found, entry)
         return RedirectResponse(f"/apps/{app}", status_code=303)
+
+    oidc = OidcLogin(ctx.config.http.oidc, str(external)) if ctx.config.http and ctx.config.http.oidc else None
+
+    def start_session(who: Principal, response: Response, request: Request) -> Response:
+        sessions.drop(request.cookies.get(COOKIE))   # a sign-in always starts a new session
+        response.set_cookie(COOKIE, sessions.create(who), httponly=True, samesite="strict", secure=secure,
+                            max_age=int(sessions.ttl))
+        return response
+
+    def promote_from_staging(request: Request, found: Session, entry: AppConfig) -> Response:
+        try:
+            planned, moved = run_promotion(ctx.config, ctx.store, ctx.reconciler.reader.read_app, ctx.sources,
+                                           str(entry.group), "staging", str(entry.environment))
+        except SwarmopsError as e:   # nothing to promote, or the remote refused: said on the page
+            return render(request, "app.html", found, {**app_view(entry), "may": may(found, entry),
+                                                       "message": str(e)}, status_code=409)
+        log.info("%s, promoted by %s", moved, found.who.name)
+        if planned.ref is not None:
+            ctx.statuses.mark_progressing(entry.name, moved)
+            ctx.triggers.trigger(planned.target, "manual", force=True, actor=found.who.name)
+        return RedirectResponse(f"/apps/{entry.name}", status_code=303)
 
     @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request) -> HTMLResponse:
-        return render(request, "login.html", None, {"error": ""})
+        return render(request, "login.html", None, {"error": "", "oidc": oidc is not None})
+
+    @api.get("/auth/login", include_in_schema=False)
+    def oidc_start() -> Response:
+        """To the provider's sign-in; the pending sign-in's id in a cookie of its own, sent back to the
+        callback only (SameSite=Lax: the provider's redirect is a top-level navigation from its site)."""
+        if oidc is None:
+            raise HTTPException(404, "this page signs in with tokens only (no http.oidc in the config)")
+        try:
+            pid, url = oidc.start()
+        except SignInError as e:
+            raise HTTPException(502, str(e)) from e
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(PENDING_COOKIE, pid, httponly=True, samesite="lax", secure=secure, path="/auth",
+                            max_age=int(PENDING_TTL))
+        return response
+
+    @api.get("/auth/callback", include_in_schema=False)
+    def oidc_callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
+        if oidc is None:
+            raise HTTPException(404, "this page signs in with tokens only (no http.oidc in the config)")
+        try:
+            if error or not code:
+                raise SignInError("the provider did not sign you in" + (f" ({error[:80]})" if error else ""))
+            who = oidc.finish(request.cookies.get(PENDING_COOKIE), state, code)
+        except SignInError as e:
+            failed = render(request, "login.html", None, {"error": str(e), "oidc": True}, status_code=401)
+            failed.delete_cookie(PENDING_COOKIE, path="/auth")
+            return failed
+        log.info("%s signed in to the status page (groups: %s)", who.name, ", ".join(who.groups) or "none")
+        # a page of its own, not a redirect: the strict session cookie is not sent along a redirect chain that
+        # began at the provider's site, and this page's own navigation to / is same-site
+        done = render(request, "signed_in.html", None, {"person": who.name})
+        done.delete_cookie(PENDING_COOKIE, path="/auth")
+        return start_session(who, done, request)
 
     @api.post("/login", include_in_schema=False)
     def login(request: Request, token: Annotated[str, Form()]) -> Response:
         record = ctx.tokens.record_of(token)
         if record is None:
             return render(request, "login.html", None, {"error": "unknown token"}, status_code=401)
-        sessions.drop(request.cookies.get(COOKIE))   # a login always starts a new session
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, sessions.create(record.principal()), httponly=True, samesite="strict",
-                            secure=secure,
-                            max_age=int(sessions.ttl))
-        return response
+        return start_session(record.principal(), RedirectResponse("/", status_code=303), request)
 
     @api.post("/logout", include_in_schema=False)
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:

@@ -19,7 +19,7 @@ from swarmops.errors import TokenError
 from swarmops.http.app import build_app
 from swarmops.http.context import HttpContext
 from tests.fakes import World
-from tests.unit.test_pages import EXTERNAL, FakeStatuses, FakeStore, signed_in
+from tests.unit.test_pages import EXTERNAL, FakeStatuses, FakeStore
 from tests.unit.test_reconciler import FILES
 
 SHOP = {"name": "shop", "repo": "file:///srv/git/shop.git", "environments": {
@@ -143,10 +143,13 @@ def test_promote_is_decided_on_the_target_environment(api: Any) -> None:
 
 def test_the_page_shows_and_takes_only_the_actions_the_session_may_do(api: Any) -> None:
     client, tokens, triggers = api
-    csrf = signed_in(client, tokens["staging"])
+    assert client.post("/login", data={"token": tokens["staging"]}, follow_redirects=False).status_code == 303
     page = client.get("/apps/shop-staging").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     assert 'id="sync"' in page and 'id="rollback"' not in page and 'id="pause"' not in page
-    assert 'id="sync"' not in client.get("/apps/shop").text
+    # what the token may not read is not shown: not on the overview, and its page is refused
+    assert client.get("/apps/shop").status_code == 403 and client.get("/apps/board").status_code == 403
+    assert "board" not in client.get("/").text
     origin = {"Origin": EXTERNAL}
     assert client.post("/apps/shop/sync", data={"csrf": csrf}, headers=origin).status_code == 403
     ok = client.post("/apps/shop-staging/sync", data={"csrf": csrf}, headers=origin, follow_redirects=False)
@@ -161,3 +164,19 @@ def test_who_asked_is_kept_in_the_history_and_on_the_outcome(tmp_path: Path) -> 
     assert w.store.history("shop", 1)[0].actor == "user:dwho"
     w.source.commit("second", {"web/index.html": "v2"})
     assert w.poll().result == "deployed" and w.store.history("shop", 1)[0].actor == ""   # a poll: nobody
+
+
+def test_a_revoked_tokens_session_ends_and_token_records_fail_closed(api: Any, tmp_path: Path) -> None:
+    client, tokens, _ = api
+    assert client.post("/login", data={"token": tokens["ops"]}, follow_redirects=False).status_code == 303
+    assert client.get("/apps/board").status_code == 200
+    TokenStore(tmp_path / "tokens.json").revoke("ops")
+    assert client.get("/apps/board", follow_redirects=False).status_code == 303   # back to the sign-in
+    store = TokenStore(tmp_path / "other.json")
+    store.create("x", "deploy", [], [])
+    raw = json.loads((tmp_path / "other.json").read_text())
+    assert (raw[0]["apps"], raw[0]["may"]) == ([], []) and store.named("x").principal().grants == ()   # type: ignore[union-attr]
+    (tmp_path / "other.json").write_text(json.dumps([{**raw[0], "scope": "readonly", "apps": None, "may": None}]))
+    assert store.named("x").principal().grants == ()   # type: ignore[union-attr]
+    with pytest.raises(TokenError, match="not a token name"):
+        store.create("ci\ninjected", "read")

@@ -43,3 +43,9 @@ def test_a_tag_pattern_is_a_literal_with_one_star(bad: str) -> None:
     with pytest.raises(ValueError, match="is not a tag pattern"):
         tag_pattern(bad)
     assert tag_pattern("v*") == "v*" and tag_pattern("releases/2026-*") == "releases/2026-*"
+
+
+def test_a_tag_a_developer_shapes_to_tie_or_overflow_does_not_win_or_crash() -> None:
+    refs = tags("v1.0.0", "v01.0.0", "v001.0.0", "v" + "9" * 5000, "v1.0.0\n")
+    assert latest_tag(refs, "v*") == ("v1.0.0", refs["refs/tags/v1.0.0"])   # no leading zeros, no huge numbers
+    assert next_tag(refs, "v*") == "v1.0.1"

@@ -37,7 +37,7 @@ class Database:
         try:
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             self._create(conn)
             conn.execute("SELECT count(*) FROM deploys").fetchone()
             return conn
@@ -87,3 +87,17 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """WAL mode, asked again while another process holds the new database's first transaction: SQLite
+    answers a journal mode change with "database is locked" at once, without its busy timeout."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
