@@ -22,7 +22,8 @@ class _AppCollector(Collector):
         self.clock = clock
 
     def collect(self) -> Iterable[GaugeMetricFamily | InfoMetricFamily]:
-        info = InfoMetricFamily("swarmops_app", "Each app's status word and synced commit", labels=["app"])
+        info = InfoMetricFamily("swarmops_app", "Each app's status word and synced commit, and the app and "
+                                "environment a stack is of", labels=["app"])
         up = GaugeMetricFamily("swarmops_app_synced", "1 when the app runs its git version", labels=["app"])
         age = GaugeMetricFamily("swarmops_backup_age_seconds", "Seconds since the app's last backup that "
                                 "succeeded started", labels=["app"])
@@ -30,7 +31,9 @@ class _AppCollector(Collector):
                                    "0 when it failed", labels=["app"])
         now = self.clock()
         for s in self.statuses():
-            info.add_metric([s.app], {"status": s.status, "commit": s.commit or ""})
+            # an environment's app and name (issue 27): its series sit beside the app's others (group by them)
+            info.add_metric([s.app], {"status": s.status, "commit": s.commit or "", "group": s.group or s.app,
+                                      "environment": s.environment})
             up.add_metric([s.app], 1.0 if s.status == "Synced" else 0.0)
             if s.backup_ok_at is not None:   # no series: no backup of the app ever succeeded
                 age.add_metric([s.app], max(0.0, now - s.backup_ok_at))

@@ -79,7 +79,9 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, found: Annotated[Session | None, Depends(viewer)]) -> HTMLResponse:
         shown = {a.name for a in ctx.config.apps if readable(found, a)}
-        statuses = [st for st in ctx.statuses.all() if st.app in shown]
+        # an app's environments side by side, each with the commit it runs
+        statuses = sorted((st for st in ctx.statuses.all() if st.app in shown),
+                          key=lambda st: (st.group or st.app, st.environment, st.app))
         return render(request, "overview.html", found, {
             "apps": statuses, "refresh": any(st.status == "Progressing" for st in statuses)})
 

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from swarmops.adapters import age as age_secrets
 from swarmops.cli_stacks import app_named
 from swarmops.config.loader import load_config
 from swarmops.config.models import AppConfig, Config
+from swarmops.daemon.metrics import Metrics
 from swarmops.daemon.statuscache import status_from_store
 from swarmops.domain.stackfile import environment_secret
+from swarmops.domain.status import AppStatus
 from swarmops.errors import PromotionError, UnknownAppError
 from swarmops.ops.promote import plan_promotion, push_promotion
 from tests.fakes import World
@@ -336,3 +339,15 @@ def test_a_promotion_to_tags_makes_the_next_tag_above_the_highest(tmp_path: Path
     same = plan_promotion(config, w.store, w.live(), "shop", "staging", "production", {"refs/tags/v3": head})
     assert same.ref is None and "nothing to move" in push_promotion(w.source, same)
     assert len(w.source.pushed) == 1
+
+
+def test_metrics_and_the_overview_put_an_apps_environments_side_by_side() -> None:
+    def synced(app: str, commit: str, group: str = "", env: str = "") -> AppStatus:
+        return AppStatus(app=app, status="Synced", commit=commit, deployed_at=1.0, last_result="succeeded",
+                         message="", group=group, environment=env)
+    staging, production = synced("shop-staging", "b" * 40, "shop", "staging"), synced("shop", "a" * 40, "shop",
+                                                                                     "production")
+    plain = synced("board", "c" * 40)
+    text = generate_latest(Metrics(lambda: [staging, production, plain]).registry).decode()
+    assert 'app="shop-staging"' in text and 'environment="staging"' in text and 'group="shop"' in text
+    assert 'swarmops_app_info{app="board",commit="' + "c" * 40 + '",environment="",group="board"' in text
