@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from swarmops.config.models import AppConfig
-from swarmops.domain.access import Action, Principal, allowed, refusal
+from swarmops.domain.access import Action, Principal, allowed, grants_of, refusal
 from swarmops.errors import PromotionError, SwarmopsError
 from swarmops.http import pages
 from swarmops.http.auth import bearer_token
@@ -226,5 +226,9 @@ def register(api: FastAPI, ctx: HttpContext) -> None:
         return ActionResult(app=planned.target.name, accepted=True, message=moved)
 
     @api.get("/metrics", include_in_schema=False)
-    def metrics(_: Annotated[str | None, Depends(reader)]) -> Response:
+    def metrics(p: Annotated[Principal | None, Depends(reader)]) -> Response:
+        # every app's series in one answer: a token limited to some apps does not get it
+        if p is not None and not any("*" in g.apps for g in grants_of(p, ctx.config.access)):
+            raise HTTPException(403, f"{p.name} is limited to some apps; /metrics shows every app: use a token "
+                                     "without --app")
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -127,6 +127,8 @@ def test_the_api_refuses_what_the_tokens_grants_do_not_cover_and_names_who_asked
     # a limited token sees only its apps; reading one it has no grant on is refused
     assert [a["app"] for a in client.get("/api/v1/apps", headers=bearer(tokens["staging"])).json()] == []
     assert client.get("/api/v1/apps/board/history", headers=bearer(tokens["staging"])).status_code == 403
+    assert client.get("/metrics", headers=bearer(tokens["staging"])).status_code == 403   # every app's series
+    assert client.get("/metrics", headers=bearer(tokens["read"])).status_code == 200
 
 
 def test_promote_is_decided_on_the_target_environment(api: Any) -> None:
