@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swarmops.config.models import AppConfig, Config, check_overlaps, expand_environments, shared_bucket
+from swarmops.config.environments import expand_environments
+from swarmops.config.models import AppConfig, Config, check_overlaps, shared_bucket
 from swarmops.errors import ConfigError
 from swarmops.util import yamlio
 

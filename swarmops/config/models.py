@@ -4,22 +4,28 @@ of the format. Unknown keys are errors everywhere."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from swarmops.config.access import AccessRule as AccessRule
+from swarmops.config.access import OidcSettings as OidcSettings
+from swarmops.config.backup import BackupS3 as BackupS3
+from swarmops.config.backup import BackupSettings as BackupSettings
+from swarmops.config.backup import S3StoreSettings as S3StoreSettings
 from swarmops.config.duration import Duration
+from swarmops.config.environments import EnvironmentSettings, expand_environments
+from swarmops.config.fields import (
+    ENVIRONMENT,
+    Strict,
+    one_line,
+    replica_counts,
+    stack_name,
+    variable_names,
+)
+from swarmops.config.policy import PolicySettings as PolicySettings
 from swarmops.domain.refs import tag_pattern
-
-# A stack name is also the image repository path component: Docker needs lowercase.
-STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-VARIABLE = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Auth(Strict):
@@ -42,24 +48,6 @@ class BuildSettings(Strict):
     # build elsewhere, e.g. ssh://swarmops@registry-node: the manager stays light and the push is local.
     # docker-py's ssh transport uses ~/.ssh/config and ~/.ssh/known_hosts (unknown keys refused).
     docker_host: str | None = None
-
-
-class PolicySettings(Strict):
-    """What an app's stack may ask of the cluster (see docs/policy.md). Per-app keys override global ones."""
-
-    profile: Literal["restricted", "privileged"] = "restricted"
-    allowed_registries: list[str] = Field(default_factory=list)
-    allowed_cap_add: list[str] = Field(default_factory=list)
-    allowed_bind_mounts: list[str] = Field(default_factory=list)
-    port_range: tuple[int, int] = (30000, 32767)
-    allowed_ports: list[int] = Field(default_factory=list)
-    # networks shared by the infrastructure stacks: the proxy, the databases, MinIO
-    allowed_external: list[str] = Field(default_factory=lambda: ["proxy", "db-mysql", "db-postgres", "minio"])
-    allow_global: bool = False
-    resource_limits: Literal["warn", "deny", "off"] = "warn"
-    allowed_hosts: list[str] = Field(default_factory=list)        # hosts besides <app>.<domain> its routers name
-    allowed_middlewares: list[str] = Field(default_factory=list)  # shared Traefik middlewares, as name@provider
-    max_replicas: int = Field(10, ge=0)
 
 
 class TemplateSettings(Strict):
@@ -92,17 +80,6 @@ class NodesSettings(Strict):
     inventory: list[NodeEntry] = Field(default_factory=list)
     max_clock_skew: Duration = 2.0
     min_free_disk_gb: float = 5.0
-
-
-class OidcSettings(Strict):
-    """The status page's sign-in through the office's OpenID Connect provider (the one Polise uses):
-    authorization code with PKCE; the groups claim decides what the person may do (`access:`)."""
-
-    discovery_url: str = Field(pattern=r"^https?://\S+$")   # .../.well-known/openid-configuration
-    client_id: str
-    client_secret_file: Path
-    scope: str = "openid profile email groups"
-    groups_claim: str = "groups"
 
 
 class HttpSettings(Strict):
@@ -172,26 +149,6 @@ class RetrySettings(Strict):
 # a Traefik middleware as a router names it, with its provider: the shared one is defined outside any app
 ED25519_KEY = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")   # 32 bytes: the last character holds 4 bits
 MIDDLEWARE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@[a-z][a-z0-9-]{0,62}$")
-# controls, format characters (bidirectional overrides, zero-width), line and paragraph separators: they
-# reorder, hide or break what Polise shows a refused user
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-def one_line(value: str, what: str, limit: int) -> str:
-    """`value` as a short single line of visible text, or a ValueError that says what is wrong."""
-    bad = next((c for c in value if unicodedata.category(c) in _UNPRINTABLE), None)
-    if bad is not None:
-        raise ValueError(f"{what} has the control or format character U+{ord(bad):04X}; write it on one line of "
-                         "plain text")
-    if not value.strip():
-        raise ValueError(f"{what} is empty; leave the key out instead")
-    if value != value.strip():
-        raise ValueError(f"{what} {value!r} starts or ends with spaces; remove them")
-    if len(value) > limit:
-        raise ValueError(f"{what} is {len(value)} characters long; keep it to {limit}")
-    return value
-
-
 class SsoSettings(Strict):
     """The single sign-on door (Polise): the one shared Traefik forwardAuth middleware an app's router
     names to be behind it. Defined by the proxy stack in Traefik's file provider, which no app can write."""
@@ -238,170 +195,6 @@ class AppSso(Strict):
     @classmethod
     def _contact(cls, v: str | None) -> str | None:
         return None if v is None else one_line(v, "the contact", 200)
-
-
-# a database a backup names, as its DB_NAME: letters, digits, '_' and '-' (it is part of a file name in the store)
-DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
-SCHEDULE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-
-
-# a volume a backup names, as the stack file's key under volumes: (the Swarm volume is <app>_<key>)
-VOLUME_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class S3StoreSettings(Strict):
-    """The S3 store backups of volumes go to (MinIO on the minio node): a bucket per app, each reached with
-    the app's own backup account (BackupS3), so that one app's job never holds another app's keys."""
-
-    endpoint: str = Field(pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")   # as a job reaches it
-    network: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")        # the attachable overlay it is on
-    region: str = Field("us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
-    # the bytes of files one archive may hold: a volume beyond it fails its backup rather than fill the
-    # disk of the node the job runs on (the archive is made in the job before it is sent)
-    max_archive_bytes: int = Field(20 * 2**30, ge=2**20)
-
-
-class BackupS3(Strict):
-    """An app's bucket in the S3 store, and the files on the manager holding the keys of its backup account
-    (one that may read, write and list that bucket only; not the app's own account, so that the app cannot
-    delete its backups)."""
-
-    bucket: str
-    access_key_file: Path
-    secret_key_file: Path
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket_name(cls, v: str) -> str:
-        if not BUCKET.match(v) or ".." in v:
-            raise ValueError(f"{v!r} is not an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'")
-        return v
-
-
-class BackupSettings(Strict):
-    """Scheduled backups of an app's data (issue 25, item 3): each database a service of the deployed stack
-    is wired to (DB_NAME), dumped daily at `schedule` (UTC) into the backup store, and each named volume,
-    archived from the node its running task is on into the app's bucket of the S3 store; the newest `keep`
-    scheduled backups of each are kept (snapshots taken before migrations are never removed)."""
-
-    databases: list[str] = Field(default_factory=list)
-    volumes: list[str] = Field(default_factory=list)
-    schedule: str
-    keep: int = Field(14, ge=1, le=400)
-    s3: BackupS3 | None = None
-
-    @field_validator("databases")
-    @classmethod
-    def _database_names(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if not DATABASE_NAME.match(name):
-                raise ValueError(f"{name!r} is not a database name swarmops backs up: letters, digits, '_' and '-', "
-                                 "starting with a letter or '_', at most 63 characters (the DB_NAME of its service)")
-        return _once(v, "database")
-
-    @field_validator("volumes")
-    @classmethod
-    def _volume_keys(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if not VOLUME_KEY.match(name):
-                raise ValueError(f"{name!r} is not a volume of a stack file: letters, digits, '_', '.' and '-', "
-                                 "starting with a letter or digit, at most 63 characters (its key under volumes:)")
-        return _once(v, "volume")
-
-    @field_validator("schedule")
-    @classmethod
-    def _time_of_day(cls, v: str) -> str:
-        if not SCHEDULE.match(v):
-            raise ValueError(f"{v!r}: write the time of the daily backup as HH:MM in UTC, like 02:00")
-        return v
-
-    @model_validator(mode="after")
-    def _something_to_back_up(self) -> BackupSettings:
-        if not self.databases and not self.volumes:
-            raise ValueError("name what to back up: databases: [NAME, ...], volumes: [NAME, ...] or both")
-        if self.volumes and self.s3 is None:
-            raise ValueError("volumes are archived into the app's bucket of the S3 store: add s3: {bucket: NAME, "
-                             "access_key_file: PATH, secret_key_file: PATH} (the app's backup account)")
-        return self
-
-
-def _once(v: list[str], kind: str) -> list[str]:
-    twice = sorted({d for d in v if v.count(d) > 1})
-    if twice:
-        raise ValueError(f"{kind} {twice[0]!r} is listed twice; list each {kind} once")
-    return v
-
-
-ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-
-
-def variable_names(v: dict[str, str]) -> dict[str, str]:
-    for key in v:
-        if not VARIABLE.match(key):
-            raise ValueError(f"{key!r} is not a variable name: letters, digits and '_', not starting with a digit")
-        if key.startswith("SWARMOPS_"):
-            raise ValueError(f"{key} is set by swarmops itself; choose another name")
-    return v
-
-
-def stack_name(v: str) -> str:
-    if not STACK_NAME.match(v):
-        raise ValueError(f"{v!r} is not a valid app name: use lowercase letters, digits, '-' and '_', starting with a "
-                         "letter or digit, at most 63 characters (it is the stack name)")
-    return v
-
-
-def replica_counts(v: dict[str, int]) -> dict[str, int]:
-    for service, count in v.items():
-        if not 0 <= count <= 1000:
-            raise ValueError(f"replicas of {service!r}: {count} is not 0 to 1000")
-    return v
-
-
-class EnvironmentSettings(Strict):
-    """One environment of an app (issue 27): a stack of its own, from the same repo, following its own
-    branch, with its own values over the app's. It is an app of its own from then on (named by its stack),
-    whose secrets are read from `secrets/<env>/` and bound to that name."""
-
-    branch: str | None = None                  # default: the app's
-    tags: str | None = None                    # follow the highest tag matching this (v*) in place of a branch
-    name: str | None = None                    # the stack name; default <app>-<env>
-    variables: dict[str, str] = Field(default_factory=dict)   # over the app's
-    replicas: dict[str, int] = Field(default_factory=dict)    # over the app's and the stack file's
-    role: str | None = None
-    allowed_roles: list[str] | None = None
-    policy: PolicySettings | None = None
-    url: str | None = Field(None, pattern=r"^https?://\S+$")
-    backup: BackupSettings | None = None       # each environment its own: they hold different data
-    # deploy only commits the app's staging environment has run successfully (`swarmops promote` moves them)
-    require_staging: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _stack_name(cls, v: str | None) -> str | None:
-        return None if v is None else stack_name(v)
-
-    @field_validator("tags")
-    @classmethod
-    def _tag_pattern(cls, v: str | None) -> str | None:
-        return None if v is None else tag_pattern(v)
-
-    @model_validator(mode="after")
-    def _one_ref(self) -> EnvironmentSettings:
-        if self.branch is not None and self.tags is not None:
-            raise ValueError("an environment follows a branch or tags, not both: keep one of branch: and tags:")
-        return self
-
-    @field_validator("variables")
-    @classmethod
-    def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return variable_names(v)
-
-    @field_validator("replicas")
-    @classmethod
-    def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
-        return replica_counts(v)
 
 
 class AppConfig(Strict):
@@ -497,43 +290,6 @@ class AppConfig(Strict):
         return (self.role, *[r for r in self.allowed_roles if r != self.role])
 
 
-def expand_environments(app: AppConfig) -> list[AppConfig]:
-    """The app itself, or one app per environment it declares (ValueError naming the environment's key when
-    one is not valid)."""
-    if not app.environments:
-        return [app]
-    out: list[AppConfig] = []
-    for env, settings in app.environments.items():
-        name = settings.name or f"{app.name}-{env}"
-        try:
-            stack_name(name)
-        except ValueError as e:
-            raise ValueError(f"environment {env}: name: {e}") from e
-        # model_copy, not a dump validated again: that would mark every policy key as set (over the config's
-        # own policy) and rewrite durations; each value here was validated where it was written
-        out.append(app.model_copy(update={
-            "name": name, "branch": settings.branch or app.branch,
-            "tags": settings.tags if settings.tags or settings.branch else app.tags,
-            "variables": {**app.variables, **settings.variables}, "replicas": {**app.replicas, **settings.replicas},
-            "role": settings.role or app.role,
-            "allowed_roles": app.allowed_roles if settings.allowed_roles is None else settings.allowed_roles,
-            "policy": settings.policy or app.policy, "url": settings.url or app.url, "backup": settings.backup,
-            "environments": {}, "environment": env, "group": app.name,
-            "requires": _staging_of(app, env) if settings.require_staging else None}))
-        if out[-1].name in [a.name for a in out[:-1]]:
-            raise ValueError(f"environment {env}: its stack name {out[-1].name!r} is another environment's too; "
-                             "give each environment a name of its own")
-    return out
-
-
-def _staging_of(app: AppConfig, env: str) -> str:
-    staging = app.environments.get("staging")
-    if staging is None or env == "staging":
-        raise ValueError(f"environment {env}: require_staging names the app's staging environment, and "
-                         f"{'it is that one' if env == 'staging' else 'the app has none'}")
-    return staging.name or f"{app.name}-staging"
-
-
 def bucket_of(app: AppConfig) -> str | None:
     return app.backup.s3.bucket if app.backup is not None and app.backup.s3 is not None else None
 
@@ -562,29 +318,6 @@ def check_overlaps(names: list[str]) -> None:
                 raise ValueError(f"apps {a!r} and {b!r}: the names of {b}'s objects start with {a}_, so the two "
                                  "could take each other's networks, volumes and secrets; rename one (a - instead "
                                  "of the _ works)")
-
-
-class AccessRule(Strict):
-    """One rule of `access:`: the people of these groups (the office's sign-in) may do these actions to the
-    apps these patterns match (a stack name, or APP/ENV for an environment: `shop/staging`, `shop/*`, `*`)."""
-
-    groups: list[str] = Field(min_length=1)
-    apps: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-    may: list[Literal["read", "sync", "pause", "resume", "rollback", "promote", "*"]] = Field(min_length=1)
-
-    @field_validator("groups")
-    @classmethod
-    def _groups(cls, v: list[str]) -> list[str]:
-        return [one_line(g, "a group name", 256) for g in v]
-
-    @field_validator("apps")
-    @classmethod
-    def _patterns(cls, v: list[str]) -> list[str]:
-        for pattern in v:
-            if not re.fullmatch(r"[a-z0-9*][a-z0-9_.*-]*(/[a-z0-9*][a-z0-9*-]*)?", pattern):
-                raise ValueError(f"{pattern!r} is not an app pattern: a stack name or APP/ENV, with * for any part "
-                                 "(shop, shop/staging, shop/*, *)")
-        return v
 
 
 class Config(Strict):

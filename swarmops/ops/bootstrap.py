@@ -13,7 +13,8 @@ from typing import Any
 
 from swarmops.adapters import age as secrets
 from swarmops.adapters.git import push_new_repo, remote_branch_head, shallow_clone
-from swarmops.config.models import STACK_NAME, Config
+from swarmops.config.fields import STACK_NAME
+from swarmops.config.models import Config
 from swarmops.errors import BootstrapError, ConfigError
 from swarmops.util import yamlio
 
