@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field, field_validator, model_validator
 
 from swarmops.config.backup import BackupSettings
-from swarmops.config.fields import Strict, replica_counts, stack_name, variable_names
+from swarmops.config.fields import Replicas, Strict, TagPattern, Variables, stack_name
 from swarmops.config.policy import PolicySettings
-from swarmops.domain.refs import tag_pattern
 
 if TYPE_CHECKING:
     from swarmops.config.models import AppConfig
@@ -22,10 +21,10 @@ class EnvironmentSettings(Strict):
     whose secrets are read from `secrets/<env>/` and bound to that name."""
 
     branch: str | None = None                  # default: the app's
-    tags: str | None = None                    # follow the highest tag matching this (v*) in place of a branch
+    tags: TagPattern | None = None             # follow the highest tag matching this (v*) in place of a branch
     name: str | None = None                    # the stack name; default <app>-<env>
-    variables: dict[str, str] = Field(default_factory=dict)   # over the app's
-    replicas: dict[str, int] = Field(default_factory=dict)    # over the app's and the stack file's
+    variables: Variables = Field(default_factory=dict)   # over the app's
+    replicas: Replicas = Field(default_factory=dict)    # over the app's and the stack file's
     role: str | None = None
     allowed_roles: list[str] | None = None
     policy: PolicySettings | None = None
@@ -39,26 +38,11 @@ class EnvironmentSettings(Strict):
     def _stack_name(cls, v: str | None) -> str | None:
         return None if v is None else stack_name(v)
 
-    @field_validator("tags")
-    @classmethod
-    def _tag_pattern(cls, v: str | None) -> str | None:
-        return None if v is None else tag_pattern(v)
-
     @model_validator(mode="after")
     def _one_ref(self) -> EnvironmentSettings:
         if self.branch is not None and self.tags is not None:
             raise ValueError("an environment follows a branch or tags, not both: keep one of branch: and tags:")
         return self
-
-    @field_validator("variables")
-    @classmethod
-    def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return variable_names(v)
-
-    @field_validator("replicas")
-    @classmethod
-    def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
-        return replica_counts(v)
 
 
 def expand_environments(app: AppConfig) -> list[AppConfig]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from swarmops.domain.refs import tag_pattern
 
 # A stack name is also the image repository path component: Docker needs lowercase.
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -68,3 +71,9 @@ def replica_counts(v: dict[str, int]) -> dict[str, int]:
         if not 0 <= count <= 1000:
             raise ValueError(f"replicas of {service!r}: {count} is not 0 to 1000")
     return v
+
+
+# the values an app and each of its environments declare alike, checked where the model is made
+Variables = Annotated[dict[str, str], AfterValidator(variable_names)]   # ${VAR} values for the stack file
+Replicas = Annotated[dict[str, int], AfterValidator(replica_counts)]    # per service, over the stack file's
+TagPattern = Annotated[str, AfterValidator(tag_pattern)]                # v*: the highest matching tag

@@ -16,16 +16,8 @@ from swarmops.config.backup import BackupSettings as BackupSettings
 from swarmops.config.backup import S3StoreSettings as S3StoreSettings
 from swarmops.config.duration import Duration
 from swarmops.config.environments import EnvironmentSettings, expand_environments
-from swarmops.config.fields import (
-    ENVIRONMENT,
-    Strict,
-    one_line,
-    replica_counts,
-    stack_name,
-    variable_names,
-)
+from swarmops.config.fields import ENVIRONMENT, Replicas, Strict, TagPattern, Variables, one_line, stack_name
 from swarmops.config.policy import PolicySettings as PolicySettings
-from swarmops.domain.refs import tag_pattern
 
 
 class Auth(Strict):
@@ -201,7 +193,7 @@ class AppConfig(Strict):
     name: str
     repo: str
     branch: str = "main"
-    tags: str | None = None   # follow the highest tag matching this pattern (v*) in place of the branch
+    tags: TagPattern | None = None   # follow the highest tag matching this pattern (v*) in place of the branch
     stack: str = "stack.yml"
     role: str = "app"
     allowed_roles: list[str] = Field(default_factory=list)
@@ -218,24 +210,14 @@ class AppConfig(Strict):
     notify_urls: list[str] = Field(default_factory=list)
     auth: Auth | None = None
     url: str | None = Field(None, pattern=r"^https?://\S+$")   # the app's public URL; default: its proxy rule
-    variables: dict[str, str] = Field(default_factory=dict)   # ${VAR} values for the stack file (ops-controlled)
+    variables: Variables = Field(default_factory=dict)   # ${VAR} values for the stack file (ops-controlled)
     sso: AppSso | None = None   # who may pass the SSO middleware when the app's routers name it
     backup: BackupSettings | None = None   # scheduled backups of the app's databases
-    replicas: dict[str, int] = Field(default_factory=dict)   # per service, over the stack file's (ops-controlled)
+    replicas: Replicas = Field(default_factory=dict)   # per service, over the stack file's (ops-controlled)
     environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
     environment: str | None = None   # set by the expansion of `environments` (expand_environments)
     group: str | None = None         # the app an environment belongs to, set with it
     requires: str | None = None      # the stack whose successful deploys of a commit come first (require_staging)
-
-    @field_validator("replicas")
-    @classmethod
-    def _replica_counts(cls, v: dict[str, int]) -> dict[str, int]:
-        return replica_counts(v)
-
-    @field_validator("tags")
-    @classmethod
-    def _tag_pattern(cls, v: str | None) -> str | None:
-        return None if v is None else tag_pattern(v)
 
     @property
     def follows(self) -> str:
@@ -267,11 +249,6 @@ class AppConfig(Strict):
             raise ValueError("an app with environments backs up each environment on its own: move backup: under "
                              "the environments that have data to keep")
         return self
-
-    @field_validator("variables")
-    @classmethod
-    def _variable_names(cls, v: dict[str, str]) -> dict[str, str]:
-        return variable_names(v)
 
     @field_validator("name")
     @classmethod
