@@ -82,6 +82,8 @@ def test_the_office_sign_in_decides_per_environment_who_may_sync_and_who_may_pro
     swarmops.run("sync", f"{app}/staging")
     swarmops.run("sync", f"{app}/production")
     second = repo.commit("v2 on main", {"web/index.html": "v2\n"})
+    # the daemon's first checks would deploy it before anyone asks: paused, only an operator's sync moves it
+    swarmops.run("pause", f"{app}/staging")
 
     log = swarmops.dir / "daemon.log"
     daemon = subprocess.Popen([sys.executable, "-m", "swarmops", "--config", str(swarmops.config), "daemon"],
