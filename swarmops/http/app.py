@@ -1,10 +1,11 @@
 """The HTTP side (FastAPI), put together: the JSON API, webhooks, the status page. Reads answer from the
 status cache; actions go through swarmops.ops.actions, the same code the CLI runs."""
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
@@ -26,4 +27,14 @@ def build_app(ctx: HttpContext) -> FastAPI:
     api.register(app, ctx)
     webhooks.register(app, ctx)
     pages.register(app, ctx, ctx.sessions, TEMPLATES)
+    app.middleware("http")(no_frames)
     return app
+
+
+async def no_frames(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Never inside another page's frame: an app of the same site would get the session cookie sent along
+    and could have a person click promote or rollback through a transparent frame."""
+    response = await call_next(request)
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return response

@@ -4,12 +4,16 @@ issuer, audience, expiry and nonce checked by joserfc (Authlib's JOSE, on its ow
 Principal: the person's login and the groups the provider says they are in, which the config's `access:`
 rules turn into grants.
 
-The provider is asked over HTTP with `requests` (its metadata and keys cached for an hour)."""
+The provider is asked over HTTP with `requests` (its metadata cached for an hour, its keys read at each
+sign-in). A sign-in under way is kept in the browser's own cookie, signed with a key of this process (no
+store on the server that a flood of starts could fill or evict)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import re
 import secrets
 import threading
@@ -28,7 +32,6 @@ from swarmops.domain.access import Principal
 from swarmops.errors import SignInError
 
 PENDING_TTL = 600.0        # seconds a sign-in may take at the provider
-MAX_PENDING = 1000
 METADATA_TTL = 3600.0
 # what a login or a group may be to reach a log line, the page and the history: one line, no separators
 LOGIN = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")
@@ -49,7 +52,7 @@ class OidcLogin:
         self.settings = settings
         self.redirect_uri = external_url.rstrip("/") + "/auth/callback"
         self.timeout = timeout
-        self._pending: dict[str, Pending] = {}
+        self._key = secrets.token_bytes(32)   # signs the pending sign-ins' cookies; a restart voids them
         self._meta: tuple[float, dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
@@ -77,30 +80,36 @@ class OidcLogin:
         return data
 
     def start(self) -> tuple[str, str]:
-        """(the pending sign-in's id, for a cookie; the provider's URL to send the browser to)."""
+        """(the pending sign-in, for a cookie; the provider's URL to send the browser to)."""
         meta = self._metadata()
         pending = Pending(secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48),
                           time.time())
-        pid = secrets.token_urlsafe(32)
-        with self._lock:
-            now = time.time()
-            for old in [k for k, p in self._pending.items() if now - p.started > PENDING_TTL]:
-                del self._pending[old]
-            while len(self._pending) >= MAX_PENDING:
-                del self._pending[next(iter(self._pending))]
-            self._pending[pid] = pending
         challenge = base64.urlsafe_b64encode(hashlib.sha256(pending.verifier.encode()).digest()).rstrip(b"=")
         query = urlencode({"response_type": "code", "client_id": self.settings.client_id,
                            "redirect_uri": self.redirect_uri, "scope": self.settings.scope, "state": pending.state,
                            "nonce": pending.nonce, "code_challenge": challenge.decode(),
                            "code_challenge_method": "S256"})
-        return pid, f"{meta['authorization_endpoint']}?{query}"
+        return self._seal(pending), f"{meta['authorization_endpoint']}?{query}"
 
-    def finish(self, pid: str | None, state: str, code: str) -> Principal:
-        """The person the provider signed in, from the callback's `state` and `code` (SignInError otherwise).
-        A pending sign-in is used once."""
-        with self._lock:
-            pending = self._pending.pop(pid or "", None)
+    def _seal(self, pending: Pending) -> str:
+        body = base64.urlsafe_b64encode(json.dumps([pending.state, pending.nonce, pending.verifier,
+                                                    pending.started]).encode()).decode()
+        return f"{body}.{hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()}"
+
+    def _open(self, sealed: str | None) -> Pending | None:
+        body, _, mac = (sealed or "").rpartition(".")
+        if not body or not hmac.compare_digest(mac, hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()):
+            return None
+        try:
+            state, nonce, verifier, started = json.loads(base64.urlsafe_b64decode(body))
+            return Pending(str(state), str(nonce), str(verifier), float(started))
+        except (ValueError, TypeError):
+            return None
+
+    def finish(self, sealed: str | None, state: str, code: str) -> Principal:
+        """The person the provider signed in, from the callback's `state` and `code` and the browser's pending
+        sign-in (SignInError otherwise)."""
+        pending = self._open(sealed)
         if pending is None or time.time() - pending.started > PENDING_TTL:
             raise SignInError("this sign-in was not started here or took too long; start it again")
         if not secrets.compare_digest(state.encode(), pending.state.encode()):

@@ -7,6 +7,7 @@ No `from __future__ import annotations` here: FastAPI must see the dependencies 
 
 import hmac
 import logging
+import re
 from dataclasses import asdict, replace
 from typing import Annotated, Any, cast
 
@@ -34,16 +35,19 @@ def diff_now(ctx: Any, entry: Any) -> dict[str, Any]:
 def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None:
     external = ctx.config.http.external_url if ctx.config.http else None
     secure = bool(external and external.startswith("https://"))
+    # __Host-: over https the browser takes these cookies only from this host itself, with Path=/ and no
+    # Domain, so another app of the same site (evil.<domain>) cannot plant a session or a sign-in of its own
+    cookie, pending_cookie = (f"__Host-{c}" if secure else c for c in (COOKIE, PENDING_COOKIE))
 
     def session(request: Request) -> Session | None:
         """The request's session; a token's holds that token's grants as they are now (a revoked token's
         session ends with it)."""
-        found = sessions.get(request.cookies.get(COOKIE))
+        found = sessions.get(request.cookies.get(cookie))
         if found is None or not found.who.name.startswith("token:"):
             return found
         record = ctx.tokens.named(found.who.name.removeprefix("token:"))
         if record is None:
-            sessions.drop(request.cookies.get(COOKIE))
+            sessions.drop(request.cookies.get(cookie))
             return None
         return replace(found, who=record.principal())
 
@@ -129,8 +133,8 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
     oidc = OidcLogin(ctx.config.http.oidc, str(external)) if ctx.config.http and ctx.config.http.oidc else None
 
     def start_session(who: Principal, response: Response, request: Request) -> Response:
-        sessions.drop(request.cookies.get(COOKIE))   # a sign-in always starts a new session
-        response.set_cookie(COOKIE, sessions.create(who), httponly=True, samesite="strict", secure=secure,
+        sessions.drop(request.cookies.get(cookie))   # a sign-in always starts a new session
+        response.set_cookie(cookie, sessions.create(who), httponly=True, samesite="strict", secure=secure,
                             max_age=int(sessions.ttl))
         return response
 
@@ -162,7 +166,7 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
         except SignInError as e:
             raise HTTPException(502, str(e)) from e
         response = RedirectResponse(url, status_code=303)
-        response.set_cookie(PENDING_COOKIE, pid, httponly=True, samesite="lax", secure=secure, path="/auth",
+        response.set_cookie(pending_cookie, pid, httponly=True, samesite="lax", secure=secure,
                             max_age=int(PENDING_TTL))
         return response
 
@@ -171,22 +175,23 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
         if oidc is None:
             raise HTTPException(404, "this page signs in with tokens only (no http.oidc in the config)")
         try:
-            if error or not code:
-                raise SignInError("the provider did not sign you in" + (f" ({error[:80]})" if error else ""))
-            who = oidc.finish(request.cookies.get(PENDING_COOKIE), state, code)
-        except SignInError as e:
-            failed = render(request, "login.html", None, {"error": str(e), "oidc": True}, status_code=401)
-            failed.delete_cookie(PENDING_COOKIE, path="/auth")
-            return failed
+            if error or not code:   # the provider's error code only, never free text a link could carry
+                known = re.fullmatch(r"[a-z_]{1,40}", error)
+                raise SignInError("the provider did not sign you in" + (f" ({error})" if known else ""))
+            who = oidc.finish(request.cookies.get(pending_cookie), state, code)
+        except SignInError as e:   # the pending sign-in stays: a forged link does not end a real one
+            return render(request, "login.html", None, {"error": str(e), "oidc": True}, status_code=401)
         log.info("%s signed in to the status page (groups: %s)", who.name, ", ".join(who.groups) or "none")
         # a page of its own, not a redirect: the strict session cookie is not sent along a redirect chain that
         # began at the provider's site, and this page's own navigation to / is same-site
         done = render(request, "signed_in.html", None, {"person": who.name})
-        done.delete_cookie(PENDING_COOKIE, path="/auth")
+        done.delete_cookie(pending_cookie)
         return start_session(who, done, request)
 
     @api.post("/login", include_in_schema=False)
     def login(request: Request, token: Annotated[str, Form()]) -> Response:
+        if not same_origin(request, external):   # another site's form would sign the browser in as its token
+            raise HTTPException(403, "this form did not come from the swarmops page; reload it and try again")
         record = ctx.tokens.record_of(token)
         if record is None:
             return render(request, "login.html", None, {"error": "unknown token"}, status_code=401)
@@ -195,7 +200,7 @@ def register(api: FastAPI, ctx: Any, sessions: Sessions, templates: Any) -> None
     @api.post("/logout", include_in_schema=False)
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         checked_form(request, csrf)
-        sessions.drop(request.cookies.get(COOKIE))
+        sessions.drop(request.cookies.get(cookie))
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(cookie)
         return response

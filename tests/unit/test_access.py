@@ -145,7 +145,8 @@ def test_promote_is_decided_on_the_target_environment(api: Any) -> None:
 
 def test_the_page_shows_and_takes_only_the_actions_the_session_may_do(api: Any) -> None:
     client, tokens, triggers = api
-    assert client.post("/login", data={"token": tokens["staging"]}, follow_redirects=False).status_code == 303
+    assert client.post("/login", data={"token": tokens["staging"]}, headers={"Origin": EXTERNAL},
+                       follow_redirects=False).status_code == 303
     page = client.get("/apps/shop-staging").text
     csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     assert 'id="sync"' in page and 'id="rollback"' not in page and 'id="pause"' not in page
@@ -170,7 +171,8 @@ def test_who_asked_is_kept_in_the_history_and_on_the_outcome(tmp_path: Path) -> 
 
 def test_a_revoked_tokens_session_ends_and_token_records_fail_closed(api: Any, tmp_path: Path) -> None:
     client, tokens, _ = api
-    assert client.post("/login", data={"token": tokens["ops"]}, follow_redirects=False).status_code == 303
+    assert client.post("/login", data={"token": tokens["ops"]}, headers={"Origin": EXTERNAL},
+                       follow_redirects=False).status_code == 303
     assert client.get("/apps/board").status_code == 200
     TokenStore(tmp_path / "tokens.json").revoke("ops")
     assert client.get("/apps/board", follow_redirects=False).status_code == 303   # back to the sign-in

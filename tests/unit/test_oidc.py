@@ -121,8 +121,9 @@ def test_a_sign_in_makes_the_person_with_their_groups_from_a_verified_id_token(p
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     assert challenge == provider.challenge
     assert sent["authorization"][0] == "Basic " + base64.b64encode(b"swarmops:s3cret").decode()
+    tampered = pid[:-1] + ("0" if pid[-1] != "0" else "1")   # the browser's pending sign-in, changed
     with pytest.raises(SignInError, match="not started here"):
-        login.finish(pid, state, code)   # used once
+        login.finish(tampered, state, code)
 
 
 @pytest.mark.parametrize("change", ["key", "aud", "iss", "nonce", "exp", "none", "state", "pending"])
@@ -171,10 +172,13 @@ def test_the_page_signs_a_person_in_and_takes_only_what_their_groups_may_do(prov
     provider.nonces["c1"] = query["nonce"][0]
     done = client.get(f"/auth/callback?state={query['state'][0]}&code=c1")
     assert done.status_code == 200 and "Signed in as user:rtyler" in done.text
-    assert COOKIE in done.headers["set-cookie"] and "samesite=strict" in done.headers["set-cookie"].lower()
+    assert f"__Host-{COOKIE}=" in done.headers["set-cookie"] and "samesite=strict" in done.headers["set-cookie"].lower()
+    assert "__Host-swarmops_signin=" in went.headers["set-cookie"] and "path=/" in went.headers["set-cookie"].lower()
     page = client.get("/apps/shop-staging").text
     assert 'id="sync"' in page and 'id="rollback"' not in page and "user:rtyler" in page
     assert client.get("/apps/shop").status_code == 403   # staff may not touch production, nor read it
     # a forged callback (another state) signs nobody in and says why
     again = client.get("/auth/callback?state=forged&code=c1")
     assert again.status_code == 401 and "start it again" in again.text
+    said = client.get("/auth/callback?error=Session+expired,+sign+in+at+https://evil.example")
+    assert said.status_code == 401 and "evil.example" not in said.text   # a link's free text is not shown

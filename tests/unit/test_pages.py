@@ -83,7 +83,7 @@ def setup(tmp_path: Path) -> tuple[TestClient, dict[str, str], FakeStore, Counti
 
 
 def signed_in(client: TestClient, token: str) -> str:
-    res = client.post("/login", data={"token": token}, follow_redirects=False)
+    res = client.post("/login", data={"token": token}, headers={"Origin": EXTERNAL}, follow_redirects=False)
     assert res.status_code == 303
     cookie = res.headers["set-cookie"]
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
@@ -121,12 +121,22 @@ def test_the_api_takes_a_bearer_token_and_never_the_session_cookie(setup: Any) -
     assert client.get("/metrics", headers={"Authorization": f"Bearer {tokens['read']}"}).status_code == 200
 
 
+def test_a_login_from_another_site_or_the_page_in_a_frame_is_refused(setup: Any) -> None:
+    client, tokens, _, _ = setup
+    evil = client.post("/login", data={"token": tokens["read"]}, headers={"Origin": "https://evil.example.go.id"},
+                       follow_redirects=False)
+    assert evil.status_code == 403 and "set-cookie" not in evil.headers   # no session planted by another site
+    page = client.get("/login")
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers[
+        "content-security-policy"]
+
+
 def test_a_login_rotates_the_session_and_logout_ends_it(setup: Any) -> None:
     client, tokens, _, _ = setup
     signed_in(client, tokens["read"])
-    first = client.cookies.get(COOKIE)
+    first = client.cookies.get(f"__Host-{COOKIE}")   # https: the host-only prefix
     csrf = signed_in(client, tokens["deploy"])
-    assert client.cookies.get(COOKIE) != first
+    assert first and client.cookies.get(f"__Host-{COOKIE}") != first
     client.post("/logout", data={"csrf": csrf}, headers={"Origin": EXTERNAL})
     assert client.get("/apps/shop", follow_redirects=False).status_code == 303
 
