@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import fcntl
 import functools
 import hashlib
 import hmac
@@ -469,9 +470,24 @@ def node_address(node: dict[str, Any]) -> str:
     return addr
 
 
-def free_node_port(base: int = 31000) -> int:
-    """A host port for a published service port, different for each test run."""
-    return base + int(uuid.uuid4().int % 1700)   # inside the policy's default port range (to 32767)
+PORTS = Path(tempfile.gettempdir()) / "swarmops-lab-ports"
+NODE_PORTS = (30000, 32767)   # the policy's default range, and below the nodes' ephemeral ports (32768 on)
+
+
+def free_node_port() -> int:
+    """A host port for a published service port. One counter, under a lock, for every test process of a
+    run: ports drawn at random collided (two tests' services on one port) or fell among the ports the
+    kernel hands to outgoing connections (docker-proxy: address already in use)."""
+    with open(PORTS, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read().strip()
+        last = int(text) if text.isdigit() else NODE_PORTS[0] + int(uuid.uuid4().int % 1000)
+        port = last + 1 if last < NODE_PORTS[1] else NODE_PORTS[0]
+        f.seek(0)
+        f.truncate()
+        f.write(str(port))
+    return port
 
 
 def lab_images(*names: str) -> None:

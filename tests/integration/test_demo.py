@@ -4,19 +4,18 @@ and port are its own, and it is the only user of the default deploy lock (the be
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 from pathlib import Path
 
 import docker
 
-from tests.integration.conftest import ROOT, remove_stack
+from tests.integration.conftest import ROOT, free_node_port, remove_stack
 
 
 def test_demo_deploys_rolls_forward_and_reports(lab: docker.APIClient, run_id: str, tmp_path: Path) -> None:
     app = f"demo-{run_id}"
     env = {**os.environ, "SWARMOPS_DEMO_DIR": str(tmp_path / "demo"), "SWARMOPS_DEMO_APP": app,
-           "SWARMOPS_DEMO_PORT": str(random.randint(30100, 32700))}
+           "SWARMOPS_DEMO_PORT": str(free_node_port())}
     try:
         res = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env, capture_output=True, text=True,
                              timeout=600)

@@ -135,7 +135,7 @@ def sql(lab: docker.APIClient, db: Database, query: str) -> str:
 def app_files(db: Database, version: str, port: int, migration: str, reads: str,
               smoke: str | None = None) -> dict[str, str | None]:
     """served_app (the prober's web) with a `reader` service that reads `reads` from the database every 2 s
-    (and crashes when it cannot), and a migration hook running `migration` in one transaction."""
+    once it reaches it (and crashes when a read fails), and a migration hook running `migration` in one transaction."""
     wiring = f"""    environment:
       DB_DRIVER: {db.engine}
       DB_HOST: {db.stack}_{db.engine}
@@ -147,7 +147,10 @@ def app_files(db: Database, version: str, port: int, migration: str, reads: str,
     networks: [db]
 """
     pg = db.engine == "postgres"
-    read = f'while true; do {db.client} {"-tAc" if pg else "-e"} "{reads}" || exit 1; sleep 2; done'
+    flag = "-tAc" if pg else "-e"
+    # the database's name may not resolve in the first moments of a task on a node new to its network
+    reach = f'for i in $(seq 30); do {db.client} {flag} "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done'
+    read = f'{reach}; while true; do {db.client} {flag} "{reads}" || exit 1; sleep 2; done'
     migrate = f"echo migrating {version}; {db.client} {'--single-transaction -c' if pg else '-e'} \"{migration}\""
     text = str(served_app(version, port)["stack.yml"]) + f"""    networks: [default]
   reader:

@@ -148,7 +148,7 @@ def office(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPath
     run_lab_script(ROOT / "stacks" / "polise" / "build-runtime")
     root = tmp_path_factory.mktemp("polise")
     swarmops = Swarmops(dir=root, run_id=run_id)
-    api_port, web_port, tls_port = free_port(), free_node_port(32000), free_node_port(32100)
+    api_port, web_port, tls_port = free_port(), free_node_port(), free_node_port()
     swarmops.extra.update(http={"listen": f"{MANAGER_IP}:{api_port}"}, poll_interval="2s")
     swarmops.write()
     swarmops.run("keygen")

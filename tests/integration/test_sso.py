@@ -184,7 +184,7 @@ def door(lab: docker.APIClient, run_id: str, tmp_path_factory: pytest.TempPathFa
     root = tmp_path_factory.mktemp("sso")
     rid = run_id
     swarmops = Swarmops(dir=root, run_id=rid)
-    api_port, polise_port, web_port, tls_port = on_bridge(), on_bridge(), free_node_port(32000), free_node_port(32100)
+    api_port, polise_port, web_port, tls_port = on_bridge(), on_bridge(), free_node_port(), free_node_port()
     swarmops.extra.update(http={"listen": f"{MANAGER_IP}:{api_port}"}, poll_interval="2s", domain=DOMAIN,
                           apps_dir=str(root / "apps.d"), sso={"public_key": b64url(raw_public(SSO_KEY))})
     swarmops.write()

@@ -84,7 +84,7 @@ def test_each_template_with_postgres_with_mysql_and_with_a_bucket_reaches_them_f
     proxy, postgres, mysql, minio = (swarmops.name(n) for n in ("proxy", "postgres", "mysql", "minio"))
     apps = {swarmops.name(short): spec for short, spec in APPS.items()}
     my_app, bucket = swarmops.name("py-my"), "uploads"
-    web_port, tls_port = free_node_port(32200), free_node_port(32300)
+    web_port, tls_port = free_node_port(), free_node_port()
     nets = {"proxy": f"proxy-{rid}", "db-postgres": f"db-postgres-{rid}", "db-mysql": f"db-mysql-{rid}",
             "minio": f"minio-{rid}"}
     # this run's names in every stack, the apps' as the ops team's

@@ -21,10 +21,13 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import sys
 import tarfile
 import tempfile
+import time
+import urllib.parse
 from typing import Any, BinaryIO
 
 import boto3  # type: ignore[import-not-found]
@@ -62,7 +65,24 @@ class Budget:
                              "entries); nothing was stored")
 
 
+def await_endpoint(url: str, seconds: float = 60) -> None:
+    """Wait until the store answers a connection: a job's task joins the store's overlay network on its node
+    as it starts, and the store's name may not resolve there for the first moments."""
+    parts = urllib.parse.urlsplit(url)
+    address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(address, timeout=5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return   # the client's own call then fails with the reason
+            time.sleep(1)
+
+
 def client() -> Any:
+    await_endpoint(env["S3_ENDPOINT"])
     with open("/run/secrets/swarmops-s3") as f:
         keys = json.load(f)
     return boto3.client("s3", endpoint_url=env["S3_ENDPOINT"], region_name=env["S3_REGION"],
