@@ -149,7 +149,8 @@ def app_files(db: Database, version: str, port: int, migration: str, reads: str,
     pg = db.engine == "postgres"
     flag = "-tAc" if pg else "-e"
     # the database's name may not resolve in the first moments of a task on a node new to its network
-    reach = f'for i in $(seq 30); do {db.client} {flag} "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done'
+    tries = " ".join(map(str, range(30)))   # no `$(seq 30)`: swarmops interpolates a stack's $ (write $$)
+    reach = f'for i in {tries}; do {db.client} {flag} "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done'
     read = f'{reach}; while true; do {db.client} {flag} "{reads}" || exit 1; sleep 2; done'
     migrate = f"echo migrating {version}; {db.client} {'--single-transaction -c' if pg else '-e'} \"{migration}\""
     text = str(served_app(version, port)["stack.yml"]) + f"""    networks: [default]
